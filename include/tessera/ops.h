@@ -1,0 +1,116 @@
+#pragma once
+// The device-agnostic op API. Each op checks shapes and dtypes eagerly (errors name the op) and
+// returns a pending Array; nothing runs until eval(). `device` defaults to default_device().
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "tessera/array.h"
+
+namespace tessera {
+
+// ---- creation ----
+Array zeros(const Shape& shape, Dtype dtype = Dtype::float32);
+Array ones(const Shape& shape, Dtype dtype = Dtype::float32);
+Array full(const Shape& shape, double value, Dtype dtype = Dtype::float32);
+Array arange(int64_t start, int64_t stop, Dtype dtype = Dtype::int64);
+
+namespace random {
+// Deterministic for a given seed, on every device.
+Array normal(const Shape& shape, Dtype dtype, uint64_t seed, double mean = 0.0, double stddev = 1.0);
+Array uniform(const Shape& shape, Dtype dtype, uint64_t seed, double low = 0.0, double high = 1.0);
+Array randint(const Shape& shape, int64_t low, int64_t high, Dtype dtype, uint64_t seed);
+}  // namespace random
+
+// ---- device and dtype ----
+Array astype(const Array& a, Dtype dtype);
+Array to_device(const Array& a, Device device);
+Array contiguous(const Array& a);  // a row-major copy unless already contiguous
+
+// ---- views (no copy where the layout allows) ----
+Array reshape(const Array& a, Shape shape);  // one -1 allowed
+Array transpose(const Array& a, std::vector<int> axes);
+Array transpose(const Array& a);  // reverses axes
+Array swapaxes(const Array& a, int axis1, int axis2);
+Array expand_dims(const Array& a, int axis);
+Array squeeze(const Array& a, int axis);
+Array broadcast_to(const Array& a, const Shape& shape);
+// Python-style a[start:stop:step] per axis; missing trailing axes are taken whole.
+Array slice(const Array& a, std::vector<int64_t> start, std::vector<int64_t> stop,
+            std::vector<int64_t> step = {});
+Array slice_axis(const Array& a, int axis, int64_t start, int64_t stop);
+std::vector<Array> split(const Array& a, int sections, int axis);
+std::vector<Array> split(const Array& a, const std::vector<int64_t>& indices, int axis);
+Array concatenate(const std::vector<Array>& arrays, int axis);
+
+// ---- elementwise (numpy broadcasting, dtype promotion) ----
+Array add(const Array& a, const Array& b);
+Array subtract(const Array& a, const Array& b);
+Array multiply(const Array& a, const Array& b);
+Array divide(const Array& a, const Array& b);
+Array maximum(const Array& a, const Array& b);
+Array minimum(const Array& a, const Array& b);
+Array equal(const Array& a, const Array& b);
+Array less(const Array& a, const Array& b);
+Array greater(const Array& a, const Array& b);
+Array where(const Array& condition, const Array& a, const Array& b);
+// Scalars take the array's dtype (weak typing, as MLX).
+Array add(const Array& a, double b);
+Array multiply(const Array& a, double b);
+Array operator+(const Array& a, const Array& b);
+Array operator-(const Array& a, const Array& b);
+Array operator*(const Array& a, const Array& b);
+Array operator/(const Array& a, const Array& b);
+
+Array negative(const Array& a);
+Array abs(const Array& a);
+Array exp(const Array& a);
+Array log(const Array& a);
+Array sqrt(const Array& a);
+Array rsqrt(const Array& a);
+Array square(const Array& a);
+Array tanh(const Array& a);
+Array erf(const Array& a);
+Array sigmoid(const Array& a);
+Array relu(const Array& a);
+Array silu(const Array& a);
+Array gelu(const Array& a);       // exact: x/2 (1 + erf(x/sqrt 2))
+Array gelu_tanh(const Array& a);  // tanh approximation ("gelu_new", "gelu_pytorch_tanh")
+
+// ---- reductions (axes may be negative; empty axes = all) ----
+Array sum(const Array& a, std::vector<int> axes = {}, bool keepdims = false);
+Array mean(const Array& a, std::vector<int> axes = {}, bool keepdims = false);
+Array max(const Array& a, std::vector<int> axes = {}, bool keepdims = false);
+Array min(const Array& a, std::vector<int> axes = {}, bool keepdims = false);
+Array argmax(const Array& a, int axis, bool keepdims = false);  // int32 indices, first wins
+
+// ---- neural-network ops ----
+// Batched a @ b with numpy broadcasting of batch dims; 1-d operands as numpy. Transposed views
+// are read in place (no copy).
+Array matmul(const Array& a, const Array& b);
+Array softmax(const Array& a, int axis = -1);  // accumulates in float32
+Array log_softmax(const Array& a, int axis = -1);
+// Normalise over the last axis; weight/bias of shape [last] are optional.
+Array layer_norm(const Array& x, const std::optional<Array>& weight,
+                 const std::optional<Array>& bias, float eps);
+Array rms_norm(const Array& x, const std::optional<Array>& weight, float eps);
+// Rotary embedding on the first `dims` features of x [..., S, D], positions offset..offset+S-1.
+// traditional=false rotates halves (Llama/HF), true rotates interleaved pairs (GPT-J).
+// `freqs` (shape [dims/2]) overrides base-derived inverse frequencies (Llama 3.1 scaling).
+Array rope(const Array& x, int dims, bool traditional, float base, float scale, int64_t offset,
+           const std::optional<Array>& freqs = std::nullopt);
+// q [B,Hq,Sq,D], k/v [B,Hkv,Sk,D] with Hq % Hkv == 0 (grouped-query). mask: additive float or
+// bool (true = attend), broadcastable to [B,Hq,Sq,Sk]. causal aligns query i with key
+// i + Sk - Sq (the KV-cache convention).
+Array scaled_dot_product_attention(const Array& q, const Array& k, const Array& v, float scale,
+                                   const std::optional<Array>& mask = std::nullopt,
+                                   bool causal = false);
+
+// ---- indexing ----
+// Rows of `a` along `axis` picked by integer `indices` (any shape): embedding lookup is take(w, ids, 0).
+Array take(const Array& a, const Array& indices, int axis);
+Array take_along_axis(const Array& a, const Array& indices, int axis);
+// The k largest along `axis`, sorted descending (ties: lower index first): {values, int32 indices}.
+std::pair<Array, Array> topk(const Array& a, int k, int axis = -1);
+
+}  // namespace tessera

@@ -1,0 +1,208 @@
+#pragma once
+// The primitives behind the ops. Each one computes a single output array from its inputs; its
+// eval_cpu lives in src/backend/cpu/, its eval_cuda in src/backend/cuda/ (or the stub in
+// src/backend/no_cuda.cpp that reports "not supported on cuda").
+#include <optional>
+#include <vector>
+
+#include "tessera/array.h"
+
+namespace tessera {
+
+class Primitive {
+ public:
+  virtual ~Primitive() = default;
+  virtual const char* name() const = 0;
+  virtual void eval_cpu(const std::vector<Array>& inputs, Array& out) = 0;
+  virtual void eval_cuda(const std::vector<Array>& inputs, Array& out) = 0;
+};
+
+#define TESSERA_PRIMITIVE(NAME)                                              \
+  const char* name() const override { return #NAME; }                       \
+  void eval_cpu(const std::vector<Array>& inputs, Array& out) override;     \
+  void eval_cuda(const std::vector<Array>& inputs, Array& out) override;
+
+// Views share the input's buffer; they run the same way on every device.
+class ViewPrimitive : public Primitive {
+ public:
+  void eval_cpu(const std::vector<Array>& inputs, Array& out) override { eval_view(inputs, out); }
+  void eval_cuda(const std::vector<Array>& inputs, Array& out) override { eval_view(inputs, out); }
+  virtual void eval_view(const std::vector<Array>& inputs, Array& out) = 0;
+};
+
+class Full : public Primitive {
+ public:
+  explicit Full(double value) : value(value) {}
+  TESSERA_PRIMITIVE(Full)
+  double value;
+};
+
+class Arange : public Primitive {
+ public:
+  explicit Arange(int64_t start) : start(start) {}
+  TESSERA_PRIMITIVE(Arange)
+  int64_t start;
+};
+
+// Contiguous copy with dtype conversion; out.dtype() is the target.
+class AsType : public Primitive {
+ public:
+  TESSERA_PRIMITIVE(AsType)
+};
+
+// Moves an array to out.device().
+class ToDevice : public Primitive {
+ public:
+  TESSERA_PRIMITIVE(ToDevice)
+};
+
+class Reshape : public Primitive {  // a view when the input is contiguous, else a copy
+ public:
+  TESSERA_PRIMITIVE(Reshape)
+};
+
+class Transpose : public ViewPrimitive {
+ public:
+  explicit Transpose(std::vector<int> axes) : axes(std::move(axes)) {}
+  const char* name() const override { return "Transpose"; }
+  void eval_view(const std::vector<Array>& inputs, Array& out) override;
+  std::vector<int> axes;
+};
+
+class Broadcast : public ViewPrimitive {
+ public:
+  const char* name() const override { return "Broadcast"; }
+  void eval_view(const std::vector<Array>& inputs, Array& out) override;
+};
+
+class Slice : public ViewPrimitive {
+ public:
+  Slice(std::vector<int64_t> start, std::vector<int64_t> step)
+      : start(std::move(start)), step(std::move(step)) {}
+  const char* name() const override { return "Slice"; }
+  void eval_view(const std::vector<Array>& inputs, Array& out) override;
+  std::vector<int64_t> start, step;
+};
+
+class Concatenate : public Primitive {
+ public:
+  explicit Concatenate(int axis) : axis(axis) {}
+  TESSERA_PRIMITIVE(Concatenate)
+  int axis;
+};
+
+enum class UnaryOp { negative, abs, exp, log, sqrt, rsqrt, square, tanh, erf, sigmoid, relu, silu, gelu, gelu_tanh };
+enum class BinaryOp { add, subtract, multiply, divide, maximum, minimum, equal, less, greater };
+
+class Unary : public Primitive {
+ public:
+  explicit Unary(UnaryOp op) : op(op) {}
+  TESSERA_PRIMITIVE(Unary)
+  UnaryOp op;
+};
+
+// Inputs already broadcast to out.shape() and promoted (comparisons output bool).
+class Binary : public Primitive {
+ public:
+  explicit Binary(BinaryOp op) : op(op) {}
+  TESSERA_PRIMITIVE(Binary)
+  BinaryOp op;
+};
+
+class Where : public Primitive {
+ public:
+  TESSERA_PRIMITIVE(Where)
+};
+
+enum class ReduceOp { sum, mean, max, min };
+
+class Reduce : public Primitive {
+ public:
+  Reduce(ReduceOp op, std::vector<int> axes) : op(op), axes(std::move(axes)) {}
+  TESSERA_PRIMITIVE(Reduce)
+  ReduceOp op;
+  std::vector<int> axes;  // sorted, non-negative; out keeps them as size-1 dims
+};
+
+class ArgMax : public Primitive {
+ public:
+  explicit ArgMax(int axis) : axis(axis) {}
+  TESSERA_PRIMITIVE(ArgMax)
+  int axis;  // out keeps it as a size-1 dim
+};
+
+// a [..., M, K] @ b [..., K, N]; batch dims already broadcast to out's.
+class Matmul : public Primitive {
+ public:
+  TESSERA_PRIMITIVE(Matmul)
+};
+
+class Softmax : public Primitive {  // over the last axis
+ public:
+  explicit Softmax(bool log) : log(log) {}
+  TESSERA_PRIMITIVE(Softmax)
+  bool log;
+};
+
+class LayerNorm : public Primitive {  // inputs: x [, weight] [, bias]
+ public:
+  LayerNorm(float eps, bool has_weight, bool has_bias)
+      : eps(eps), has_weight(has_weight), has_bias(has_bias) {}
+  TESSERA_PRIMITIVE(LayerNorm)
+  float eps;
+  bool has_weight, has_bias;
+};
+
+class RMSNorm : public Primitive {  // inputs: x [, weight]
+ public:
+  RMSNorm(float eps, bool has_weight) : eps(eps), has_weight(has_weight) {}
+  TESSERA_PRIMITIVE(RMSNorm)
+  float eps;
+  bool has_weight;
+};
+
+class Rope : public Primitive {  // inputs: x [, freqs]
+ public:
+  Rope(int dims, bool traditional, float base, float scale, int64_t offset, bool has_freqs)
+      : dims(dims), traditional(traditional), base(base), scale(scale), offset(offset),
+        has_freqs(has_freqs) {}
+  TESSERA_PRIMITIVE(Rope)
+  int dims;
+  bool traditional;
+  float base, scale;
+  int64_t offset;
+  bool has_freqs;
+};
+
+class ScaledDotProductAttention : public Primitive {  // inputs: q, k, v [, mask]
+ public:
+  ScaledDotProductAttention(float scale, bool causal, bool has_mask)
+      : scale(scale), causal(causal), has_mask(has_mask) {}
+  TESSERA_PRIMITIVE(ScaledDotProductAttention)
+  float scale;
+  bool causal;
+  bool has_mask;  // mask broadcast to [B,Hq,Sq,Sk]; bool or the query dtype (additive)
+};
+
+class Take : public Primitive {  // inputs: a, indices
+ public:
+  explicit Take(int axis) : axis(axis) {}
+  TESSERA_PRIMITIVE(Take)
+  int axis;
+};
+
+class TakeAlongAxis : public Primitive {  // inputs: a, indices (broadcast to out's shape)
+ public:
+  explicit TakeAlongAxis(int axis) : axis(axis) {}
+  TESSERA_PRIMITIVE(TakeAlongAxis)
+  int axis;
+};
+
+class ArgTopK : public Primitive {  // int32 indices of the k largest, sorted descending
+ public:
+  ArgTopK(int k, int axis) : k(k), axis(axis) {}
+  TESSERA_PRIMITIVE(ArgTopK)
+  int k, axis;
+};
+
+}  // namespace tessera
