@@ -89,6 +89,7 @@ class Array {
   void detach();    // drop primitive and inputs once evaluated
 
   bool same_node(const Array& other) const { return node_ == other.node_; }
+  const ArrayNode* node() const { return node_.get(); }
 
  private:
   std::shared_ptr<ArrayNode> node_;

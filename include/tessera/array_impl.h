@@ -34,7 +34,7 @@ T* Array::mutable_data() {
 template <typename T>
 std::vector<T> Array::to_vector() const {
   const T* base = data<T>();
-  std::vector<T> out(size_t(size()));
+  std::vector<T> out(static_cast<size_t>(size()));
   const Shape& sh = shape();
   const Strides& st = strides();
   std::vector<int64_t> idx(sh.size(), 0);

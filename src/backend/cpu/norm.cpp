@@ -1,0 +1,83 @@
+// LayerNorm and RMSNorm over the last axis, statistics in float32 (two-pass variance: a
+// one-pass E[x^2]-E[x]^2 loses digits on activations with a large mean).
+#include <cmath>
+
+#include "backend/cpu/strided.h"
+#include "core/primitives.h"
+
+namespace tessera {
+
+namespace {
+
+// Runs row_fn(x_row, out_row_index) over rows of the last axis with float32 inputs.
+template <typename T, typename RowFn>
+void for_each_norm_row(const Array& in, Array& out, RowFn row_fn) {
+  int64_t n = in.shape(-1);
+  int64_t rows = n ? in.size() / n : 0;
+  cpu::Float32View x = cpu::as_float32(in);
+  T* o = static_cast<T*>(out.buffer()->mutable_host());
+#pragma omp parallel for schedule(static) if (rows * n >= cpu::kParallelThreshold)
+  for (int64_t r = 0; r < rows; ++r) row_fn(x.data + r * n, o + r * n, n);
+}
+
+template <typename T>
+std::vector<float> as_float_vector(const Array& a) {
+  std::vector<float> v(size_t(a.size()));
+  const T* p = cpu::host_data<T>(a);
+  for (int64_t i = 0; i < a.size(); ++i) v[size_t(i)] = cpu::load(p[i * a.strides()[0]]);
+  return v;
+}
+
+}  // namespace
+
+void LayerNorm::eval_cpu(const std::vector<Array>& inputs, Array& out) {
+  out.allocate();
+  dispatch_dtype(out.dtype(), [&](auto t) {
+    using T = decltype(t);
+    if constexpr (std::is_same_v<cpu::compute_t<T>, float>) {
+      std::vector<float> w, b;
+      if (has_weight) w = as_float_vector<T>(inputs[1]);
+      if (has_bias) b = as_float_vector<T>(inputs[has_weight ? 2 : 1]);
+      float epsilon = eps;
+      for_each_norm_row<T>(inputs[0], out, [&](const float* x, T* y, int64_t n) {
+        double mean = 0;
+        for (int64_t i = 0; i < n; ++i) mean += x[i];
+        mean /= double(n);
+        double var = 0;
+        for (int64_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
+        var /= double(n);
+        float inv = float(1.0 / std::sqrt(var + epsilon));
+        for (int64_t i = 0; i < n; ++i) {
+          float v = (x[i] - float(mean)) * inv;
+          if (!w.empty()) v *= w[size_t(i)];
+          if (!b.empty()) v += b[size_t(i)];
+          y[i] = cpu::store<T>(v);
+        }
+      });
+    }
+  });
+}
+
+void RMSNorm::eval_cpu(const std::vector<Array>& inputs, Array& out) {
+  out.allocate();
+  dispatch_dtype(out.dtype(), [&](auto t) {
+    using T = decltype(t);
+    if constexpr (std::is_same_v<cpu::compute_t<T>, float>) {
+      std::vector<float> w;
+      if (has_weight) w = as_float_vector<T>(inputs[1]);
+      float epsilon = eps;
+      for_each_norm_row<T>(inputs[0], out, [&](const float* x, T* y, int64_t n) {
+        double ss = 0;
+        for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * x[i];
+        float inv = float(1.0 / std::sqrt(ss / double(n) + epsilon));
+        for (int64_t i = 0; i < n; ++i) {
+          float v = x[i] * inv;
+          if (!w.empty()) v *= w[size_t(i)];
+          y[i] = cpu::store<T>(v);
+        }
+      });
+    }
+  });
+}
+
+}  // namespace tessera

@@ -1,0 +1,145 @@
+#include "tessera/buffer.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "tessera/error.h"
+
+namespace tessera {
+
+std::shared_ptr<MappedFile> MappedFile::open(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("mmap", path + ": " + std::strerror(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail("mmap", path + ": not a regular file");
+  }
+  std::shared_ptr<MappedFile> file(new MappedFile());
+  file->path_ = path;
+  file->size_ = size_t(st.st_size);
+  if (file->size_ > 0) {
+    void* p = ::mmap(nullptr, file->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      ::close(fd);
+      fail("mmap", path + ": " + std::strerror(errno));
+    }
+    file->data_ = static_cast<const uint8_t*>(p);
+  }
+  ::close(fd);  // the mapping stays valid
+  return file;
+}
+
+MappedFile::~MappedFile() {
+  if (data_) ::munmap(const_cast<uint8_t*>(data_), size_);
+}
+
+namespace {
+std::array<DeviceMemory*, 2> g_device_memory{};
+
+void* aligned_host_alloc(size_t bytes) {
+  size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+  void* p = std::aligned_alloc(64, rounded);
+  if (!p) fail("allocate", "out of host memory allocating " + std::to_string(bytes) + " bytes");
+  return p;
+}
+}  // namespace
+
+void register_device_memory(DeviceType type, DeviceMemory* memory) {
+  g_device_memory[size_t(type)] = memory;
+}
+
+DeviceMemory* device_memory(DeviceType type) {
+  DeviceMemory* m = g_device_memory[size_t(type)];
+  if (!m) fail("device", "no backend registered for " + to_string(Device{type, 0}));
+  return m;
+}
+
+std::shared_ptr<Buffer> Buffer::allocate_host(size_t bytes) {
+  std::shared_ptr<Buffer> b(new Buffer());
+  b->bytes_ = bytes;
+  b->host_ = aligned_host_alloc(bytes);
+  b->owns_host_ = true;
+  return b;
+}
+
+std::shared_ptr<Buffer> Buffer::map(std::shared_ptr<MappedFile> file, size_t offset, size_t bytes) {
+  TESSERA_CHECK(offset <= file->size() && bytes <= file->size() - offset, "mmap",
+                file->path() + ": region [" + std::to_string(offset) + ", +" +
+                    std::to_string(bytes) + ") is outside the file");
+  std::shared_ptr<Buffer> b(new Buffer());
+  b->bytes_ = bytes;
+  b->host_ = const_cast<uint8_t*>(file->data()) + offset;
+  b->file_ = std::move(file);
+  return b;
+}
+
+std::shared_ptr<Buffer> Buffer::allocate_device(Device device, size_t bytes) {
+  if (device.type == DeviceType::cpu) return allocate_host(bytes);
+  std::shared_ptr<Buffer> b(new Buffer());
+  b->bytes_ = bytes;
+  b->device_ = device;
+  b->device_ptr_ = device_memory(device.type)->allocate(bytes);
+  return b;
+}
+
+Buffer::~Buffer() {
+  if (owns_host_) std::free(host_);
+  if (device_ptr_) device_memory(device_.type)->release(device_ptr_, bytes_);
+}
+
+const void* Buffer::host() const {
+  std::lock_guard lock(copy_mutex_);
+  if (!host_) {
+    auto* self = const_cast<Buffer*>(this);
+    self->host_ = aligned_host_alloc(bytes_);
+    self->owns_host_ = true;
+    device_memory(device_.type)->copy_to_host(host_, device_ptr_, bytes_);
+  }
+  return host_;
+}
+
+void* Buffer::mutable_host() {
+  TESSERA_CHECK(!read_only(), "buffer", "cannot write into a memory-mapped checkpoint region");
+  void* p = const_cast<void*>(host());
+  std::lock_guard lock(copy_mutex_);
+  if (device_ptr_) {  // the device copy is stale once the host side is written
+    device_memory(device_.type)->release(device_ptr_, bytes_);
+    device_ptr_ = nullptr;
+  }
+  return p;
+}
+
+const void* Buffer::device(Device device) const {
+  std::lock_guard lock(copy_mutex_);
+  if (device_ptr_ && !(device_ == device))
+    fail("buffer", "array lives on " + to_string(device_) + ", needed on " + to_string(device));
+  if (!device_ptr_) {
+    DeviceMemory* memory = device_memory(device.type);
+    device_ptr_ = memory->allocate(bytes_);
+    device_ = device;
+    memory->copy_to_device(device_ptr_, host_, bytes_);
+  }
+  return device_ptr_;
+}
+
+void* Buffer::mutable_device(Device device) {
+  TESSERA_CHECK(!read_only(), "buffer", "cannot write into a memory-mapped checkpoint region");
+  void* p = const_cast<void*>(this->device(device));
+  std::lock_guard lock(copy_mutex_);
+  if (host_ && !file_) {  // the host copy is stale once the device side is written
+    if (owns_host_) std::free(host_);
+    host_ = nullptr;
+    owns_host_ = false;
+  }
+  return p;
+}
+
+}  // namespace tessera

@@ -1,0 +1,132 @@
+#include "ops/op_utils.h"
+
+namespace tessera {
+
+using detail::build;
+
+Array matmul(const Array& a_in, const Array& b_in) {
+  TESSERA_CHECK(a_in.ndim() >= 1 && b_in.ndim() >= 1, "matmul", "operands must be at least 1-d");
+  detail::check_floating(a_in, "matmul");
+  detail::check_floating(b_in, "matmul");
+  Array a = a_in.ndim() == 1 ? reshape(a_in, {1, a_in.shape(0)}) : a_in;
+  Array b = b_in.ndim() == 1 ? reshape(b_in, {b_in.shape(0), 1}) : b_in;
+  TESSERA_CHECK(a.shape(-1) == b.shape(-2), "matmul",
+                "shapes " + to_string(a_in.shape()) + " and " + to_string(b_in.shape()) +
+                    " do not align for matrix product");
+  Shape batch_a(a.shape().begin(), a.shape().end() - 2);
+  Shape batch_b(b.shape().begin(), b.shape().end() - 2);
+  Shape batch = detail::broadcast_shapes(batch_a, batch_b, "matmul");
+  Dtype dtype = promote(a.dtype(), b.dtype());
+  Shape a_shape = batch, b_shape = batch, out_shape = batch;
+  a_shape.insert(a_shape.end(), {a.shape(-2), a.shape(-1)});
+  b_shape.insert(b_shape.end(), {b.shape(-2), b.shape(-1)});
+  out_shape.insert(out_shape.end(), {a.shape(-2), b.shape(-1)});
+  Array out = build<Matmul>(out_shape, dtype,
+                            {broadcast_to(astype(a, dtype), a_shape), broadcast_to(astype(b, dtype), b_shape)});
+  if (a_in.ndim() == 1) out = squeeze(out, -2);
+  if (b_in.ndim() == 1) out = squeeze(out, -1);
+  return out;
+}
+
+namespace {
+// Runs a last-axis primitive along `axis` by swapping that axis to the end and back.
+template <typename Fn>
+Array along_last_axis(const Array& a, int axis, const char* name, Fn last_axis_op) {
+  int ax = detail::normalize_axis(axis, a.ndim(), name);
+  if (ax == a.ndim() - 1) return last_axis_op(a);
+  return swapaxes(last_axis_op(swapaxes(a, ax, -1)), ax, -1);
+}
+}  // namespace
+
+Array softmax(const Array& a, int axis) {
+  detail::check_floating(a, "softmax");
+  return along_last_axis(a, axis, "softmax",
+                         [](const Array& x) { return build<Softmax>(x.shape(), x.dtype(), {x}, false); });
+}
+
+Array log_softmax(const Array& a, int axis) {
+  detail::check_floating(a, "log_softmax");
+  return along_last_axis(a, axis, "log_softmax",
+                         [](const Array& x) { return build<Softmax>(x.shape(), x.dtype(), {x}, true); });
+}
+
+namespace {
+void check_feature_vector(const std::optional<Array>& v, const Array& x, const char* op,
+                          const char* what) {
+  if (!v) return;
+  TESSERA_CHECK(v->ndim() == 1 && v->shape(0) == x.shape(-1), op,
+                std::string(what) + " of shape " + to_string(v->shape()) + " does not match " +
+                    to_string(x.shape()));
+}
+}  // namespace
+
+Array layer_norm(const Array& x, const std::optional<Array>& weight,
+                 const std::optional<Array>& bias, float eps) {
+  detail::check_floating(x, "layer_norm");
+  TESSERA_CHECK(x.ndim() >= 1, "layer_norm", "expects at least 1-d input");
+  check_feature_vector(weight, x, "layer_norm", "weight");
+  check_feature_vector(bias, x, "layer_norm", "bias");
+  std::vector<Array> inputs = {x};
+  if (weight) inputs.push_back(astype(*weight, x.dtype()));
+  if (bias) inputs.push_back(astype(*bias, x.dtype()));
+  return build<LayerNorm>(x.shape(), x.dtype(), std::move(inputs), eps, weight.has_value(),
+                          bias.has_value());
+}
+
+Array rms_norm(const Array& x, const std::optional<Array>& weight, float eps) {
+  detail::check_floating(x, "rms_norm");
+  TESSERA_CHECK(x.ndim() >= 1, "rms_norm", "expects at least 1-d input");
+  check_feature_vector(weight, x, "rms_norm", "weight");
+  std::vector<Array> inputs = {x};
+  if (weight) inputs.push_back(astype(*weight, x.dtype()));
+  return build<RMSNorm>(x.shape(), x.dtype(), std::move(inputs), eps, weight.has_value());
+}
+
+Array rope(const Array& x, int dims, bool traditional, float base, float scale, int64_t offset,
+           const std::optional<Array>& freqs) {
+  detail::check_floating(x, "rope");
+  TESSERA_CHECK(x.ndim() >= 2, "rope", "expects [..., S, D], got " + to_string(x.shape()));
+  TESSERA_CHECK(dims > 0 && dims % 2 == 0 && dims <= x.shape(-1), "rope",
+                "dims " + std::to_string(dims) + " must be even and at most " +
+                    std::to_string(x.shape(-1)));
+  TESSERA_CHECK(offset >= 0, "rope", "negative offset");
+  std::vector<Array> inputs = {x};
+  if (freqs) {
+    TESSERA_CHECK(freqs->ndim() == 1 && freqs->shape(0) == dims / 2, "rope",
+                  "freqs must have shape (" + std::to_string(dims / 2) + ")");
+    inputs.push_back(astype(*freqs, Dtype::float32));
+  }
+  return build<Rope>(x.shape(), x.dtype(), std::move(inputs), dims, traditional, base, scale,
+                     offset, freqs.has_value());
+}
+
+Array scaled_dot_product_attention(const Array& q, const Array& k, const Array& v, float scale,
+                                   const std::optional<Array>& mask, bool causal) {
+  const char* op = "scaled_dot_product_attention";
+  detail::check_floating(q, op);
+  TESSERA_CHECK(q.ndim() == 4 && k.ndim() == 4 && v.ndim() == 4, op,
+                "expects q, k, v of shape [B,H,S,D]");
+  TESSERA_CHECK(q.dtype() == k.dtype() && q.dtype() == v.dtype(), op, "q, k, v dtypes differ");
+  int64_t batch = q.shape(0), heads = q.shape(1), sq = q.shape(2), head_dim = q.shape(3);
+  int64_t kv_heads = k.shape(1), sk = k.shape(2);
+  TESSERA_CHECK(k.shape(0) == batch && v.shape(0) == batch && v.shape(1) == kv_heads &&
+                    v.shape(2) == sk && k.shape(3) == head_dim,
+                op, "q " + to_string(q.shape()) + ", k " + to_string(k.shape()) + ", v " +
+                        to_string(v.shape()) + " do not fit together");
+  TESSERA_CHECK(kv_heads > 0 && heads % kv_heads == 0, op,
+                "query heads must be a multiple of key/value heads");
+  TESSERA_CHECK(!causal || sq <= sk, op, "causal attention needs at least as many keys as queries");
+  std::vector<Array> inputs = {q, k, v};
+  Shape out_shape = {batch, heads, sq, v.shape(3)};
+  if (mask) {
+    Shape scores = {batch, heads, sq, sk};
+    TESSERA_CHECK(detail::broadcast_shapes(mask->shape(), scores, op) == scores, op,
+                  "mask " + to_string(mask->shape()) + " does not broadcast to " + to_string(scores));
+    Dtype mask_dtype = mask->dtype() == Dtype::bool_ ? Dtype::bool_ : q.dtype();
+    inputs.push_back(broadcast_to(astype(*mask, mask_dtype), scores));
+  }
+  return build<ScaledDotProductAttention>(out_shape, q.dtype(), std::move(inputs), scale, causal,
+                                          mask.has_value());
+}
+
+}  // namespace tessera

@@ -1,0 +1,23 @@
+#pragma once
+// Helpers shared by the op builders in src/ops/.
+#include <string>
+#include <vector>
+
+#include "core/primitives.h"
+#include "tessera/ops.h"
+
+namespace tessera::detail {
+
+// Maps a possibly negative axis into [0, ndim); `op` names the caller in the error.
+int normalize_axis(int axis, int ndim, const char* op);
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+
+template <typename P, typename... Args>
+Array build(Shape shape, Dtype dtype, std::vector<Array> inputs, Args&&... args) {
+  return Array::make(std::move(shape), dtype, std::make_shared<P>(std::forward<Args>(args)...),
+                     std::move(inputs), default_device());
+}
+
+void check_floating(const Array& a, const char* op);
+
+}  // namespace tessera::detail
