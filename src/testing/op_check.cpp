@@ -1,0 +1,649 @@
+#include "testing/op_check.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace tessera::testing {
+
+namespace {
+
+using Index = std::vector<int64_t>;
+
+RefTensor make_ref(Shape shape, bool exact = false) {
+  RefTensor t;
+  t.data.assign(size_t(numel(shape)), 0.0);
+  t.shape = std::move(shape);
+  t.exact = exact;
+  return t;
+}
+
+// Visits every multi-index of `shape` in row-major order with its flat position.
+template <typename F>
+void for_each_index(const Shape& shape, F&& f) {
+  Index idx(shape.size(), 0);
+  int64_t n = numel(shape);
+  for (int64_t flat = 0; flat < n; ++flat) {
+    f(idx, flat);
+    for (int d = int(shape.size()) - 1; d >= 0; --d) {
+      if (++idx[size_t(d)] < shape[size_t(d)]) break;
+      idx[size_t(d)] = 0;
+    }
+  }
+}
+
+Shape broadcast(const Shape& a, const Shape& b) {
+  size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    out[i] = std::max(da, db);
+  }
+  return out;
+}
+
+template <typename F>
+RefTensor ref_map(const RefTensor& x, F f) {
+  RefTensor out = make_ref(x.shape);
+  for (size_t i = 0; i < x.data.size(); ++i) out.data[i] = f(x.data[i]);
+  return out;
+}
+
+template <typename F>
+RefTensor ref_zip(const RefTensor& a, const RefTensor& b, F f) {
+  RefTensor out = make_ref(broadcast(a.shape, b.shape));
+  for_each_index(out.shape, [&](const Index& i, int64_t flat) { out.data[size_t(flat)] = f(a.at(i), b.at(i)); });
+  return out;
+}
+
+// Applies f(row_in, row_out, n) to every row along the last axis.
+template <typename F>
+RefTensor ref_rows(const RefTensor& x, F f) {
+  RefTensor out = make_ref(x.shape);
+  int64_t n = x.shape.back();
+  for (int64_t r = 0; r * n < int64_t(x.data.size()); ++r) f(&x.data[size_t(r * n)], &out.data[size_t(r * n)], n);
+  return out;
+}
+
+RefTensor ref_matmul(const RefTensor& a, const RefTensor& b) {
+  size_t na = a.shape.size(), nb = b.shape.size();
+  int64_t m = a.shape[na - 2], k = a.shape[na - 1], n = b.shape[nb - 1];
+  Shape batch = broadcast(Shape(a.shape.begin(), a.shape.end() - 2), Shape(b.shape.begin(), b.shape.end() - 2));
+  Shape out_shape = batch;
+  out_shape.insert(out_shape.end(), {m, n});
+  RefTensor out = make_ref(out_shape);
+  for_each_index(out_shape, [&](const Index& i, int64_t flat) {
+    Index ia(i.end() - int64_t(na), i.end()), ib(i.end() - int64_t(nb), i.end());
+    double acc = 0;
+    for (int64_t kk = 0; kk < k; ++kk) {
+      ia[na - 1] = kk;
+      ib[nb - 2] = kk;
+      ib[nb - 1] = i.back();
+      ia[na - 2] = i[i.size() - 2];
+      acc += a.at(ia) * b.at(ib);
+    }
+    out.data[size_t(flat)] = acc;
+  });
+  return out;
+}
+
+RefTensor ref_transpose_last2(const RefTensor& x) {
+  Shape s = x.shape;
+  std::swap(s[s.size() - 1], s[s.size() - 2]);
+  RefTensor out = make_ref(s);
+  for_each_index(s, [&](const Index& i, int64_t flat) {
+    Index j = i;
+    std::swap(j[j.size() - 1], j[j.size() - 2]);
+    out.data[size_t(flat)] = x.at(j);
+  });
+  return out;
+}
+
+void softmax_row(const double* x, double* y, int64_t n) {
+  double m = -std::numeric_limits<double>::infinity();
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
+  if (std::isinf(m) && m < 0) {
+    std::fill(y, y + n, 0.0);
+    return;
+  }
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += (y[i] = std::exp(x[i] - m));
+  for (int64_t i = 0; i < n; ++i) y[i] /= s;
+}
+
+RefTensor ref_reduce(const RefTensor& x, std::vector<int> axes, const std::string& op) {
+  for (int& a : axes) a = a < 0 ? a + int(x.shape.size()) : a;
+  if (axes.empty())
+    for (size_t i = 0; i < x.shape.size(); ++i) axes.push_back(int(i));
+  Shape kept = x.shape;
+  for (int a : axes) kept[size_t(a)] = 1;
+  RefTensor out = make_ref(kept);
+  std::vector<int64_t> counts(out.data.size(), 0);
+  if (op == "max") std::fill(out.data.begin(), out.data.end(), -INFINITY);
+  if (op == "min") std::fill(out.data.begin(), out.data.end(), INFINITY);
+  Strides ks = row_major_strides(kept);
+  for_each_index(x.shape, [&](const Index& i, int64_t flat) {
+    int64_t o = 0;
+    for (size_t d = 0; d < i.size(); ++d) o += (kept[d] == 1 ? 0 : i[d]) * ks[d];
+    double v = x.data[size_t(flat)];
+    double& r = out.data[size_t(o)];
+    if (op == "max") r = std::max(r, v);
+    else if (op == "min") r = std::min(r, v);
+    else r += v;
+    counts[size_t(o)]++;
+  });
+  if (op == "mean")
+    for (size_t i = 0; i < out.data.size(); ++i) out.data[i] /= double(counts[i]);
+  // The op drops reduced axes (keepdims=false).
+  Shape squeezed;
+  for (size_t d = 0; d < x.shape.size(); ++d)
+    if (std::find(axes.begin(), axes.end(), int(d)) == axes.end()) squeezed.push_back(x.shape[d]);
+  out.shape = squeezed;
+  return out;
+}
+
+RefTensor ref_rope(const RefTensor& x, int dims, bool traditional, double base, double scale,
+                   int64_t offset, const std::vector<double>* inv_freq) {
+  RefTensor out = make_ref(x.shape);
+  int64_t d = x.shape.back(), s = x.shape[x.shape.size() - 2];
+  int half = dims / 2;
+  for (int64_t r = 0; r * d < int64_t(x.data.size()); ++r) {
+    const double* xr = &x.data[size_t(r * d)];
+    double* yr = &out.data[size_t(r * d)];
+    std::copy(xr, xr + d, yr);
+    double pos = double(offset + r % s) * scale;
+    for (int i = 0; i < half; ++i) {
+      double f = inv_freq ? (*inv_freq)[size_t(i)] : std::pow(base, -2.0 * i / dims);
+      double c = std::cos(pos * f), sn = std::sin(pos * f);
+      int64_t i1 = traditional ? 2 * i : i, i2 = traditional ? 2 * i + 1 : i + half;
+      yr[i1] = xr[i1] * c - xr[i2] * sn;
+      yr[i2] = xr[i1] * sn + xr[i2] * c;
+    }
+  }
+  return out;
+}
+
+// mask: additive, or boolean when boolean_mask (nonzero = attend); causal as the op.
+RefTensor ref_attention(const RefTensor& q, const RefTensor& k, const RefTensor& v, double scale,
+                        const RefTensor* mask, bool boolean_mask, bool causal) {
+  int64_t B = q.shape[0], H = q.shape[1], Sq = q.shape[2], D = q.shape[3];
+  int64_t Hkv = k.shape[1], Sk = k.shape[2], Dv = v.shape[3];
+  RefTensor out = make_ref({B, H, Sq, Dv});
+  std::vector<double> s(static_cast<size_t>(Sk)), p(static_cast<size_t>(Sk));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t i = 0; i < Sq; ++i) {
+        int64_t hk = h / (H / Hkv);
+        for (int64_t j = 0; j < Sk; ++j) {
+          double acc = 0;
+          for (int64_t e = 0; e < D; ++e) acc += q.at({b, h, i, e}) * k.at({b, hk, j, e});
+          acc *= scale;
+          if (mask) {
+            double m = mask->at({b, h, i, j});
+            acc = boolean_mask ? (m != 0 ? acc : -INFINITY) : acc + m;
+          }
+          if (causal && j > i + Sk - Sq) acc = -INFINITY;
+          s[size_t(j)] = acc;
+        }
+        softmax_row(s.data(), p.data(), Sk);
+        for (int64_t e = 0; e < Dv; ++e) {
+          double acc = 0;
+          for (int64_t j = 0; j < Sk; ++j) acc += p[size_t(j)] * v.at({b, hk, j, e});
+          out.data[size_t(((b * H + h) * Sq + i) * Dv + e)] = acc;
+        }
+      }
+  return out;
+}
+
+InputSpec normal(Shape s) { return {std::move(s), InputSpec::Kind::normal}; }
+InputSpec positive(Shape s) { return {std::move(s), InputSpec::Kind::positive}; }
+InputSpec indices(Shape s, int64_t high, Dtype d = Dtype::int32) {
+  return {std::move(s), InputSpec::Kind::indices, high, d};
+}
+InputSpec mask(Shape s) { return {std::move(s), InputSpec::Kind::mask}; }
+
+OpCase unary_case_shape(const std::string& name, Array (*op)(const Array&), double (*ref)(double),
+                        Shape s, bool positive_input = false) {
+  return {name, {positive_input ? positive(s) : normal(s)},
+          [op](const std::vector<Array>& in) { return op(in[0]); },
+          [ref](const std::vector<RefTensor>& in) { return ref_map(in[0], ref); }};
+}
+
+OpCase unary_case(const std::string& name, Array (*op)(const Array&), double (*ref)(double),
+                  bool positive_input = false) {
+  return unary_case_shape(name, op, ref, {3, 17}, positive_input);
+}
+
+OpCase binary_case_shapes(const std::string& name, Array (*op)(const Array&, const Array&),
+                          double (*ref)(double, double), Shape a, Shape b, bool positive_rhs = false) {
+  return {name, {normal(a), positive_rhs ? positive(b) : normal(b)},
+          [op](const std::vector<Array>& in) { return op(in[0], in[1]); },
+          [ref](const std::vector<RefTensor>& in) { return ref_zip(in[0], in[1], ref); }};
+}
+
+OpCase binary_case(const std::string& name, Array (*op)(const Array&, const Array&),
+                   double (*ref)(double, double), bool positive_rhs = false) {
+  return binary_case_shapes(name, op, ref, {3, 1, 5}, {4, 5}, positive_rhs);
+}
+
+double gelu_ref(double x) { return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0))); }
+double gelu_tanh_ref(double x) {
+  return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
+}
+
+std::vector<OpCase> build_cases() {
+  std::vector<OpCase> cases;
+  auto add_case = [&](OpCase c) { cases.push_back(std::move(c)); };
+
+  // Elementwise.
+  add_case(binary_case("add", tessera::add, [](double a, double b) { return a + b; }));
+  add_case(binary_case("subtract", tessera::subtract, [](double a, double b) { return a - b; }));
+  add_case(binary_case("multiply", tessera::multiply, [](double a, double b) { return a * b; }));
+  add_case(binary_case("divide", tessera::divide, [](double a, double b) { return a / b; }, true));
+  add_case(binary_case("maximum", tessera::maximum, [](double a, double b) { return std::max(a, b); }));
+  add_case(binary_case("minimum", tessera::minimum, [](double a, double b) { return std::min(a, b); }));
+  add_case(unary_case("negative", tessera::negative, [](double x) { return -x; }));
+  add_case(unary_case("abs", tessera::abs, [](double x) { return std::fabs(x); }));
+  add_case(unary_case("exp", tessera::exp, [](double x) { return std::exp(x); }));
+  add_case(unary_case("log", tessera::log, [](double x) { return std::log(x); }, true));
+  add_case(unary_case("sqrt", tessera::sqrt, [](double x) { return std::sqrt(x); }, true));
+  add_case(unary_case("rsqrt", tessera::rsqrt, [](double x) { return 1 / std::sqrt(x); }, true));
+  add_case(unary_case("square", tessera::square, [](double x) { return x * x; }));
+  add_case(unary_case("tanh", tessera::tanh, [](double x) { return std::tanh(x); }));
+  add_case(unary_case("erf", tessera::erf, [](double x) { return std::erf(x); }));
+  add_case(unary_case("sigmoid", tessera::sigmoid, [](double x) { return 1 / (1 + std::exp(-x)); }));
+  add_case(unary_case("relu", tessera::relu, [](double x) { return std::max(x, 0.0); }));
+  add_case(unary_case("silu", tessera::silu, [](double x) { return x / (1 + std::exp(-x)); }));
+  add_case(unary_case("gelu", tessera::gelu, gelu_ref));
+  add_case(unary_case("gelu_tanh", tessera::gelu_tanh, gelu_tanh_ref));
+  add_case({"scalar_add_multiply", {normal({2, 6})},
+            [](const std::vector<Array>& in) { return multiply(add(in[0], 1.5), -2.0); },
+            [](const std::vector<RefTensor>& in) { return ref_map(in[0], [](double x) { return (x + 1.5) * -2.0; }); }});
+  add_case({"where", {mask({3, 1}), normal({3, 4}), normal({4})},
+            [](const std::vector<Array>& in) { return where(in[0], in[1], in[2]); },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor out = make_ref({3, 4});
+              for_each_index(out.shape, [&](const Index& i, int64_t f) {
+                out.data[size_t(f)] = in[0].at(i) != 0 ? in[1].at(i) : in[2].at(i);
+              });
+              return out;
+            }});
+
+  // Casts: to integers (truncation toward zero, as C and numpy) and a float round trip.
+  add_case({"astype_int32", {normal({4, 9})},
+            [](const std::vector<Array>& in) { return astype(multiply(in[0], 10.0), Dtype::int32); },
+            [](const std::vector<RefTensor>& in) {
+              // x*10 is rounded to the input dtype before the cast, so a value next to an
+              // integer may truncate one step away from the float64 result: exact=false admits
+              // a difference of one and nothing more.
+              return ref_map(in[0], [](double x) { return std::trunc(x * 10.0); });
+            }});
+  add_case({"astype_round_trip", {normal({5, 7})},
+            [](const std::vector<Array>& in) {
+              return astype(astype(astype(in[0], Dtype::float32), Dtype::int64), in[0].dtype());
+            },
+            [](const std::vector<RefTensor>& in) { return ref_map(in[0], [](double x) { return std::trunc(x); }); }});
+  add_case({"astype_bool", {normal({3, 5})},
+            [](const std::vector<Array>& in) { return astype(astype(greater(in[0], zeros({1}, in[0].dtype())), Dtype::uint8), Dtype::int32); },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor r = ref_map(in[0], [](double x) { return x > 0 ? 1.0 : 0.0; });
+              r.exact = true;
+              return r;
+            }});
+
+  // Views, shape ops, concatenation.
+  add_case({"transpose_contiguous", {normal({2, 3, 4})},
+            [](const std::vector<Array>& in) { return contiguous(transpose(in[0], {2, 0, 1})); },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor out = make_ref({4, 2, 3});
+              for_each_index(out.shape, [&](const Index& i, int64_t f) { out.data[size_t(f)] = in[0].at({i[1], i[2], i[0]}); });
+              return out;
+            }});
+  add_case({"slice_step_reshape", {normal({6, 8})},
+            [](const std::vector<Array>& in) { return reshape(slice(in[0], {1, 0}, {6, 8}, {2, 3}), {-1}); },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor out = make_ref({9});
+              int64_t f = 0;
+              for (int64_t r = 1; r < 6; r += 2)
+                for (int64_t c = 0; c < 8; c += 3) out.data[size_t(f++)] = in[0].at({r, c});
+              return out;
+            }});
+  add_case({"broadcast_to", {normal({3, 1})},
+            [](const std::vector<Array>& in) { return contiguous(broadcast_to(in[0], {2, 3, 4})); },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor out = make_ref({2, 3, 4});
+              for_each_index(out.shape, [&](const Index& i, int64_t f) { out.data[size_t(f)] = in[0].at(i); });
+              return out;
+            }});
+  add_case({"concatenate_split", {normal({2, 7, 3}), normal({2, 2, 3})},
+            [](const std::vector<Array>& in) {
+              auto parts = split(in[0], std::vector<int64_t>{2, 5}, 1);  // widths 2, 3, 2
+              return concatenate({parts[2], in[1], parts[0], parts[1]}, 1);
+            },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor out = make_ref({2, 9, 3});
+              for_each_index(out.shape, [&](const Index& i, int64_t f) {
+                int64_t c = i[1];
+                double v;
+                if (c < 2) v = in[0].at({i[0], 5 + c, i[2]});   // parts[2]
+                else if (c < 4) v = in[1].at({i[0], c - 2, i[2]});  // in[1]
+                else v = in[0].at({i[0], c - 4, i[2]});  // parts[0] then parts[1]
+                out.data[size_t(f)] = v;
+              });
+              return out;
+            }});
+
+  // Reductions.
+  auto reduce_case = [&](const std::string& name, Array (*op)(const Array&, std::vector<int>, bool),
+                         std::vector<int> axes, const std::string& ref_op) {
+    add_case({name, {normal({3, 4, 5})},
+              [op, axes](const std::vector<Array>& in) { return op(in[0], axes, false); },
+              [axes, ref_op](const std::vector<RefTensor>& in) { return ref_reduce(in[0], axes, ref_op); }});
+  };
+  reduce_case("sum_axis1", tessera::sum, {1}, "sum");
+  reduce_case("sum_all", tessera::sum, {}, "sum");
+  reduce_case("mean_axes02", tessera::mean, {0, 2}, "mean");
+  reduce_case("max_last", tessera::max, {-1}, "max");
+  reduce_case("min_axis0", tessera::min, {0}, "min");
+  add_case({"argmax", {normal({4, 6, 3})},
+            [](const std::vector<Array>& in) { return argmax(in[0], 1); },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor out = make_ref({4, 3}, true);
+              for_each_index(out.shape, [&](const Index& i, int64_t f) {
+                int64_t best = 0;
+                for (int64_t j = 1; j < 6; ++j)
+                  if (in[0].at({i[0], j, i[1]}) > in[0].at({i[0], best, i[1]})) best = j;
+                out.data[size_t(f)] = double(best);
+              });
+              return out;
+            }});
+
+  // Neural-network ops.
+  add_case({"matmul_broadcast_weight", {normal({2, 3, 5, 7}), normal({7, 4})},
+            [](const std::vector<Array>& in) { return matmul(in[0], in[1]); },
+            [](const std::vector<RefTensor>& in) { return ref_matmul(in[0], in[1]); }});
+  add_case({"matmul_transposed_operands", {normal({2, 7, 5}), normal({2, 6, 7})},
+            [](const std::vector<Array>& in) { return matmul(swapaxes(in[0], -1, -2), swapaxes(in[1], -1, -2)); },
+            [](const std::vector<RefTensor>& in) { return ref_matmul(ref_transpose_last2(in[0]), ref_transpose_last2(in[1])); }});
+  add_case({"matmul_batch_broadcast", {normal({5, 3}), normal({4, 3, 2})},
+            [](const std::vector<Array>& in) { return matmul(in[0], in[1]); },
+            [](const std::vector<RefTensor>& in) { return ref_matmul(in[0], in[1]); }});
+  add_case({"matmul_vector", {normal({6}), normal({6, 5})},
+            [](const std::vector<Array>& in) { return matmul(in[0], in[1]); },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor a = in[0];
+              a.shape = {1, 6};
+              RefTensor r = ref_matmul(a, in[1]);
+              r.shape = {5};
+              return r;
+            }});
+  add_case({"softmax_last", {normal({3, 4, 9})},
+            [](const std::vector<Array>& in) { return softmax(in[0], -1); },
+            [](const std::vector<RefTensor>& in) { return ref_rows(in[0], softmax_row); }});
+  add_case({"softmax_axis0", {normal({5, 3})},
+            [](const std::vector<Array>& in) { return softmax(in[0], 0); },
+            [](const std::vector<RefTensor>& in) {
+              return ref_transpose_last2(ref_rows(ref_transpose_last2(in[0]), softmax_row));
+            }});
+  add_case({"log_softmax", {normal({4, 11})},
+            [](const std::vector<Array>& in) { return log_softmax(in[0], -1); },
+            [](const std::vector<RefTensor>& in) {
+              return ref_rows(in[0], [](const double* x, double* y, int64_t n) {
+                softmax_row(x, y, n);
+                for (int64_t i = 0; i < n; ++i) y[i] = std::log(y[i]);
+              });
+            }});
+  auto layer_norm_ref = [](const RefTensor& x, const RefTensor* w, const RefTensor* b, double eps) {
+    return ref_rows(x, [&](const double* xr, double* y, int64_t n) {
+      double m = 0, v = 0;
+      for (int64_t i = 0; i < n; ++i) m += xr[i];
+      m /= double(n);
+      for (int64_t i = 0; i < n; ++i) v += (xr[i] - m) * (xr[i] - m);
+      v /= double(n);
+      for (int64_t i = 0; i < n; ++i)
+        y[i] = (xr[i] - m) / std::sqrt(v + eps) * (w ? w->data[size_t(i)] : 1.0) + (b ? b->data[size_t(i)] : 0.0);
+    });
+  };
+  add_case({"layer_norm", {normal({2, 5, 24}), normal({24}), normal({24})},
+            [](const std::vector<Array>& in) { return layer_norm(in[0], in[1], in[2], 1e-5f); },
+            [layer_norm_ref](const std::vector<RefTensor>& in) { return layer_norm_ref(in[0], &in[1], &in[2], 1e-5); }});
+  add_case({"layer_norm_plain", {normal({3, 10})},
+            [](const std::vector<Array>& in) { return layer_norm(in[0], std::nullopt, std::nullopt, 1e-12f); },
+            [layer_norm_ref](const std::vector<RefTensor>& in) { return layer_norm_ref(in[0], nullptr, nullptr, 1e-12); }});
+  add_case({"rms_norm", {normal({2, 3, 16}), normal({16})},
+            [](const std::vector<Array>& in) { return rms_norm(in[0], in[1], 1e-6f); },
+            [](const std::vector<RefTensor>& in) {
+              const RefTensor& w = in[1];
+              return ref_rows(in[0], [&](const double* x, double* y, int64_t n) {
+                double ss = 0;
+                for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
+                double inv = 1 / std::sqrt(ss / double(n) + 1e-6);
+                for (int64_t i = 0; i < n; ++i) y[i] = x[i] * inv * w.data[size_t(i)];
+              });
+            }});
+  add_case({"rope_half", {normal({2, 3, 6, 8})},
+            [](const std::vector<Array>& in) { return rope(in[0], 8, false, 10000.0f, 1.0f, 3); },
+            [](const std::vector<RefTensor>& in) { return ref_rope(in[0], 8, false, 10000.0, 1.0, 3, nullptr); }});
+  add_case({"rope_traditional_partial", {normal({1, 2, 5, 12})},
+            [](const std::vector<Array>& in) { return rope(in[0], 8, true, 500.0f, 0.5f, 0); },
+            [](const std::vector<RefTensor>& in) { return ref_rope(in[0], 8, true, 500.0, 0.5, 0, nullptr); }});
+  add_case({"rope_freqs", {normal({1, 1, 4, 6}), positive({3})},
+            [](const std::vector<Array>& in) { return rope(in[0], 6, false, 0.0f, 1.0f, 7, in[1]); },
+            [](const std::vector<RefTensor>& in) { return ref_rope(in[0], 6, false, 0.0, 1.0, 7, &in[1].data); }});
+  add_case({"sdpa_plain", {normal({2, 3, 5, 8}), normal({2, 3, 7, 8}), normal({2, 3, 7, 8})},
+            [](const std::vector<Array>& in) { return scaled_dot_product_attention(in[0], in[1], in[2], 0.35f); },
+            [](const std::vector<RefTensor>& in) { return ref_attention(in[0], in[1], in[2], 0.35, nullptr, false, false); }});
+  add_case({"sdpa_additive_mask", {normal({2, 2, 4, 8}), normal({2, 2, 6, 8}), normal({2, 2, 6, 8}), normal({2, 1, 1, 6})},
+            [](const std::vector<Array>& in) { return scaled_dot_product_attention(in[0], in[1], in[2], 0.3f, in[3]); },
+            [](const std::vector<RefTensor>& in) { return ref_attention(in[0], in[1], in[2], 0.3, &in[3], false, false); }});
+  add_case({"sdpa_bool_mask_gqa", {normal({1, 4, 3, 8}), normal({1, 2, 5, 8}), normal({1, 2, 5, 8}), mask({1, 1, 3, 5})},
+            [](const std::vector<Array>& in) {
+              // Key 0 always attendable so no row is fully masked.
+              Array first_key = equal(arange(0, 5, Dtype::int32), zeros({1}, Dtype::int32));
+              Array m = where(first_key, ones({1}, Dtype::bool_), in[3]);
+              return scaled_dot_product_attention(in[0], in[1], in[2], 0.25f, m);
+            },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor m = in[3];
+              for (int64_t i = 0; i < 3; ++i) m.data[size_t(i * 5)] = 1.0;
+              return ref_attention(in[0], in[1], in[2], 0.25, &m, true, false);
+            }});
+  add_case({"sdpa_causal_kv_cache", {normal({2, 2, 3, 8}), normal({2, 2, 7, 8}), normal({2, 2, 7, 6})},
+            [](const std::vector<Array>& in) { return scaled_dot_product_attention(in[0], in[1], in[2], 0.3f, std::nullopt, true); },
+            [](const std::vector<RefTensor>& in) { return ref_attention(in[0], in[1], in[2], 0.3, nullptr, false, true); }});
+  add_case({"sdpa_transposed_layout", {normal({2, 5, 3, 8}), normal({2, 5, 3, 8}), normal({2, 5, 3, 8})},
+            [](const std::vector<Array>& in) {
+              // [B,S,H,D] projections viewed as [B,H,S,D], as the encoders do.
+              return scaled_dot_product_attention(swapaxes(in[0], 1, 2), swapaxes(in[1], 1, 2), swapaxes(in[2], 1, 2), 0.35f);
+            },
+            [](const std::vector<RefTensor>& in) {
+              auto t = [](const RefTensor& x) {
+                RefTensor out = make_ref({x.shape[0], x.shape[2], x.shape[1], x.shape[3]});
+                for_each_index(out.shape, [&](const Index& i, int64_t f) { out.data[size_t(f)] = x.at({i[0], i[2], i[1], i[3]}); });
+                return out;
+              };
+              return ref_attention(t(in[0]), t(in[1]), t(in[2]), 0.35, nullptr, false, false);
+            }});
+
+  // Indexing.
+  add_case({"take_embedding", {normal({50, 8}), indices({2, 5}, 50, Dtype::int64)},
+            [](const std::vector<Array>& in) { return take(in[0], in[1], 0); },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor out = make_ref({2, 5, 8});
+              for_each_index(out.shape, [&](const Index& i, int64_t f) {
+                out.data[size_t(f)] = in[0].at({int64_t(in[1].at({i[0], i[1]})), i[2]});
+              });
+              return out;
+            }});
+  add_case({"take_axis1", {normal({3, 6, 2}), indices({4}, 6)},
+            [](const std::vector<Array>& in) { return take(in[0], in[1], 1); },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor out = make_ref({3, 4, 2});
+              for_each_index(out.shape, [&](const Index& i, int64_t f) {
+                out.data[size_t(f)] = in[0].at({i[0], int64_t(in[1].at({i[1]})), i[2]});
+              });
+              return out;
+            }});
+  add_case({"take_along_axis", {normal({3, 7}), indices({3, 4}, 7)},
+            [](const std::vector<Array>& in) { return take_along_axis(in[0], in[1], 1); },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor out = make_ref({3, 4});
+              for_each_index(out.shape, [&](const Index& i, int64_t f) {
+                out.data[size_t(f)] = in[0].at({i[0], int64_t(in[1].at(i))});
+              });
+              return out;
+            }});
+  auto topk_ref = [](const RefTensor& x, int k, bool want_indices) {
+    int64_t rows = x.shape[0], n = x.shape[1];
+    RefTensor out = make_ref({rows, k}, want_indices);
+    for (int64_t r = 0; r < rows; ++r) {
+      std::vector<int64_t> order(static_cast<size_t>(n));
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return x.at({r, a}) > x.at({r, b}); });
+      for (int j = 0; j < k; ++j)
+        out.data[size_t(r * k + j)] = want_indices ? double(order[size_t(j)]) : x.at({r, order[size_t(j)]});
+    }
+    return out;
+  };
+  add_case({"topk_values", {normal({4, 20})},
+            [](const std::vector<Array>& in) { return topk(in[0], 5, -1).first; },
+            [topk_ref](const std::vector<RefTensor>& in) { return topk_ref(in[0], 5, false); }});
+  add_case({"topk_indices", {normal({4, 20})},
+            [](const std::vector<Array>& in) { return topk(in[0], 5, -1).second; },
+            [topk_ref](const std::vector<RefTensor>& in) { return topk_ref(in[0], 5, true); }});
+
+  // Sizes past the kernels' parallel threshold, so the threaded paths are checked too.
+  add_case(binary_case_shapes("add_large_threaded", tessera::add, [](double a, double b) { return a + b; }, {64, 1, 1024}, {2, 1024}));
+  add_case(unary_case_shape("gelu_large_threaded", tessera::gelu, gelu_ref, {96, 512}));
+  add_case({"softmax_large_threaded", {normal({300, 257})},
+            [](const std::vector<Array>& in) { return softmax(in[0], -1); },
+            [](const std::vector<RefTensor>& in) { return ref_rows(in[0], softmax_row); }});
+  add_case({"layer_norm_large_threaded", {normal({400, 96}), normal({96}), normal({96})},
+            [](const std::vector<Array>& in) { return layer_norm(in[0], in[1], in[2], 1e-12f); },
+            [layer_norm_ref](const std::vector<RefTensor>& in) { return layer_norm_ref(in[0], &in[1], &in[2], 1e-12); }});
+  add_case({"sum_large_threaded", {normal({40000, 3})},
+            [](const std::vector<Array>& in) { return sum(in[0], {1}); },
+            [](const std::vector<RefTensor>& in) { return ref_reduce(in[0], {1}, "sum"); }});
+  add_case({"matmul_large", {normal({3, 70, 130}), normal({130, 90})},
+            [](const std::vector<Array>& in) { return matmul(in[0], in[1]); },
+            [](const std::vector<RefTensor>& in) { return ref_matmul(in[0], in[1]); }});
+  add_case({"take_large_threaded", {normal({1000, 64}), indices({700}, 1000, Dtype::int64)},
+            [](const std::vector<Array>& in) { return take(in[0], in[1], 0); },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor out = make_ref({700, 64});
+              for_each_index(out.shape, [&](const Index& i, int64_t f) {
+                out.data[size_t(f)] = in[0].at({int64_t(in[1].at({i[0]})), i[1]});
+              });
+              return out;
+            }});
+  return cases;
+}
+
+}  // namespace
+
+double RefTensor::at(const std::vector<int64_t>& index) const {
+  size_t lead = index.size() - shape.size();
+  int64_t off = 0;
+  for (size_t d = 0; d < shape.size(); ++d) off = off * shape[d] + (shape[d] == 1 ? 0 : index[lead + d]);
+  return data[size_t(off)];
+}
+
+const std::vector<OpCase>& op_cases() {
+  static const std::vector<OpCase> cases = build_cases();
+  return cases;
+}
+
+double tolerance(Dtype dtype) {
+  switch (dtype) {
+    case Dtype::float32: return 1e-5;
+    case Dtype::float16: return 5e-3;
+    default: return 1e-2;
+  }
+}
+
+namespace {
+
+Array make_input(const InputSpec& spec, Dtype float_dtype, uint64_t seed) {
+  switch (spec.kind) {
+    case InputSpec::Kind::normal: return random::normal(spec.shape, float_dtype, seed);
+    case InputSpec::Kind::positive: return random::uniform(spec.shape, float_dtype, seed, 0.5, 2.0);
+    case InputSpec::Kind::indices: return random::randint(spec.shape, 0, spec.high, spec.index_dtype, seed);
+    case InputSpec::Kind::mask:
+      return astype(random::randint(spec.shape, 0, 2, Dtype::int32, seed), Dtype::bool_);
+  }
+  return Array();
+}
+
+RefTensor to_reference(const Array& a) {
+  Array host = contiguous(to_device(a, Device::cpu()));
+  RefTensor t;
+  t.shape = a.shape();
+  t.data = dispatch_dtype(a.dtype(), [&](auto v) {
+    using T = decltype(v);
+    std::vector<T> raw = host.to_vector<T>();
+    std::vector<double> out(raw.size());
+    for (size_t i = 0; i < raw.size(); ++i) out[i] = to_double(raw[i]);
+    return out;
+  });
+  t.exact = !is_floating(a.dtype());
+  return t;
+}
+
+}  // namespace
+
+CheckResult run_op_case(const OpCase& c, Device device, Dtype dtype, uint64_t seed) {
+  CheckResult result;
+  result.tolerance = tolerance(dtype);
+  Device previous = default_device();
+  set_default_device(device);
+  try {
+    std::vector<Array> inputs;
+    std::vector<RefTensor> ref_inputs;
+    for (size_t i = 0; i < c.inputs.size(); ++i) {
+      Array in = make_input(c.inputs[i], dtype, seed * 31 + i);
+      eval(in);
+      inputs.push_back(in);
+      ref_inputs.push_back(to_reference(in));
+    }
+    Array out = c.build(inputs);
+    eval(out);
+    if (!(out.device() == device)) {
+      result.message = "output is on " + to_string(out.device()) + ", expected " + to_string(device);
+    }
+    RefTensor got = to_reference(out);
+    RefTensor want = c.reference(ref_inputs);
+    set_default_device(previous);
+    if (got.shape != want.shape) {
+      result.message = "shape " + to_string(got.shape) + ", expected " + to_string(want.shape);
+      return result;
+    }
+    if (want.exact || got.exact) {
+      // Integer results: exact, except that casts from rounded floats may differ by one step.
+      int64_t mismatches = 0;
+      for (size_t i = 0; i < got.data.size(); ++i)
+        mismatches += got.data[i] != want.data[i] && !(!want.exact && std::fabs(got.data[i] - want.data[i]) <= 1);
+      result.error = double(mismatches);
+      result.tolerance = 0;
+    } else {
+      double diff = 0, norm = 0;
+      bool finite = true;
+      for (size_t i = 0; i < got.data.size(); ++i) {
+        finite &= std::isfinite(got.data[i]);
+        diff += (got.data[i] - want.data[i]) * (got.data[i] - want.data[i]);
+        norm += want.data[i] * want.data[i];
+      }
+      result.error = finite ? std::sqrt(diff / std::max(norm, 1e-300)) : INFINITY;
+    }
+    result.passed = result.message.empty() && result.error <= result.tolerance;
+    if (!result.passed && result.message.empty())
+      result.message = "error " + std::to_string(result.error) + " > tolerance " + std::to_string(result.tolerance);
+  } catch (const std::exception& e) {
+    set_default_device(previous);
+    result.message = e.what();
+  }
+  return result;
+}
+
+}  // namespace tessera::testing
