@@ -1,0 +1,57 @@
+// Helpers shared by the component factories.
+#include "tokenizers/components.h"
+
+namespace tessera::tokenizers {
+
+void fail_config(const std::string& message) {
+  fail("tokenizer", "invalid tokenizer.json: " + message);
+}
+
+const Json& require(const Json& json, const char* key) {
+  if (!json.is_object()) fail_config(std::string("expected an object holding '") + key + "'");
+  const auto it = json.find(key);
+  if (it == json.end()) fail_config(std::string("missing field '") + key + "'");
+  return *it;
+}
+
+std::string require_string(const Json& json, const char* key) {
+  const Json& value = require(json, key);
+  if (!value.is_string()) fail_config(std::string("field '") + key + "' must be a string");
+  return value.get<std::string>();
+}
+
+bool optional_bool(const Json& json, const char* key, bool fallback) {
+  const auto it = json.find(key);
+  if (it == json.end() || it->is_null()) return fallback;
+  if (!it->is_boolean()) fail_config(std::string("field '") + key + "' must be a boolean");
+  return it->get<bool>();
+}
+
+SplitBehavior parse_split_behavior(const Json& json) {
+  const std::string name = json.is_string() ? json.get<std::string>() : "";
+  if (name == "Removed") return SplitBehavior::kRemoved;
+  if (name == "Isolated") return SplitBehavior::kIsolated;
+  if (name == "MergedWithPrevious") return SplitBehavior::kMergedWithPrevious;
+  if (name == "MergedWithNext") return SplitBehavior::kMergedWithNext;
+  if (name == "Contiguous") return SplitBehavior::kContiguous;
+  fail_config("unknown split behavior '" + name + "'");
+}
+
+Encoding merge_encodings(std::vector<Encoding> encodings) {
+  if (encodings.size() == 1) return std::move(encodings[0]);
+  Encoding merged;
+  for (Encoding& part : encodings) {
+    auto append = [](auto& into, auto& from) { into.insert(into.end(), from.begin(), from.end()); };
+    append(merged.ids, part.ids);
+    append(merged.type_ids, part.type_ids);
+    append(merged.tokens, part.tokens);
+    append(merged.offsets, part.offsets);
+    append(merged.special_tokens_mask, part.special_tokens_mask);
+    append(merged.attention_mask, part.attention_mask);
+    append(merged.word_ids, part.word_ids);
+    append(merged.sequence_ids, part.sequence_ids);
+  }
+  return merged;
+}
+
+}  // namespace tessera::tokenizers

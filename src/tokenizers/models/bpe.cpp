@@ -1,0 +1,238 @@
+// Byte-pair encoding: start from characters (or their bytes) and apply the learned merges,
+// lowest rank first, exactly as tokenizers' Word::merge_all does.
+#include <cstdio>
+#include <memory>
+#include <queue>
+
+#include "tokenizers/components.h"
+#include "tokenizers/models/factories.h"
+#include "tokenizers/unicode.h"
+#include "tokenizers/vocab.h"
+
+namespace tessera::tokenizers {
+namespace {
+
+struct MergeResult {
+  uint32_t rank;
+  uint32_t new_id;
+};
+
+uint64_t pair_key(uint32_t left, uint32_t right) {
+  return (static_cast<uint64_t>(left) << 32) | right;
+}
+
+class Bpe final : public Model {
+ public:
+  explicit Bpe(const Json& json) {
+    for (const auto& [token, id] : require(json, "vocab").items()) ids_[token] = id.get<uint32_t>();
+    tokens_.assign(ids_);
+    auto optional_string = [&](const char* key) -> std::optional<std::string> {
+      const auto it = json.find(key);
+      if (it == json.end() || it->is_null()) return std::nullopt;
+      return it->get<std::string>();
+    };
+    unk_token_ = optional_string("unk_token");
+    prefix_ = optional_string("continuing_subword_prefix");
+    suffix_ = optional_string("end_of_word_suffix");
+    fuse_unk_ = optional_bool(json, "fuse_unk", false);
+    byte_fallback_ = optional_bool(json, "byte_fallback", false);
+    ignore_merges_ = optional_bool(json, "ignore_merges", false);
+    load_merges(require(json, "merges"));
+  }
+
+  std::vector<Token> tokenize(std::string_view word) const override {
+    if (word.empty()) return {};
+    if (ignore_merges_) {
+      if (auto id = find_id(ids_, word)) return {Token{*id, std::string(word), {0, word.size()}}};
+    }
+    std::vector<Symbol> symbols = initial_symbols(word);
+    merge_all(symbols);
+    std::vector<Token> out;
+    out.reserve(symbols.size());
+    std::size_t offset = 0;
+    for (const Symbol& symbol : symbols) {
+      if (symbol.length == 0) continue;
+      out.push_back(Token{symbol.id, *tokens_.find(symbol.id), {offset, offset + symbol.length}});
+      offset += symbol.length;
+    }
+    return out;
+  }
+
+  std::optional<uint32_t> token_to_id(std::string_view token) const override {
+    return find_id(ids_, token);
+  }
+  std::optional<std::string> id_to_token(uint32_t id) const override { return tokens_.find(id); }
+  std::size_t vocab_size() const override { return ids_.size(); }
+
+ private:
+  struct Symbol {
+    uint32_t id;
+    int prev;
+    int next;
+    std::size_t length;  // bytes of the word it covers; 0 once merged into its left neighbour
+  };
+
+  struct QueuedMerge {
+    std::size_t pos;
+    uint32_t rank;
+    uint32_t new_id;
+    bool operator>(const QueuedMerge& other) const {
+      return rank != other.rank ? rank > other.rank : pos > other.pos;
+    }
+  };
+
+  void load_merges(const Json& merges) {
+    uint32_t rank = 0;
+    std::vector<std::pair<std::string, std::string>> pairs;
+    pairs.reserve(merges.size());
+    for (const Json& merge : merges) {
+      if (merge.is_string()) {
+        const std::string& line = merge.get_ref<const std::string&>();
+        const auto space = line.find(' ');
+        if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos) {
+          fail_config("BPE merge " + std::to_string(rank + 1) + " is not two tokens");
+        }
+        pairs.emplace_back(line.substr(0, space), line.substr(space + 1));
+      } else if (merge.is_array() && merge.size() == 2) {
+        pairs.emplace_back(merge[0].get<std::string>(), merge[1].get<std::string>());
+      } else {
+        fail_config("BPE merges must be strings \"a b\" or pairs [a, b]");
+      }
+      ++rank;
+    }
+    merges_.reserve(pairs.size());
+    const std::size_t prefix_length = prefix_ ? prefix_->size() : 0;
+    rank = 0;
+    for (const auto& [left, right] : pairs) {
+      const auto left_id = find_id(ids_, left);
+      const auto right_id = find_id(ids_, right);
+      if (!left_id || !right_id || right.size() < prefix_length) {
+        fail_config("BPE merge token '" + (left_id ? right : left) + "' is not in the vocabulary");
+      }
+      const std::string merged = left + right.substr(prefix_length);
+      const auto merged_id = find_id(ids_, merged);
+      if (!merged_id) fail_config("BPE merge result '" + merged + "' is not in the vocabulary");
+      merges_[pair_key(*left_id, *right_id)] = MergeResult{rank++, *merged_id};
+    }
+  }
+
+  std::optional<MergeResult> find_merge(uint32_t left, uint32_t right) const {
+    const auto it = merges_.find(pair_key(left, right));
+    if (it == merges_.end()) return std::nullopt;
+    return it->second;
+  }
+
+  std::vector<Symbol> initial_symbols(std::string_view word) const {
+    std::vector<Symbol> symbols;
+    symbols.reserve(word.size());
+    auto add = [&](uint32_t id, std::size_t length) {
+      const int index = static_cast<int>(symbols.size());
+      symbols.push_back(Symbol{id, index - 1, index + 1, length});
+    };
+    std::optional<std::pair<uint32_t, std::size_t>> pending_unk;
+    std::string unit;
+    for (std::size_t pos = 0; pos < word.size();) {
+      const std::size_t start = pos;
+      pos += utf8_length(static_cast<unsigned char>(word[pos]));
+      const std::size_t length = pos - start;
+      unit.clear();
+      if (start > 0 && prefix_) unit = *prefix_;
+      unit.append(word.substr(start, length));
+      if (pos == word.size() && suffix_) unit.append(*suffix_);
+
+      if (auto id = find_id(ids_, unit)) {
+        if (pending_unk) {
+          add(pending_unk->first, pending_unk->second);
+          pending_unk.reset();
+        }
+        add(*id, length);
+        continue;
+      }
+      if (byte_fallback_ && add_byte_fallback(unit, add)) continue;
+      if (unk_token_) {
+        const auto unk_id = find_id(ids_, *unk_token_);
+        if (!unk_id)
+          fail("tokenizer", "BPE unk_token '" + *unk_token_ + "' is not in the vocabulary");
+        if (pending_unk && fuse_unk_) {
+          pending_unk->second += length;
+        } else {
+          if (pending_unk) add(pending_unk->first, pending_unk->second);
+          pending_unk = std::make_pair(*unk_id, length);
+        }
+      }
+    }
+    if (pending_unk) add(pending_unk->first, pending_unk->second);
+    if (!symbols.empty()) symbols.back().next = -1;
+    return symbols;
+  }
+
+  // Adds one <0xXX> symbol per byte of `unit` when all of them are in the vocabulary.
+  template <typename Add>
+  bool add_byte_fallback(const std::string& unit, Add& add) const {
+    std::vector<uint32_t> byte_ids;
+    char name[8];
+    for (unsigned char byte : unit) {
+      std::snprintf(name, sizeof(name), "<0x%02X>", byte);
+      const auto id = find_id(ids_, name);
+      if (!id) return false;
+      byte_ids.push_back(*id);
+    }
+    for (uint32_t id : byte_ids) add(id, 1);
+    return true;
+  }
+
+  void merge_all(std::vector<Symbol>& symbols) const {
+    std::priority_queue<QueuedMerge, std::vector<QueuedMerge>, std::greater<>> queue;
+    for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
+      if (auto merge = find_merge(symbols[i].id, symbols[i + 1].id)) {
+        queue.push(QueuedMerge{i, merge->rank, merge->new_id});
+      }
+    }
+    while (!queue.empty()) {
+      const QueuedMerge top = queue.top();
+      queue.pop();
+      Symbol& current = symbols[top.pos];
+      if (current.length == 0 || current.next == -1) continue;
+      const auto next_pos = static_cast<std::size_t>(current.next);
+      const Symbol right = symbols[next_pos];
+      // Skip entries made stale by an earlier merge.
+      const auto merge = find_merge(current.id, right.id);
+      if (!merge || merge->new_id != top.new_id) continue;
+
+      current.id = top.new_id;
+      current.length += right.length;
+      current.next = right.next;
+      symbols[next_pos].length = 0;
+      if (right.next > -1 && static_cast<std::size_t>(right.next) < symbols.size()) {
+        symbols[static_cast<std::size_t>(right.next)].prev = static_cast<int>(top.pos);
+      }
+      if (current.prev >= 0) {
+        const auto prev = static_cast<std::size_t>(current.prev);
+        if (auto m = find_merge(symbols[prev].id, current.id)) {
+          queue.push(QueuedMerge{prev, m->rank, m->new_id});
+        }
+      }
+      if (current.next >= 0 && static_cast<std::size_t>(current.next) < symbols.size()) {
+        if (auto m = find_merge(current.id, symbols[static_cast<std::size_t>(current.next)].id)) {
+          queue.push(QueuedMerge{top.pos, m->rank, m->new_id});
+        }
+      }
+    }
+  }
+
+  TokenIds ids_;
+  IdTokens tokens_;
+  std::unordered_map<uint64_t, MergeResult> merges_;
+  std::optional<std::string> unk_token_;
+  std::optional<std::string> prefix_;
+  std::optional<std::string> suffix_;
+  bool fuse_unk_ = false;
+  bool byte_fallback_ = false;
+  bool ignore_merges_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> make_bpe(const Json& json) { return std::make_unique<Bpe>(json); }
+
+}  // namespace tessera::tokenizers
