@@ -89,10 +89,11 @@ std::vector<PatternMatch> Regex::find_matches(std::string_view text) const {
     out.push_back({{0, 0}, false});
     return out;
   }
-  struct MatchData {
-    pcre2_match_data* data;
+  // One ovector pair is all we read; a per-thread buffer avoids an allocation per call.
+  thread_local struct MatchData {
+    pcre2_match_data* data = pcre2_match_data_create(1, nullptr);
     ~MatchData() { pcre2_match_data_free(data); }
-  } match_data{pcre2_match_data_create(1, nullptr)};
+  } match_data;
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   std::size_t search_from = 0;
   std::size_t previous = 0;

@@ -1,5 +1,6 @@
 // Byte-pair encoding: start from characters (or their bytes) and apply the learned merges,
 // lowest rank first, exactly as tokenizers' Word::merge_all does.
+#include <atomic>
 #include <cstdio>
 #include <memory>
 #include <queue>
@@ -17,13 +18,25 @@ struct MergeResult {
   uint32_t new_id;
 };
 
+// Each thread remembers the tokens of the words it has seen lately (as tokenizers does): words
+// repeat a lot and merging is the costly part. Keyed by model instance id, not address, so a
+// model allocated where a destroyed one was never sees stale entries.
+struct WordCache {
+  static constexpr std::size_t kCapacity = 10000;
+  static constexpr std::size_t kMaxWordBytes = 256;
+  uint64_t owner = 0;
+  std::unordered_map<std::string, std::vector<Token>, StringHash, std::equal_to<>> words;
+};
+
+std::atomic<uint64_t> next_instance_id{1};
+
 uint64_t pair_key(uint32_t left, uint32_t right) {
   return (static_cast<uint64_t>(left) << 32) | right;
 }
 
 class Bpe final : public Model {
  public:
-  explicit Bpe(const Json& json) {
+  explicit Bpe(const Json& json) : instance_id_(next_instance_id++) {
     for (const auto& [token, id] : require(json, "vocab").items()) ids_[token] = id.get<uint32_t>();
     tokens_.assign(ids_);
     auto optional_string = [&](const char* key) -> std::optional<std::string> {
@@ -45,17 +58,17 @@ class Bpe final : public Model {
     if (ignore_merges_) {
       if (auto id = find_id(ids_, word)) return {Token{*id, std::string(word), {0, word.size()}}};
     }
-    std::vector<Symbol> symbols = initial_symbols(word);
-    merge_all(symbols);
-    std::vector<Token> out;
-    out.reserve(symbols.size());
-    std::size_t offset = 0;
-    for (const Symbol& symbol : symbols) {
-      if (symbol.length == 0) continue;
-      out.push_back(Token{symbol.id, *tokens_.find(symbol.id), {offset, offset + symbol.length}});
-      offset += symbol.length;
+    thread_local WordCache cache;
+    if (cache.owner != instance_id_) {
+      cache.words.clear();
+      cache.owner = instance_id_;
     }
-    return out;
+    if (const auto hit = cache.words.find(word); hit != cache.words.end()) return hit->second;
+    std::vector<Token> tokens = merge(word);
+    if (word.size() < WordCache::kMaxWordBytes && cache.words.size() < WordCache::kCapacity) {
+      cache.words.emplace(word, tokens);
+    }
+    return tokens;
   }
 
   std::optional<uint32_t> token_to_id(std::string_view token) const override {
@@ -71,6 +84,20 @@ class Bpe final : public Model {
     int next;
     std::size_t length;  // bytes of the word it covers; 0 once merged into its left neighbour
   };
+
+  std::vector<Token> merge(std::string_view word) const {
+    std::vector<Symbol> symbols = initial_symbols(word);
+    merge_all(symbols);
+    std::vector<Token> out;
+    out.reserve(symbols.size());
+    std::size_t offset = 0;
+    for (const Symbol& symbol : symbols) {
+      if (symbol.length == 0) continue;
+      out.push_back(Token{symbol.id, *tokens_.find(symbol.id), {offset, offset + symbol.length}});
+      offset += symbol.length;
+    }
+    return out;
+  }
 
   struct QueuedMerge {
     std::size_t pos;
@@ -220,6 +247,7 @@ class Bpe final : public Model {
     }
   }
 
+  uint64_t instance_id_;
   TokenIds ids_;
   IdTokens tokens_;
   std::unordered_map<uint64_t, MergeResult> merges_;
