@@ -88,6 +88,9 @@ Array argmax(const Array& a, int axis, bool keepdims = false);  // int32 indices
 // Batched a @ b with numpy broadcasting of batch dims; 1-d operands as numpy. Transposed views
 // are read in place (no copy).
 Array matmul(const Array& a, const Array& b);
+// a @ b + bias with bias of shape [N], added in float32 before the result is rounded to a
+// 16-bit dtype (one rounding, as a GEMM epilogue): the Linear layer's op.
+Array addmm(const Array& bias, const Array& a, const Array& b);
 Array softmax(const Array& a, int axis = -1);  // accumulates in float32
 Array log_softmax(const Array& a, int axis = -1);
 // Normalise over the last axis; weight/bias of shape [last] are optional.

@@ -6,5 +6,7 @@ namespace tessera::cli {
 
 int cmd_selfcheck(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
+int cmd_forward(int argc, char** argv);
+int cmd_embed(int argc, char** argv);
 
 }  // namespace tessera::cli

@@ -17,6 +17,8 @@ struct Command {
 const Command kCommands[] = {
     {"selfcheck", tessera::cli::cmd_selfcheck, "run every op on every backend against a float64 reference"},
     {"tokenize", tessera::cli::cmd_tokenize, "tokenize JSON lines with a tokenizer.json"},
+    {"forward", tessera::cli::cmd_forward, "run a model's forward pass: safetensors in, safetensors out"},
+    {"embed", tessera::cli::cmd_embed, "sentence embeddings, JSON lines out"},
 };
 
 void usage(FILE* out) {

@@ -131,7 +131,7 @@ class ArgMax : public Primitive {
   int axis;  // out keeps it as a size-1 dim
 };
 
-// a [..., M, K] @ b [..., K, N]; batch dims already broadcast to out's.
+// a [..., M, K] @ b [..., K, N] [+ bias [N]]; batch dims already broadcast to out's.
 class Matmul : public Primitive {
  public:
   TESSERA_PRIMITIVE(Matmul)

@@ -4,7 +4,8 @@ namespace tessera {
 
 using detail::build;
 
-Array matmul(const Array& a_in, const Array& b_in) {
+namespace {
+Array matmul_impl(const Array& a_in, const Array& b_in, const std::optional<Array>& bias) {
   TESSERA_CHECK(a_in.ndim() >= 1 && b_in.ndim() >= 1, "matmul", "operands must be at least 1-d");
   detail::check_floating(a_in, "matmul");
   detail::check_floating(b_in, "matmul");
@@ -21,11 +22,25 @@ Array matmul(const Array& a_in, const Array& b_in) {
   a_shape.insert(a_shape.end(), {a.shape(-2), a.shape(-1)});
   b_shape.insert(b_shape.end(), {b.shape(-2), b.shape(-1)});
   out_shape.insert(out_shape.end(), {a.shape(-2), b.shape(-1)});
-  Array out = build<Matmul>(out_shape, dtype,
-                            {broadcast_to(astype(a, dtype), a_shape), broadcast_to(astype(b, dtype), b_shape)});
+  std::vector<Array> inputs = {broadcast_to(astype(a, dtype), a_shape), broadcast_to(astype(b, dtype), b_shape)};
+  if (bias) {
+    TESSERA_CHECK(bias->ndim() == 1 && bias->shape(0) == b.shape(-1), "addmm",
+                  "bias of shape " + to_string(bias->shape()) + " does not match " + std::to_string(b.shape(-1)) +
+                      " output features");
+    inputs.push_back(astype(*bias, dtype));
+  }
+  Array out = build<Matmul>(out_shape, dtype, std::move(inputs));
   if (a_in.ndim() == 1) out = squeeze(out, -2);
   if (b_in.ndim() == 1) out = squeeze(out, -1);
   return out;
+}
+}  // namespace
+
+Array matmul(const Array& a, const Array& b) { return matmul_impl(a, b, std::nullopt); }
+
+Array addmm(const Array& bias, const Array& a, const Array& b) {
+  TESSERA_CHECK(b.ndim() >= 2, "addmm", "b must be at least 2-d");
+  return matmul_impl(a, b, bias);
 }
 
 namespace {

@@ -370,6 +370,11 @@ std::vector<OpCase> build_cases() {
   add_case({"matmul_batch_broadcast", {normal({5, 3}), normal({4, 3, 2})},
             [](const std::vector<Array>& in) { return matmul(in[0], in[1]); },
             [](const std::vector<RefTensor>& in) { return ref_matmul(in[0], in[1]); }});
+  add_case({"addmm_bias", {normal({2, 5, 7}), normal({6, 7}), normal({6})},
+            [](const std::vector<Array>& in) { return addmm(in[2], in[0], transpose(in[1])); },
+            [](const std::vector<RefTensor>& in) {
+              return ref_zip(ref_matmul(in[0], ref_transpose_last2(in[1])), in[2], [](double x, double b) { return x + b; });
+            }});
   add_case({"matmul_vector", {normal({6}), normal({6, 5})},
             [](const std::vector<Array>& in) { return matmul(in[0], in[1]); },
             [](const std::vector<RefTensor>& in) {

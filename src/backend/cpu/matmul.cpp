@@ -104,15 +104,6 @@ void Matmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
   const Array& a = inputs[0];
   const Array& b = inputs[1];
   if (out.size() == 0) return;
-  int64_t k = a.shape(-1);
-  if (k == 0) {  // empty inner dimension: the product is all zeros
-    dispatch_dtype(out.dtype(), [&](auto t) {
-      using T = decltype(t);
-      T* o = static_cast<T*>(out.buffer()->mutable_host());
-      std::fill(o, o + out.size(), from_double<T>(0.0));
-    });
-    return;
-  }
   // float32 output goes straight into out; 16-bit outputs go through a float32 scratch.
   std::shared_ptr<Buffer> scratch;
   float* c;
@@ -122,7 +113,9 @@ void Matmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
     scratch = Buffer::allocate_host(size_t(out.size()) * sizeof(float));
     c = static_cast<float*>(scratch->mutable_host());
   }
-  if (out.dtype() == Dtype::bfloat16) {
+  if (a.shape(-1) == 0) {  // empty inner dimension: the product is all zeros
+    std::fill(c, c + out.size(), 0.0f);
+  } else if (out.dtype() == Dtype::bfloat16) {
     batched_gemm<bfloat16>(a, b, c, Dtype::bfloat16,
                            [](bool ta, bool tb, int64_t m, int64_t n, int64_t k, const bfloat16* pa,
                               int64_t lda, const bfloat16* pb, int64_t ldb, float* pc, int64_t ldc) {
@@ -134,6 +127,13 @@ void Matmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
                            int64_t lda, const float* pb, int64_t ldb, float* pc, int64_t ldc) {
                           cpu::gemm_f32(ta, tb, m, n, k, 1.0f, pa, lda, pb, ldb, 0.0f, pc, ldc);
                         });
+  }
+  if (inputs.size() == 3) {  // bias epilogue, in float32 before any rounding
+    cpu::Float32View bias = cpu::as_float32(inputs[2]);
+    int64_t n = out.shape(-1), rows = out.size() / n;
+#pragma omp parallel for schedule(static) if (out.size() >= cpu::kParallelThreshold)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < n; ++j) c[r * n + j] += bias.data[j];
   }
   if (scratch) {
     Array tmp = Array::from_buffer(scratch, out.shape(), Dtype::float32);

@@ -1,0 +1,45 @@
+#pragma once
+// Loading a Hugging Face model directory and running its forward pass.
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tessera/array.h"
+
+namespace tessera {
+
+struct LoadOptions {
+  Device device = Device::cpu();
+  Dtype dtype = Dtype::float32;  // compute dtype; weights stored otherwise are converted once
+};
+
+struct ModelInputs {
+  Array input_ids;                     // [B,S] int32 or int64
+  std::optional<Array> attention_mask;  // [B,S], nonzero = real token
+  std::optional<Array> token_type_ids;  // [B,S]
+};
+
+// Output tensors named as the Hugging Face output fields (last_hidden_state, pooler_output,
+// logits, start_logits, end_logits).
+using ModelOutputs = std::map<std::string, Array>;
+
+class Model {
+ public:
+  virtual ~Model() = default;
+  virtual ModelOutputs forward(const ModelInputs& inputs) = 0;
+  const std::string& architecture() const { return architecture_; }
+  const std::string& directory() const { return directory_; }
+
+ protected:
+  std::string architecture_, directory_;
+  friend std::unique_ptr<Model> load_model(const std::string&, const LoadOptions&);
+};
+
+// MODEL is a local directory or a hub id in the local Hugging Face cache; the class comes from
+// config.json architectures[0]. Unknown architectures are refused with the supported list.
+std::unique_ptr<Model> load_model(const std::string& model, const LoadOptions& options = {});
+std::vector<std::string> supported_architectures();
+
+}  // namespace tessera

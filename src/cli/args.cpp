@@ -1,0 +1,35 @@
+#include "cli/args.h"
+
+#include <iostream>
+
+namespace tessera::cli {
+
+std::optional<int> parse_args(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();
+    return 0;
+  } catch (const CLI::ParseError& e) {
+    fail(app.get_name(), e.what());
+  }
+  return std::nullopt;
+}
+
+void DeviceDtypeOptions::add_to(CLI::App& app) {
+  app.add_option("--device", device, "cpu or cuda")->default_val("cpu");
+  app.add_option("--dtype", dtype, "compute dtype: float32, float16 or bfloat16")->default_val("float32");
+}
+
+LoadOptions DeviceDtypeOptions::load_options() const {
+  LoadOptions o;
+  o.device = parse_device(device);
+  auto d = dtype_from_name(dtype);
+  TESSERA_CHECK(d && is_floating(*d), "options",
+                "unknown --dtype '" + dtype + "' (expected float32, float16 or bfloat16)");
+  o.dtype = *d;
+  if (o.device.type == DeviceType::cuda) set_default_device(o.device);
+  return o;
+}
+
+}  // namespace tessera::cli

@@ -1,0 +1,23 @@
+#pragma once
+// Argument parsing for subcommands (CLI11), with its errors turned into tessera's one-line
+// errors and the shared --device/--dtype options.
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+
+#include "tessera/model.h"
+
+namespace tessera::cli {
+
+// Parses argv into `app`; returns the exit code to stop with (help printed: 0) or nullopt to go on.
+std::optional<int> parse_args(CLI::App& app, int argc, char** argv);
+
+// --device and --dtype, read into LoadOptions once parsed.
+struct DeviceDtypeOptions {
+  std::string device = "cpu";
+  std::string dtype = "float32";
+  void add_to(CLI::App& app);
+  LoadOptions load_options() const;
+};
+
+}  // namespace tessera::cli

@@ -1,0 +1,49 @@
+#include "models/registry.h"
+
+#include "models/bert.h"
+#include "tessera/checkpoint.h"
+
+namespace tessera {
+
+namespace {
+const std::vector<ArchitectureEntry>& registry() {
+  static const std::vector<ArchitectureEntry> entries = [] {
+    std::vector<ArchitectureEntry> all;
+    for (auto& e : bert_family_architectures()) all.push_back(std::move(e));
+    return all;
+  }();
+  return entries;
+}
+}  // namespace
+
+std::vector<std::string> supported_architectures() {
+  std::vector<std::string> names;
+  for (const ArchitectureEntry& e : registry()) names.push_back(e.name);
+  return names;
+}
+
+std::unique_ptr<Model> load_model(const std::string& model, const LoadOptions& options) {
+  std::string dir = resolve_model_dir(model);
+  ModelConfig config = ModelConfig::load(dir);
+  std::vector<std::string> archs = config.get_strings("architectures");
+  TESSERA_CHECK(!archs.empty(), "load", config.source() + ": no \"architectures\" entry");
+  const ArchitectureEntry* entry = nullptr;
+  for (const ArchitectureEntry& e : registry())
+    if (e.name == archs[0]) entry = &e;
+  if (!entry) {
+    std::string known;
+    for (const std::string& n : supported_architectures()) known += (known.empty() ? "" : ", ") + n;
+    fail("load", "unknown architecture \"" + archs[0] + "\" in " + config.source() + " (supported: " + known + ")");
+  }
+  TESSERA_CHECK(is_floating(options.dtype), "load",
+                "compute dtype must be float32, float16 or bfloat16, got " + std::string(name(options.dtype)));
+  Weights weights(load_checkpoint(dir), dir, options);
+  weights.set_base_prefix(entry->base_prefix);
+  std::unique_ptr<Model> m = entry->build(config, weights);
+  weights.materialise();
+  m->architecture_ = entry->name;
+  m->directory_ = dir;
+  return m;
+}
+
+}  // namespace tessera

@@ -1,0 +1,48 @@
+#include "nn/layers.h"
+
+namespace tessera::nn {
+
+Linear Linear::load(Weights& w, const std::string& prefix, int64_t in, int64_t out, bool has_bias) {
+  Linear l{w.get(prefix + ".weight", {out, in}), std::nullopt};
+  if (has_bias) l.bias = w.get(prefix + ".bias", {out});
+  return l;
+}
+
+Array Linear::operator()(const Array& x) const {
+  return bias ? addmm(*bias, x, transpose(weight)) : matmul(x, transpose(weight));
+}
+
+Embedding Embedding::load(Weights& w, const std::string& name, int64_t vocab, int64_t dim) {
+  return {w.get(name, {vocab, dim})};
+}
+
+LayerNorm LayerNorm::load(Weights& w, const std::string& prefix, int64_t dim, float eps) {
+  return {w.get(prefix + ".weight", {dim}), w.get(prefix + ".bias", {dim}), eps};
+}
+
+namespace {
+// "gelu_fast" and "gelu_pytorch_tanh" are the same tanh approximation as "gelu_new".
+const char* const kActivations[] = {"gelu", "gelu_new", "gelu_fast", "gelu_pytorch_tanh",
+                                    "relu", "silu", "swish", "tanh", "quick_gelu"};
+}  // namespace
+
+void check_activation(const std::string& name) {
+  for (const char* a : kActivations)
+    if (name == a) return;
+  std::string known;
+  for (const char* a : kActivations) known += std::string(known.empty() ? "" : ", ") + a;
+  fail("config", "unsupported hidden_act \"" + name + "\" (supported: " + known + ")");
+}
+
+Array activation(const std::string& name, const Array& x) {
+  if (name == "gelu") return gelu(x);
+  if (name == "gelu_new" || name == "gelu_fast" || name == "gelu_pytorch_tanh") return gelu_tanh(x);
+  if (name == "relu") return relu(x);
+  if (name == "silu" || name == "swish") return silu(x);
+  if (name == "tanh") return tanh(x);
+  if (name == "quick_gelu") return multiply(x, sigmoid(multiply(x, 1.702)));
+  check_activation(name);
+  return x;
+}
+
+}  // namespace tessera::nn

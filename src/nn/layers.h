@@ -1,0 +1,36 @@
+#pragma once
+// The building blocks models are made of; each holds its weights and applies ops.
+#include <optional>
+#include <string>
+
+#include "models/weights.h"
+#include "tessera/ops.h"
+
+namespace tessera::nn {
+
+// y = x W^T + b with W stored [out, in] as in PyTorch; W^T is a view, never a copy.
+struct Linear {
+  Array weight;
+  std::optional<Array> bias;
+  static Linear load(Weights& w, const std::string& prefix, int64_t in, int64_t out, bool has_bias = true);
+  Array operator()(const Array& x) const;
+};
+
+struct Embedding {
+  Array weight;  // [vocab, dim]
+  static Embedding load(Weights& w, const std::string& name, int64_t vocab, int64_t dim);
+  Array operator()(const Array& ids) const { return take(weight, ids, 0); }
+};
+
+struct LayerNorm {
+  Array weight, bias;
+  float eps;
+  static LayerNorm load(Weights& w, const std::string& prefix, int64_t dim, float eps);
+  Array operator()(const Array& x) const { return layer_norm(x, weight, bias, eps); }
+};
+
+// Hugging Face hidden_act names; unknown names are refused by check_activation at load time.
+void check_activation(const std::string& name);
+Array activation(const std::string& name, const Array& x);
+
+}  // namespace tessera::nn
