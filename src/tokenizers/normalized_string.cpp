@@ -57,7 +57,7 @@ std::vector<CharChange> recompose(const std::vector<CharChange>& decomposed) {
       }
       continue;
     }
-    const bool is_blocked = last_class && *last_class >= item_class;
+    const bool is_blocked = last_class.value_or(-1) >= item_class;
     if (!is_blocked) {
       if (char32_t composed = compose_pair(composee->c, item.c)) {
         composee = CharChange{composed, composee->change + item.change - 1};

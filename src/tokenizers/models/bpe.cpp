@@ -37,7 +37,10 @@ uint64_t pair_key(uint32_t left, uint32_t right) {
 class Bpe final : public Model {
  public:
   explicit Bpe(const Json& json) : instance_id_(next_instance_id++) {
-    for (const auto& [token, id] : require(json, "vocab").items()) ids_[token] = id.get<uint32_t>();
+    const Json& vocab = require(json, "vocab");
+    if (!vocab.is_object()) fail_config("BPE vocab must be an object");
+    ids_.reserve(vocab.size());
+    for (const auto& [token, id] : vocab.items()) ids_.emplace(token, id.get<uint32_t>());
     tokens_.assign(ids_);
     auto optional_string = [&](const char* key) -> std::optional<std::string> {
       const auto it = json.find(key);
