@@ -42,4 +42,9 @@ class Model {
 std::unique_ptr<Model> load_model(const std::string& model, const LoadOptions& options = {});
 std::vector<std::string> supported_architectures();
 
+// Writes a random-initialised checkpoint (normal(0, 0.02) weights from `seed`) for the config.json
+// in `model_dir` as model_dir/model.safetensors, so tessera and other engines can load the
+// same weights (benchmarks: latency does not depend on weight values).
+void write_random_checkpoint(const std::string& model_dir, uint64_t seed);
+
 }  // namespace tessera

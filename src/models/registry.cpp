@@ -2,6 +2,7 @@
 
 #include "models/bert.h"
 #include "tessera/checkpoint.h"
+#include "tessera/safetensors.h"
 
 namespace tessera {
 
@@ -22,9 +23,8 @@ std::vector<std::string> supported_architectures() {
   return names;
 }
 
-std::unique_ptr<Model> load_model(const std::string& model, const LoadOptions& options) {
-  std::string dir = resolve_model_dir(model);
-  ModelConfig config = ModelConfig::load(dir);
+namespace {
+const ArchitectureEntry& architecture_of(const ModelConfig& config) {
   std::vector<std::string> archs = config.get_strings("architectures");
   TESSERA_CHECK(!archs.empty(), "load", config.source() + ": no \"architectures\" entry");
   const ArchitectureEntry* entry = nullptr;
@@ -35,6 +35,14 @@ std::unique_ptr<Model> load_model(const std::string& model, const LoadOptions& o
     for (const std::string& n : supported_architectures()) known += (known.empty() ? "" : ", ") + n;
     fail("load", "unknown architecture \"" + archs[0] + "\" in " + config.source() + " (supported: " + known + ")");
   }
+  return *entry;
+}
+}  // namespace
+
+std::unique_ptr<Model> load_model(const std::string& model, const LoadOptions& options) {
+  std::string dir = resolve_model_dir(model);
+  ModelConfig config = ModelConfig::load(dir);
+  const ArchitectureEntry* entry = &architecture_of(config);
   TESSERA_CHECK(is_floating(options.dtype), "load",
                 "compute dtype must be float32, float16 or bfloat16, got " + std::string(name(options.dtype)));
   Weights weights(load_checkpoint(dir), dir, options);
@@ -44,6 +52,15 @@ std::unique_ptr<Model> load_model(const std::string& model, const LoadOptions& o
   m->architecture_ = entry->name;
   m->directory_ = dir;
   return m;
+}
+
+void write_random_checkpoint(const std::string& model_dir, uint64_t seed) {
+  ModelConfig config = ModelConfig::load(model_dir);
+  const ArchitectureEntry& entry = architecture_of(config);
+  Weights weights({}, model_dir, LoadOptions{});
+  weights.synthesise_missing(seed);
+  entry.build(config, weights);  // asks for every tensor the architecture has
+  save_safetensors(model_dir + "/model.safetensors", weights.tensors(), {{"format", "pt"}});
 }
 
 }  // namespace tessera

@@ -19,6 +19,13 @@ std::optional<std::string> Weights::resolve(const std::string& name) const {
 
 std::optional<Array> Weights::find(const std::string& tensor_name, const Shape& shape) {
   std::optional<std::string> key = resolve(tensor_name);
+  if (!key && synthesis_seed_) {
+    Device previous = default_device();
+    set_default_device(Device::cpu());
+    tensors_[tensor_name] = random::normal(shape, Dtype::float32, (*synthesis_seed_)++, 0.0, 0.02);
+    set_default_device(previous);
+    key = tensor_name;
+  }
   if (!key) return std::nullopt;
   Array w = tensors_.at(*key);
   TESSERA_CHECK(w.shape() == shape, "weights",

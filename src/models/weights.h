@@ -20,9 +20,14 @@ class Weights {
   // Names are tried as given, then with each prefix prepended, then with it stripped.
   void set_base_prefix(const std::string& prefix) { base_prefix_ = prefix; }
 
+  // From now on a tensor that is asked for and absent is created, normal(0, 0.02) from `seed`,
+  // and kept: a model built this way is random-initialised and tensors() is its checkpoint.
+  void synthesise_missing(uint64_t seed) { synthesis_seed_ = seed; }
+  const TensorMap& tensors() const { return tensors_; }
+
   Array get(const std::string& name, const Shape& shape);
   std::optional<Array> find(const std::string& name, const Shape& shape);
-  bool contains(const std::string& name) const { return resolve(name).has_value(); }
+  bool contains(const std::string& name) const { return synthesis_seed_ || resolve(name).has_value(); }
 
   const LoadOptions& options() const { return options_; }
   // Materialises every converted weight now, so load time is paid once at load.
@@ -34,6 +39,7 @@ class Weights {
   std::string source_, base_prefix_;
   LoadOptions options_;
   std::vector<Array> pending_;
+  std::optional<uint64_t> synthesis_seed_;
 };
 
 }  // namespace tessera
