@@ -8,6 +8,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-dev libdnnl-dev libblis-dev
   nlohmann-json3-dev libutf8proc-dev libpcre2-dev libcli11-dev
+  zlib1g-dev
   python3
 )
 
