@@ -31,7 +31,7 @@ struct ArrayNode {
   Strides strides;
   int64_t offset = 0;  // in elements, into buffer
   Dtype dtype = Dtype::float32;
-  Device device;
+  Stream stream;  // where the primitive runs / the buffer lives
   std::shared_ptr<Buffer> buffer;  // set once evaluated
   std::shared_ptr<Primitive> primitive;
   std::vector<Array> inputs;
@@ -50,9 +50,9 @@ class Array {
   // A materialised array over existing storage (e.g. a mapped checkpoint region).
   static Array from_buffer(std::shared_ptr<Buffer> buffer, Shape shape, Dtype dtype,
                            Strides strides = {}, int64_t offset = 0);
-  // A pending array computed by `primitive` from `inputs` on `device`.
+  // A pending array computed by `primitive` from `inputs` on `stream`.
   static Array make(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive,
-                    std::vector<Array> inputs, Device device);
+                    std::vector<Array> inputs, Stream stream);
 
   bool valid() const { return node_ != nullptr; }
   const Shape& shape() const { return node_->shape; }
@@ -60,7 +60,8 @@ class Array {
   int ndim() const { return int(node_->shape.size()); }
   int64_t size() const { return numel(node_->shape); }
   Dtype dtype() const { return node_->dtype; }
-  Device device() const { return node_->device; }
+  Device device() const { return node_->stream.device; }
+  Stream stream() const { return node_->stream; }
   size_t nbytes() const { return size_t(size()) * itemsize(dtype()); }
 
   bool evaluated() const { return node_->buffer != nullptr; }

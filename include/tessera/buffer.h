@@ -38,6 +38,14 @@ struct DeviceMemory {
 void register_device_memory(DeviceType type, DeviceMemory* memory);
 DeviceMemory* device_memory(DeviceType type);  // throws when that backend is absent
 
+// Bytes held by buffers tessera allocated (mapped checkpoint regions are not counted): what
+// activations cost. Peaks are since start or the last reset_peak_memory().
+struct MemoryStats {
+  size_t host_bytes, peak_host_bytes, device_bytes, peak_device_bytes;
+};
+MemoryStats memory_stats();
+void reset_peak_memory();
+
 class Buffer {
  public:
   // Uninitialised host memory, 64-byte aligned.

@@ -3,6 +3,7 @@
 #include <unordered_set>
 
 #include "core/primitives.h"
+#include "core/profiler.h"
 
 namespace tessera {
 
@@ -43,18 +44,18 @@ Array Array::from_buffer(std::shared_ptr<Buffer> buffer, Shape shape, Dtype dtyp
   a.node_->shape = std::move(shape);
   a.node_->dtype = dtype;
   a.node_->offset = offset;
-  a.node_->device = buffer->on_host() ? Device::cpu() : default_device();
+  a.node_->stream = buffer->on_host() ? Stream{Device::cpu(), 0} : default_stream();
   a.node_->buffer = std::move(buffer);
   return a;
 }
 
 Array Array::make(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive,
-                  std::vector<Array> inputs, Device device) {
+                  std::vector<Array> inputs, Stream stream) {
   Array a;
   a.node_ = std::make_shared<ArrayNode>();
   a.node_->shape = std::move(shape);
   a.node_->dtype = dtype;
-  a.node_->device = device;
+  a.node_->stream = stream;
   a.node_->primitive = std::move(primitive);
   a.node_->inputs = std::move(inputs);
   return a;
@@ -123,12 +124,15 @@ void eval(const std::vector<Array>& arrays) {
   }
   // Run in order; each node lets go of its inputs once computed, and we let go of each node once
   // run, so an intermediate is freed as soon as its last consumer has run.
+  const bool profile = profiler::enabled();
   for (Array& a : order) {
     Primitive& p = *a.primitive();
+    auto start = profile ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (a.device().type == DeviceType::cpu)
       p.eval_cpu(a.inputs(), a);
     else
       p.eval_cuda(a.inputs(), a);
+    if (profile) profiler::record(p.name(), std::chrono::steady_clock::now() - start);
     a.detach();
     a = Array();
   }

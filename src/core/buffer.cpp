@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -44,13 +45,40 @@ MappedFile::~MappedFile() {
 namespace {
 std::array<DeviceMemory*, 2> g_device_memory{};
 
+struct Counter {
+  std::atomic<size_t> live{0}, peak{0};
+  void add(size_t bytes) {
+    size_t now = live.fetch_add(bytes) + bytes;
+    size_t seen = peak.load();
+    while (now > seen && !peak.compare_exchange_weak(seen, now)) {
+    }
+  }
+  void remove(size_t bytes) { live.fetch_sub(bytes); }
+};
+Counter g_host, g_device;
+
 void* aligned_host_alloc(size_t bytes) {
   size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, rounded);
   if (!p) fail("allocate", "out of host memory allocating " + std::to_string(bytes) + " bytes");
+  g_host.add(bytes);
   return p;
 }
+
+void host_free(void* p, size_t bytes) {
+  std::free(p);
+  g_host.remove(bytes);
+}
 }  // namespace
+
+MemoryStats memory_stats() {
+  return {g_host.live.load(), g_host.peak.load(), g_device.live.load(), g_device.peak.load()};
+}
+
+void reset_peak_memory() {
+  g_host.peak.store(g_host.live.load());
+  g_device.peak.store(g_device.live.load());
+}
 
 void register_device_memory(DeviceType type, DeviceMemory* memory) {
   g_device_memory[size_t(type)] = memory;
@@ -87,12 +115,16 @@ std::shared_ptr<Buffer> Buffer::allocate_device(Device device, size_t bytes) {
   b->bytes_ = bytes;
   b->device_ = device;
   b->device_ptr_ = device_memory(device.type)->allocate(bytes);
+  g_device.add(bytes);
   return b;
 }
 
 Buffer::~Buffer() {
-  if (owns_host_) std::free(host_);
-  if (device_ptr_) device_memory(device_.type)->release(device_ptr_, bytes_);
+  if (owns_host_) host_free(host_, bytes_);
+  if (device_ptr_) {
+    device_memory(device_.type)->release(device_ptr_, bytes_);
+    g_device.remove(bytes_);
+  }
 }
 
 const void* Buffer::host() const {
@@ -112,6 +144,7 @@ void* Buffer::mutable_host() {
   std::lock_guard lock(copy_mutex_);
   if (device_ptr_) {  // the device copy is stale once the host side is written
     device_memory(device_.type)->release(device_ptr_, bytes_);
+    g_device.remove(bytes_);
     device_ptr_ = nullptr;
   }
   return p;
@@ -124,6 +157,7 @@ const void* Buffer::device(Device device) const {
   if (!device_ptr_) {
     DeviceMemory* memory = device_memory(device.type);
     device_ptr_ = memory->allocate(bytes_);
+    g_device.add(bytes_);
     device_ = device;
     memory->copy_to_device(device_ptr_, host_, bytes_);
   }
@@ -135,7 +169,7 @@ void* Buffer::mutable_device(Device device) {
   void* p = const_cast<void*>(this->device(device));
   std::lock_guard lock(copy_mutex_);
   if (host_ && !file_) {  // the host copy is stale once the device side is written
-    if (owns_host_) std::free(host_);
+    if (owns_host_) host_free(host_, bytes_);
     host_ = nullptr;
     owns_host_ = false;
   }

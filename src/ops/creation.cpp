@@ -61,7 +61,8 @@ Array contiguous(const Array& a) {
 
 Array to_device(const Array& a, Device device) {
   if (a.evaluated() && a.device() == device) return a;
-  return Array::make(a.shape(), a.dtype(), std::make_shared<ToDevice>(), {a}, device);
+  Stream stream = device == default_device() ? default_stream() : Stream{device, 0};
+  return Array::make(a.shape(), a.dtype(), std::make_shared<ToDevice>(), {a}, stream);
 }
 
 }  // namespace tessera

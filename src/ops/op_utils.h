@@ -15,7 +15,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
 template <typename P, typename... Args>
 Array build(Shape shape, Dtype dtype, std::vector<Array> inputs, Args&&... args) {
   return Array::make(std::move(shape), dtype, std::make_shared<P>(std::forward<Args>(args)...),
-                     std::move(inputs), default_device());
+                     std::move(inputs), default_stream());
 }
 
 void check_floating(const Array& a, const char* op);

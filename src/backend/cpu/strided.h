@@ -17,6 +17,7 @@ inline constexpr int64_t kParallelThreshold = 1 << 15;
 
 template <size_t N, typename RowFn>
 void for_each_row(const Shape& shape, const std::array<Strides, N>& strides, RowFn&& fn) {
+  if (numel(shape) == 0) return;
   // Merge adjacent dims that are contiguous with each other in every operand.
   Shape dims;
   std::array<Strides, N> st;
