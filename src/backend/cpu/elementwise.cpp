@@ -1,45 +1,25 @@
 // Unary, binary and select kernels. Inputs arrive broadcast to the output shape (stride-0 views),
 // so one strided row walk serves every broadcasting pattern.
+#include <algorithm>
 #include <cmath>
 
 #include "backend/cpu/strided.h"
+#include "backend/cpu/unary_kernels.h"
 #include "core/primitives.h"
 
 namespace tessera {
 
 namespace {
 
+// Integer unary ops (floats go through the vectorised cpu::unary_f32).
 template <typename C>
 inline C apply_unary(UnaryOp op, C x) {
-  if constexpr (std::is_floating_point_v<C>) {
-    switch (op) {
-      case UnaryOp::negative: return -x;
-      case UnaryOp::abs: return std::abs(x);
-      case UnaryOp::exp: return std::exp(x);
-      case UnaryOp::log: return std::log(x);
-      case UnaryOp::sqrt: return std::sqrt(x);
-      case UnaryOp::rsqrt: return C(1) / std::sqrt(x);
-      case UnaryOp::square: return x * x;
-      case UnaryOp::tanh: return std::tanh(x);
-      case UnaryOp::erf: return std::erf(x);
-      case UnaryOp::sigmoid: return C(1) / (C(1) + std::exp(-x));
-      case UnaryOp::relu: return x > C(0) ? x : C(0);
-      case UnaryOp::silu: return x / (C(1) + std::exp(-x));
-      case UnaryOp::gelu: return C(0.5) * x * (C(1) + std::erf(x * C(0.70710678118654752440)));
-      case UnaryOp::gelu_tanh: {
-        const C k = C(0.79788456080286535588);  // sqrt(2/pi)
-        return C(0.5) * x * (C(1) + std::tanh(k * (x + C(0.044715) * x * x * x)));
-      }
-    }
-    return x;
-  } else {  // integers: only the ops the builder admits
-    switch (op) {
-      case UnaryOp::negative: return C(-x);
-      case UnaryOp::abs: return x < C(0) ? C(-x) : x;
-      case UnaryOp::square: return C(x * x);
-      case UnaryOp::relu: return x > C(0) ? x : C(0);
-      default: return x;
-    }
+  switch (op) {
+    case UnaryOp::negative: return C(-x);
+    case UnaryOp::abs: return x < C(0) ? C(-x) : x;
+    case UnaryOp::square: return C(x * x);
+    case UnaryOp::relu: return x > C(0) ? x : C(0);
+    default: return x;  // the op builder admits no other op for integers
   }
 }
 
@@ -89,8 +69,24 @@ void Unary::eval_cpu(const std::vector<Array>& inputs, Array& out) {
                            [&](const auto& off, int64_t n, const auto& st) {
                              T* po = o + off[0];
                              const T* px = x + off[1];
-                             for (int64_t i = 0; i < n; ++i)
-                               po[i] = cpu::store<T>(apply_unary<C>(unary_op, cpu::load(px[i * st[1]])));
+                             if constexpr (std::is_same_v<C, float>) {
+                               // Vectorised float32 math; other layouts and 16-bit types go
+                               // through a small float32 staging buffer.
+                               if constexpr (std::is_same_v<T, float>) {
+                                 if (st[1] == 1) return cpu::unary_f32(unary_op, px, po, n);
+                               }
+                               constexpr int64_t kChunk = 256;
+                               float staged[kChunk];
+                               for (int64_t begin = 0; begin < n; begin += kChunk) {
+                                 int64_t len = std::min(kChunk, n - begin);
+                                 for (int64_t i = 0; i < len; ++i) staged[i] = cpu::load(px[(begin + i) * st[1]]);
+                                 cpu::unary_f32(unary_op, staged, staged, len);
+                                 for (int64_t i = 0; i < len; ++i) po[begin + i] = cpu::store<T>(staged[i]);
+                               }
+                             } else {
+                               for (int64_t i = 0; i < n; ++i)
+                                 po[i] = cpu::store<T>(apply_unary<C>(unary_op, cpu::load(px[i * st[1]])));
+                             }
                            });
     }
   });

@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "backend/cpu/strided.h"
+#include "backend/cpu/unary_kernels.h"
 #include "core/primitives.h"
 
 namespace tessera {
@@ -19,12 +20,7 @@ void softmax_row(float* row, int64_t n) {
     std::fill(row, row + n, 0.0f);
     return;
   }
-  float sum = 0.0f;
-  for (int64_t i = 0; i < n; ++i) {
-    row[i] = std::exp(row[i] - m);
-    sum += row[i];
-  }
-  float inv = 1.0f / sum;
+  float inv = 1.0f / exp_shifted_sum(row, n, m);
   for (int64_t i = 0; i < n; ++i) row[i] *= inv;
 }
 
