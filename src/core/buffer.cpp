@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <bit>
+#include <map>
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
@@ -57,16 +59,61 @@ struct Counter {
 };
 Counter g_host, g_device;
 
+// Freed host blocks are kept by size and handed out again: a forward pass allocates the same
+// activation sizes layer after layer and call after call, and fresh large allocations cost page
+// faults and zeroing each time. Sizes are rounded up to 1/8 steps of their power of two so that
+// near sizes share blocks; the cache is capped so it never holds more than kMaxCachedBytes.
+class HostBlockCache {
+ public:
+  static size_t rounded(size_t bytes) {
+    bytes = std::max<size_t>(bytes, 64);
+    size_t step = std::max<size_t>(64, std::bit_floor(bytes) / 8);
+    return (bytes + step - 1) / step * step;
+  }
+  void* take(size_t size) {
+    std::lock_guard lock(mutex_);
+    auto it = free_.find(size);
+    if (it == free_.end()) return nullptr;
+    void* p = it->second;
+    free_.erase(it);
+    cached_ -= size;
+    return p;
+  }
+  void give(void* p, size_t size) {
+    {
+      std::lock_guard lock(mutex_);
+      if (cached_ + size <= kMaxCachedBytes) {
+        free_.emplace(size, p);
+        cached_ += size;
+        return;
+      }
+    }
+    std::free(p);
+  }
+ private:
+  static constexpr size_t kMaxCachedBytes = size_t(1) << 30;
+  std::mutex mutex_;
+  std::multimap<size_t, void*> free_;
+  size_t cached_ = 0;
+};
+
+// Never destroyed: buffers owned by static arrays may be freed after static destructors ran.
+HostBlockCache& host_cache() {
+  static HostBlockCache* cache = new HostBlockCache;
+  return *cache;
+}
+
 void* aligned_host_alloc(size_t bytes) {
-  size_t rounded = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded);
+  size_t size = HostBlockCache::rounded(bytes);
+  void* p = host_cache().take(size);
+  if (!p) p = std::aligned_alloc(64, size);
   if (!p) fail("allocate", "out of host memory allocating " + std::to_string(bytes) + " bytes");
   g_host.add(bytes);
   return p;
 }
 
 void host_free(void* p, size_t bytes) {
-  std::free(p);
+  host_cache().give(p, HostBlockCache::rounded(bytes));
   g_host.remove(bytes);
 }
 }  // namespace

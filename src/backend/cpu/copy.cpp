@@ -1,6 +1,7 @@
 // Creation, conversion and data movement on the CPU.
 #include <cstring>
 
+#include "backend/cpu/convert_kernels.h"
 #include "backend/cpu/strided.h"
 #include "core/primitives.h"
 
@@ -16,9 +17,15 @@ void convert_copy(const Array& src, Out* dst) {
                   [&](const std::array<int64_t, 2>& off, int64_t n, const std::array<int64_t, 2>& st) {
                     const In* s = base + off[0];
                     Out* d = dst + off[1];
-                    if constexpr (std::is_same_v<In, Out>) {
-                      if (st[0] == 1) {
+                    if (st[0] == 1) {  // unit stride: memcpy or a vectorised conversion
+                      if constexpr (std::is_same_v<In, Out>) {
                         std::memcpy(d, s, size_t(n) * sizeof(In));
+                        return;
+                      } else if constexpr (std::is_same_v<In, float> && std::is_same_v<Out, bfloat16>) {
+                        float_to_bfloat16(s, d, n);
+                        return;
+                      } else if constexpr (std::is_same_v<In, bfloat16> && std::is_same_v<Out, float>) {
+                        bfloat16_to_float(s, d, n);
                         return;
                       }
                     }
