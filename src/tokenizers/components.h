@@ -16,6 +16,7 @@
 namespace tessera::tokenizers {
 
 using Json = nlohmann::json;
+struct ModelSections;
 
 class Normalizer {
  public:
@@ -55,10 +56,10 @@ class Decoder {
 };
 
 // Factories: null JSON gives a null pointer; an unknown type or a malformed description throws
-// tessera::Error.
+// tessera::Error. The model reads its vocabulary and merges from `sections`, not from `json`.
 std::unique_ptr<Normalizer> make_normalizer(const Json& json);
 std::unique_ptr<PreTokenizer> make_pre_tokenizer(const Json& json);
-std::unique_ptr<Model> make_model(const Json& json);
+std::unique_ptr<Model> make_model(const Json& json, const ModelSections& sections);
 std::unique_ptr<PostProcessor> make_post_processor(const Json& json);
 std::unique_ptr<Decoder> make_decoder(const Json& json);
 

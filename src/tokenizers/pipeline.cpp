@@ -105,14 +105,14 @@ void pad_encoding(Encoding& encoding, std::size_t length, const PaddingParams& p
 
 }  // namespace
 
-TokenizerPipeline::TokenizerPipeline(const Json& json) {
+TokenizerPipeline::TokenizerPipeline(const Json& json, const ModelSections& sections) {
   if (!json.is_object()) fail_config("the top level must be an object");
   if (json.contains("version") && json["version"] != "1.0") {
     fail_config("unknown tokenizer version " + json["version"].dump());
   }
   normalizer_ = make_normalizer(json.value("normalizer", Json()));
   pre_tokenizer_ = make_pre_tokenizer(json.value("pre_tokenizer", Json()));
-  model_ = make_model(require(json, "model"));
+  model_ = make_model(require(json, "model"), sections);
   post_processor_ = make_post_processor(json.value("post_processor", Json()));
   decoder_ = make_decoder(json.value("decoder", Json()));
   truncation = parse_truncation(json.value("truncation", Json()));

@@ -13,7 +13,8 @@ namespace tessera::tokenizers {
 
 class TokenizerPipeline {
  public:
-  explicit TokenizerPipeline(const Json& json);
+  // `json` is the file without model.vocab and model.merges, which come in `sections`.
+  TokenizerPipeline(const Json& json, const ModelSections& sections);
 
   Encoding encode(std::string_view text, std::optional<std::string_view> pair,
                   bool add_special_tokens) const;

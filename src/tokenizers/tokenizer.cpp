@@ -2,9 +2,9 @@
 #include "tessera/tokenizer.h"
 
 #include <fstream>
-#include <sstream>
 
 #include "tessera/error.h"
+#include "tokenizers/model_sections.h"
 #include "tokenizers/pipeline.h"
 
 namespace tessera {
@@ -18,14 +18,16 @@ Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
 Tokenizer::~Tokenizer() = default;
 
 Tokenizer Tokenizer::from_json(std::string_view json) {
+  // The large model sections are read by their own scanner; the DOM holds only the rest.
+  const tokenizers::SplitTokenizerJson split = tokenizers::split_tokenizer_json(json);
   tokenizers::Json parsed;
   try {
-    parsed = tokenizers::Json::parse(json.begin(), json.end());
+    parsed = tokenizers::Json::parse(split.rest);
   } catch (const tokenizers::Json::exception& error) {
     fail("tokenizer", std::string("tokenizer.json is not valid JSON: ") + error.what());
   }
   try {
-    return Tokenizer(std::make_unique<TokenizerPipeline>(parsed));
+    return Tokenizer(std::make_unique<TokenizerPipeline>(parsed, split.sections));
   } catch (const tokenizers::Json::exception& error) {
     // A field of the wrong JSON type somewhere in the description.
     fail("tokenizer", std::string("invalid tokenizer.json: ") + error.what());
@@ -35,12 +37,16 @@ Tokenizer Tokenizer::from_json(std::string_view json) {
 Tokenizer Tokenizer::from_file(const std::filesystem::path& path) {
   std::filesystem::path file = path;
   if (std::filesystem::is_directory(file)) file /= "tokenizer.json";
-  std::ifstream stream(file, std::ios::binary);
+  std::ifstream stream(file, std::ios::binary | std::ios::ate);
   if (!stream) fail("tokenizer", "cannot open " + file.string());
-  std::ostringstream contents;
-  contents << stream.rdbuf();
+  // One read into a buffer of the file's size: a stringstream would copy 10 MB twice.
+  std::string contents(static_cast<std::size_t>(stream.tellg()), '\0');
+  stream.seekg(0);
+  if (!stream.read(contents.data(), static_cast<std::streamsize>(contents.size()))) {
+    fail("tokenizer", "cannot read " + file.string());
+  }
   try {
-    return from_json(contents.str());
+    return from_json(contents);
   } catch (const Error& error) {
     throw Error(std::string(error.what()) + " (in " + file.string() + ")");
   }

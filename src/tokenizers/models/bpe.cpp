@@ -7,8 +7,10 @@
 
 #include "tokenizers/components.h"
 #include "tokenizers/models/factories.h"
+#include "tokenizers/u64_map.h"
 #include "tokenizers/unicode.h"
 #include "tokenizers/vocab.h"
+#include "tokenizers/vocabulary.h"
 
 namespace tessera::tokenizers {
 namespace {
@@ -36,12 +38,8 @@ uint64_t pair_key(uint32_t left, uint32_t right) {
 
 class Bpe final : public Model {
  public:
-  explicit Bpe(const Json& json) : instance_id_(next_instance_id++) {
-    const Json& vocab = require(json, "vocab");
-    if (!vocab.is_object()) fail_config("BPE vocab must be an object");
-    ids_.reserve(vocab.size());
-    for (const auto& [token, id] : vocab.items()) ids_.emplace(token, id.get<uint32_t>());
-    tokens_.assign(ids_);
+  Bpe(const Json& json, const ModelSections& sections)
+      : instance_id_(next_instance_id++), ids_(require_token_ids(sections, "BPE")) {
     auto optional_string = [&](const char* key) -> std::optional<std::string> {
       const auto it = json.find(key);
       if (it == json.end() || it->is_null()) return std::nullopt;
@@ -53,13 +51,14 @@ class Bpe final : public Model {
     fuse_unk_ = optional_bool(json, "fuse_unk", false);
     byte_fallback_ = optional_bool(json, "byte_fallback", false);
     ignore_merges_ = optional_bool(json, "ignore_merges", false);
-    load_merges(require(json, "merges"));
+    if (!sections.merges) fail_config("missing field 'merges'");
+    load_merges(*sections.merges);
   }
 
   std::vector<Token> tokenize(std::string_view word) const override {
     if (word.empty()) return {};
     if (ignore_merges_) {
-      if (auto id = find_id(ids_, word)) return {Token{*id, std::string(word), {0, word.size()}}};
+      if (auto id = ids_.find(word)) return {Token{*id, std::string(word), {0, word.size()}}};
     }
     thread_local WordCache cache;
     if (cache.owner != instance_id_) {
@@ -75,9 +74,12 @@ class Bpe final : public Model {
   }
 
   std::optional<uint32_t> token_to_id(std::string_view token) const override {
-    return find_id(ids_, token);
+    return ids_.find(token);
   }
-  std::optional<std::string> id_to_token(uint32_t id) const override { return tokens_.find(id); }
+  std::optional<std::string> id_to_token(uint32_t id) const override {
+    if (auto token = ids_.token(id)) return std::string(*token);
+    return std::nullopt;
+  }
   std::size_t vocab_size() const override { return ids_.size(); }
 
  private:
@@ -96,7 +98,8 @@ class Bpe final : public Model {
     std::size_t offset = 0;
     for (const Symbol& symbol : symbols) {
       if (symbol.length == 0) continue;
-      out.push_back(Token{symbol.id, *tokens_.find(symbol.id), {offset, offset + symbol.length}});
+      out.push_back(Token{symbol.id, std::string(ids_.token(symbol.id).value_or("")),
+                          {offset, offset + symbol.length}});
       offset += symbol.length;
     }
     return out;
@@ -111,45 +114,41 @@ class Bpe final : public Model {
     }
   };
 
-  void load_merges(const Json& merges) {
-    uint32_t rank = 0;
-    std::vector<std::pair<std::string, std::string>> pairs;
-    pairs.reserve(merges.size());
-    for (const Json& merge : merges) {
-      if (merge.is_string()) {
-        const std::string& line = merge.get_ref<const std::string&>();
-        const auto space = line.find(' ');
-        if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos) {
-          fail_config("BPE merge " + std::to_string(rank + 1) + " is not two tokens");
-        }
-        pairs.emplace_back(line.substr(0, space), line.substr(space + 1));
-      } else if (merge.is_array() && merge.size() == 2) {
-        pairs.emplace_back(merge[0].get<std::string>(), merge[1].get<std::string>());
-      } else {
-        fail_config("BPE merges must be strings \"a b\" or pairs [a, b]");
-      }
-      ++rank;
-    }
-    merges_.reserve(pairs.size());
+  // A pair listed twice keeps its last rank, as the map the DOM loader filled did.
+  void load_merges(const std::vector<MergePair>& pairs) {
+    std::vector<std::pair<uint64_t, MergeResult>> resolved;
+    resolved.reserve(pairs.size());
     const std::size_t prefix_length = prefix_ ? prefix_->size() : 0;
-    rank = 0;
+    std::string merged;
     for (const auto& [left, right] : pairs) {
-      const auto left_id = find_id(ids_, left);
-      const auto right_id = find_id(ids_, right);
+      const auto left_id = ids_.find(left);
+      const auto right_id = ids_.find(right);
       if (!left_id || !right_id || right.size() < prefix_length) {
-        fail_config("BPE merge token '" + (left_id ? right : left) + "' is not in the vocabulary");
+        fail_config("BPE merge token '" + std::string(left_id ? right : left) +
+                    "' is not in the vocabulary");
       }
-      const std::string merged = left + right.substr(prefix_length);
-      const auto merged_id = find_id(ids_, merged);
+      merged.assign(left);
+      merged.append(right.substr(prefix_length));
+      const auto merged_id = ids_.find(merged);
       if (!merged_id) fail_config("BPE merge result '" + merged + "' is not in the vocabulary");
-      merges_[pair_key(*left_id, *right_id)] = MergeResult{rank++, *merged_id};
+      const auto rank = static_cast<uint32_t>(resolved.size());
+      resolved.emplace_back(pair_key(*left_id, *right_id), MergeResult{rank, *merged_id});
+    }
+    // Inserting 300k random keys is bound by cache misses; prefetching overlaps them.
+    constexpr std::size_t kPrefetchDistance = 16;
+    merges_ = U64Map<MergeResult>(resolved.size());
+    for (std::size_t i = 0; i < resolved.size(); ++i) {
+      if (i + kPrefetchDistance < resolved.size()) {
+        merges_.prefetch(resolved[i + kPrefetchDistance].first);
+      }
+      merges_.insert(resolved[i].first, resolved[i].second);
     }
   }
 
   std::optional<MergeResult> find_merge(uint32_t left, uint32_t right) const {
-    const auto it = merges_.find(pair_key(left, right));
-    if (it == merges_.end()) return std::nullopt;
-    return it->second;
+    const MergeResult* merge = merges_.find(pair_key(left, right));
+    if (!merge) return std::nullopt;
+    return *merge;
   }
 
   std::vector<Symbol> initial_symbols(std::string_view word) const {
@@ -170,7 +169,7 @@ class Bpe final : public Model {
       unit.append(word.substr(start, length));
       if (pos == word.size() && suffix_) unit.append(*suffix_);
 
-      if (auto id = find_id(ids_, unit)) {
+      if (auto id = ids_.find(unit)) {
         if (pending_unk) {
           add(pending_unk->first, pending_unk->second);
           pending_unk.reset();
@@ -180,7 +179,7 @@ class Bpe final : public Model {
       }
       if (byte_fallback_ && add_byte_fallback(unit, add)) continue;
       if (unk_token_) {
-        const auto unk_id = find_id(ids_, *unk_token_);
+        const auto unk_id = ids_.find(*unk_token_);
         if (!unk_id)
           fail("tokenizer", "BPE unk_token '" + *unk_token_ + "' is not in the vocabulary");
         if (pending_unk && fuse_unk_) {
@@ -203,7 +202,7 @@ class Bpe final : public Model {
     char name[8];
     for (unsigned char byte : unit) {
       std::snprintf(name, sizeof(name), "<0x%02X>", byte);
-      const auto id = find_id(ids_, name);
+      const auto id = ids_.find(name);
       if (!id) return false;
       byte_ids.push_back(*id);
     }
@@ -251,9 +250,8 @@ class Bpe final : public Model {
   }
 
   uint64_t instance_id_;
-  TokenIds ids_;
-  IdTokens tokens_;
-  std::unordered_map<uint64_t, MergeResult> merges_;
+  Vocabulary ids_;
+  U64Map<MergeResult> merges_;
   std::optional<std::string> unk_token_;
   std::optional<std::string> prefix_;
   std::optional<std::string> suffix_;
@@ -264,6 +262,8 @@ class Bpe final : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> make_bpe(const Json& json) { return std::make_unique<Bpe>(json); }
+std::unique_ptr<Model> make_bpe(const Json& json, const ModelSections& sections) {
+  return std::make_unique<Bpe>(json, sections);
+}
 
 }  // namespace tessera::tokenizers

@@ -3,11 +3,17 @@
 #include <memory>
 
 #include "tokenizers/components.h"
+#include "tokenizers/model_sections.h"
 
 namespace tessera::tokenizers {
 
-std::unique_ptr<Model> make_wordpiece(const Json& json);
-std::unique_ptr<Model> make_bpe(const Json& json);
-std::unique_ptr<Model> make_unigram(const Json& json);
+// model.vocab in the form a model of `model_type` reads; fails with a clear message otherwise.
+const std::vector<TokenId>& require_token_ids(const ModelSections& sections,
+                                              const std::string& model_type);
+const std::vector<ScoredPiece>& require_scored_pieces(const ModelSections& sections);
+
+std::unique_ptr<Model> make_wordpiece(const Json& json, const ModelSections& sections);
+std::unique_ptr<Model> make_bpe(const Json& json, const ModelSections& sections);
+std::unique_ptr<Model> make_unigram(const Json& json, const ModelSections& sections);
 
 }  // namespace tessera::tokenizers

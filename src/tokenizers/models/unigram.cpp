@@ -6,66 +6,88 @@
 
 #include "tokenizers/components.h"
 #include "tokenizers/models/factories.h"
+#include "tokenizers/u64_map.h"
 #include "tokenizers/unicode.h"
-#include "tokenizers/vocab.h"
+#include "tokenizers/vocabulary.h"
 
 namespace tessera::tokenizers {
 namespace {
 
 constexpr double kUnknownPenalty = 10.0;
 
-// Byte trie over the pieces, answering "which pieces start here" in order of length.
+// Byte trie over the pieces, answering "which pieces start here" in order of length. Its edges
+// live in one flat hash table keyed by (node, byte): a 250k-piece vocabulary has ~1M nodes, and
+// a map per node made building it take over a second.
 class PieceTrie {
  public:
+  explicit PieceTrie(std::size_t expected_nodes = 0) : edges_(expected_nodes) {}
+
+  // A piece inserted twice keeps the last id.
   void insert(std::string_view piece, uint32_t id) {
-    std::size_t node = 0;
+    uint32_t node = 0;
     for (unsigned char byte : piece) {
-      auto& child = nodes_[node].children[byte];
-      if (child == 0) {
-        child = static_cast<uint32_t>(nodes_.size());
-        nodes_.emplace_back();
+      const uint64_t key = edge_key(node, byte);
+      if (const uint32_t* child = edges_.find(key)) {
+        node = *child;
+        continue;
       }
-      node = nodes_[node].children[byte];
+      const auto child = static_cast<uint32_t>(piece_of_node_.size());
+      piece_of_node_.push_back(kNoPiece);
+      edges_.insert(key, child);
+      node = child;
     }
-    nodes_[node].id = id;
+    piece_of_node_[node] = id;
   }
 
   // Calls visit(length, id) for every piece that is a prefix of `text`, shortest first.
   template <typename Visit>
   void prefixes(std::string_view text, Visit visit) const {
-    std::size_t node = 0;
+    uint32_t node = 0;
     for (std::size_t i = 0; i < text.size(); ++i) {
-      const auto& children = nodes_[node].children;
-      const auto it = children.find(static_cast<unsigned char>(text[i]));
-      if (it == children.end()) return;
-      node = it->second;
-      if (nodes_[node].id) visit(i + 1, *nodes_[node].id);
+      const uint32_t* child = edges_.find(edge_key(node, static_cast<unsigned char>(text[i])));
+      if (!child) return;
+      node = *child;
+      if (piece_of_node_[node] != kNoPiece) visit(i + 1, piece_of_node_[node]);
     }
   }
 
  private:
-  struct Node {
-    std::unordered_map<unsigned char, uint32_t> children;
-    std::optional<uint32_t> id;
-  };
-  std::vector<Node> nodes_ = std::vector<Node>(1);
+  static constexpr uint32_t kNoPiece = UINT32_MAX;
+  static uint64_t edge_key(uint32_t node, unsigned char byte) {
+    return (uint64_t{node} << 8) | byte;
+  }
+
+  U64Map<uint32_t> edges_;
+  std::vector<uint32_t> piece_of_node_ = std::vector<uint32_t>(1, kNoPiece);
 };
+
+std::vector<TokenId> pieces_with_ids(const std::vector<ScoredPiece>& pieces) {
+  std::vector<TokenId> entries;
+  entries.reserve(pieces.size());
+  for (const ScoredPiece& piece : pieces) {
+    entries.push_back(TokenId{piece.piece, static_cast<uint32_t>(entries.size())});
+  }
+  return entries;
+}
 
 class Unigram final : public Model {
  public:
-  explicit Unigram(const Json& json) {
-    const Json& vocab = require(json, "vocab");
+  Unigram(const Json& json, const ModelSections& sections)
+      : Unigram(json, require_scored_pieces(sections)) {}
+
+  Unigram(const Json& json, const std::vector<ScoredPiece>& vocab)
+      : ids_(pieces_with_ids(vocab)), trie_(vocab.size() * 4) {
+    std::size_t bytes = 0;
+    for (const ScoredPiece& entry : vocab) bytes += entry.piece.size();
+    piece_bytes_.reserve(bytes);
     pieces_.reserve(vocab.size());
     double min_score = std::numeric_limits<double>::infinity();
-    for (const Json& entry : vocab) {
-      if (!entry.is_array() || entry.size() != 2)
-        fail_config("Unigram vocab entries are [piece, score]");
-      const auto id = static_cast<uint32_t>(pieces_.size());
-      pieces_.push_back({entry[0].get<std::string>(), entry[1].get<double>()});
-      ids_[pieces_.back().text] = id;
-      min_score = std::min(min_score, pieces_.back().score);
+    for (const ScoredPiece& entry : vocab) {
+      trie_.insert(entry.piece, static_cast<uint32_t>(pieces_.size()));
+      pieces_.push_back(Piece{piece_bytes_.size(), entry.piece.size(), entry.score});
+      piece_bytes_.append(entry.piece);
+      min_score = std::min(min_score, entry.score);
     }
-    for (const auto& piece : pieces_) trie_.insert(piece.text, ids_.at(piece.text));
     unknown_score_ = min_score - kUnknownPenalty;
     if (json.contains("unk_id") && !json["unk_id"].is_null()) {
       unk_id_ = json["unk_id"].get<uint32_t>();
@@ -82,7 +104,7 @@ class Unigram final : public Model {
       const std::size_t length = piece.size();
       const ByteRange range{offset, offset + length};
       offset += length;
-      if (auto id = find_id(ids_, piece)) {
+      if (auto id = ids_.find(piece)) {
         tokens.push_back(Token{*id, piece, range});
         continue;
       }
@@ -94,19 +116,23 @@ class Unigram final : public Model {
   }
 
   std::optional<uint32_t> token_to_id(std::string_view token) const override {
-    return find_id(ids_, token);
+    return ids_.find(token);
   }
   std::optional<std::string> id_to_token(uint32_t id) const override {
     if (id >= pieces_.size()) return std::nullopt;
-    return pieces_[id].text;
+    return std::string(text_of(pieces_[id]));
   }
   std::size_t vocab_size() const override { return pieces_.size(); }
 
  private:
   struct Piece {
-    std::string text;
+    std::size_t offset;  // into piece_bytes_
+    std::size_t length;
     double score;
   };
+  std::string_view text_of(const Piece& piece) const {
+    return std::string_view(piece_bytes_).substr(piece.offset, piece.length);
+  }
 
   // The best segmentation's pieces, consecutive unknown pieces fused into one string.
   std::vector<std::string> segment(std::string_view text) const {
@@ -170,7 +196,7 @@ class Unigram final : public Model {
     char name[8];
     for (unsigned char byte : piece) {
       std::snprintf(name, sizeof(name), "<0x%02X>", byte);
-      const auto id = find_id(ids_, name);
+      const auto id = ids_.find(name);
       if (!id) return false;
       bytes.push_back(Token{*id, name, range});
     }
@@ -178,9 +204,10 @@ class Unigram final : public Model {
     return true;
   }
 
-  std::vector<Piece> pieces_;
-  TokenIds ids_;
+  Vocabulary ids_;
   PieceTrie trie_;
+  std::string piece_bytes_;  // every piece, one after the other
+  std::vector<Piece> pieces_;
   double unknown_score_ = 0.0;
   std::optional<uint32_t> unk_id_;
   bool byte_fallback_ = false;
@@ -188,6 +215,8 @@ class Unigram final : public Model {
 
 }  // namespace
 
-std::unique_ptr<Model> make_unigram(const Json& json) { return std::make_unique<Unigram>(json); }
+std::unique_ptr<Model> make_unigram(const Json& json, const ModelSections& sections) {
+  return std::make_unique<Unigram>(json, sections);
+}
 
 }  // namespace tessera::tokenizers

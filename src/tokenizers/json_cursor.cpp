@@ -1,0 +1,206 @@
+#include "tokenizers/json_cursor.h"
+
+#include <charconv>
+
+#include "tessera/error.h"
+#include "tokenizers/unicode.h"
+
+namespace tessera::tokenizers {
+namespace {
+
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+}  // namespace
+
+void JsonCursor::fail_at(std::size_t pos, const std::string& what) const {
+  std::string where = "at byte " + std::to_string(pos);
+  if (!section_.empty()) where += " (in " + std::string(section_) + ")";
+  tessera::fail("tokenizer", "invalid tokenizer.json " + where + ": " + what);
+}
+
+void JsonCursor::skip_whitespace() {
+  while (pos_ < text_.size()) {
+    const char c = text_[pos_];
+    if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return;
+    ++pos_;
+  }
+}
+
+char JsonCursor::peek() {
+  skip_whitespace();
+  return pos_ < text_.size() ? text_[pos_] : '\0';
+}
+
+bool JsonCursor::consume(char c) {
+  if (peek() != c) return false;
+  ++pos_;
+  return true;
+}
+
+void JsonCursor::expect(char c) {
+  if (!consume(c)) {
+    fail(pos_ < text_.size() ? std::string("expected '") + c + "'" : "unexpected end of text");
+  }
+}
+
+uint32_t JsonCursor::read_hex4() {
+  if (pos_ + 4 > text_.size()) fail("truncated \\u escape");
+  uint32_t value = 0;
+  for (int i = 0; i < 4; ++i) {
+    const char c = text_[pos_++];
+    value <<= 4;
+    if (is_digit(c)) {
+      value |= static_cast<uint32_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      value |= static_cast<uint32_t>(c - 'a' + 10);
+    } else if (c >= 'A' && c <= 'F') {
+      value |= static_cast<uint32_t>(c - 'A' + 10);
+    } else {
+      fail("invalid \\u escape");
+    }
+  }
+  return value;
+}
+
+std::string_view JsonCursor::read_string(std::string& scratch) {
+  expect('"');
+  const std::size_t start = pos_;
+  // Fast path: most tokens have no escape, so the text itself is the value.
+  while (pos_ < text_.size()) {
+    const auto c = static_cast<unsigned char>(text_[pos_]);
+    if (c == '"') return text_.substr(start, pos_++ - start);
+    if (c == '\\') break;
+    if (c < 0x20) fail("control character in a string");
+    ++pos_;
+  }
+  scratch.assign(text_.substr(start, pos_ - start));
+  while (pos_ < text_.size()) {
+    const auto c = static_cast<unsigned char>(text_[pos_]);
+    if (c == '"') {
+      ++pos_;
+      return scratch;
+    }
+    if (c < 0x20) fail("control character in a string");
+    ++pos_;
+    if (c != '\\') {
+      scratch.push_back(static_cast<char>(c));
+      continue;
+    }
+    if (pos_ >= text_.size()) break;
+    switch (text_[pos_++]) {
+      case '"': scratch.push_back('"'); break;
+      case '\\': scratch.push_back('\\'); break;
+      case '/': scratch.push_back('/'); break;
+      case 'b': scratch.push_back('\b'); break;
+      case 'f': scratch.push_back('\f'); break;
+      case 'n': scratch.push_back('\n'); break;
+      case 'r': scratch.push_back('\r'); break;
+      case 't': scratch.push_back('\t'); break;
+      case 'u': {
+        char32_t code_point = read_hex4();
+        if (code_point >= 0xDC00 && code_point <= 0xDFFF) fail("lone low surrogate");
+        if (code_point >= 0xD800 && code_point <= 0xDBFF) {
+          if (text_.substr(pos_, 2) != "\\u") fail("high surrogate without its low half");
+          pos_ += 2;
+          const char32_t low = read_hex4();
+          if (low < 0xDC00 || low > 0xDFFF) fail("high surrogate without its low half");
+          code_point = 0x10000 + ((code_point - 0xD800) << 10) + (low - 0xDC00);
+        }
+        append_utf8(scratch, code_point);
+        break;
+      }
+      default:
+        --pos_;
+        fail("invalid escape");
+    }
+  }
+  fail("unterminated string");
+}
+
+uint32_t JsonCursor::read_id() {
+  peek();
+  const std::size_t start = pos_;
+  uint64_t value = 0;
+  while (pos_ < text_.size() && is_digit(text_[pos_]) && value < UINT32_MAX) {
+    value = value * 10 + static_cast<uint64_t>(text_[pos_++] - '0');
+  }
+  if (pos_ == start) fail("expected a token id");
+  if (text_[start] == '0' && pos_ - start > 1) fail("leading zero in a number");
+  if (value >= UINT32_MAX) fail("token id out of range");
+  if (pos_ < text_.size() && (text_[pos_] == '.' || text_[pos_] == 'e' || text_[pos_] == 'E')) {
+    fail("token id is not an integer");
+  }
+  return static_cast<uint32_t>(value);
+}
+
+double JsonCursor::read_number() {
+  peek();
+  const std::size_t start = pos_;
+  // The JSON number grammar, so that from_chars sees nothing JSON would refuse.
+  auto digits = [&] {
+    const std::size_t from = pos_;
+    while (pos_ < text_.size() && is_digit(text_[pos_])) ++pos_;
+    if (pos_ == from) fail("expected a number");
+  };
+  if (pos_ < text_.size() && text_[pos_] == '-') ++pos_;
+  const std::size_t integer_start = pos_;
+  digits();
+  if (text_[integer_start] == '0' && pos_ - integer_start > 1) fail("leading zero in a number");
+  if (pos_ < text_.size() && text_[pos_] == '.') {
+    ++pos_;
+    digits();
+  }
+  if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
+    ++pos_;
+    if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) ++pos_;
+    digits();
+  }
+  double value = 0.0;
+  const auto [end, error] = std::from_chars(text_.data() + start, text_.data() + pos_, value);
+  if (error != std::errc() || end != text_.data() + pos_) fail("number out of range");
+  return value;
+}
+
+void JsonCursor::skip_string() {
+  for (++pos_; pos_ < text_.size(); ++pos_) {
+    if (text_[pos_] == '\\') {
+      ++pos_;
+    } else if (text_[pos_] == '"') {
+      ++pos_;
+      return;
+    }
+  }
+  fail("unterminated string");
+}
+
+void JsonCursor::skip_value() {
+  const char first = peek();
+  if (first == '"') {
+    skip_string();
+    return;
+  }
+  if (first == '{' || first == '[') {
+    std::size_t depth = 0;
+    while (pos_ < text_.size()) {
+      const char c = text_[pos_];
+      if (c == '"') {
+        skip_string();
+        continue;
+      }
+      ++pos_;
+      if (c == '{' || c == '[') ++depth;
+      if ((c == '}' || c == ']') && --depth == 0) return;
+    }
+    fail("unexpected end of text");
+  }
+  // A number or a literal: everything up to the next delimiter.
+  const std::size_t start = pos_;
+  while (pos_ < text_.size()) {
+    const char c = text_[pos_];
+    if (c == ',' || c == '}' || c == ']' || c == ' ' || c == '\n' || c == '\r' || c == '\t') break;
+    ++pos_;
+  }
+  if (pos_ == start) fail(pos_ < text_.size() ? "expected a value" : "unexpected end of text");
+}
+
+}  // namespace tessera::tokenizers

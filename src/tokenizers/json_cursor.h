@@ -1,0 +1,48 @@
+#pragma once
+// A forward-only reader over JSON text: the few operations the scanner of tokenizer.json's large
+// model sections needs, working on the raw bytes (no DOM, no allocation for strings without
+// escapes). Every syntax error throws tessera::Error naming the byte offset.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace tessera::tokenizers {
+
+class JsonCursor {
+ public:
+  explicit JsonCursor(std::string_view text) : text_(text) {}
+
+  // Names the part being read (e.g. "model.vocab") in error messages.
+  void set_section(std::string_view section) { section_ = section; }
+
+  std::size_t position() const { return pos_; }
+  // The next significant character ('\0' at the end of the text); skips whitespace.
+  char peek();
+  // Consumes `c` if it is the next significant character.
+  bool consume(char c);
+  void expect(char c);
+
+  // Reads a string value. The result views the text itself when the string has no escapes,
+  // otherwise `scratch`, which receives the unescaped bytes.
+  std::string_view read_string(std::string& scratch);
+  // A non-negative integer below 2^32 - 1 (the all-ones id is reserved by the hash tables).
+  uint32_t read_id();
+  double read_number();
+  // Skips one value of any kind. Only its extent is checked: whatever is skipped is parsed
+  // later by the DOM parser, which reports its errors.
+  void skip_value();
+
+  [[noreturn]] void fail(const std::string& what) const { fail_at(pos_, what); }
+  [[noreturn]] void fail_at(std::size_t pos, const std::string& what) const;
+
+ private:
+  void skip_whitespace();
+  void skip_string();
+  uint32_t read_hex4();
+
+  std::string_view text_;
+  std::size_t pos_ = 0;
+  std::string_view section_;
+};
+
+}  // namespace tessera::tokenizers

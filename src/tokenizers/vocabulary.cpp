@@ -1,0 +1,71 @@
+#include "tokenizers/vocabulary.h"
+
+#include <algorithm>
+#include <bit>
+#include <functional>
+
+namespace tessera::tokenizers {
+namespace {
+
+uint64_t hash_of(std::string_view token) { return std::hash<std::string_view>{}(token); }
+uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
+
+}  // namespace
+
+Vocabulary::Vocabulary(const std::vector<TokenId>& entries) {
+  std::size_t bytes = 0;
+  uint32_t max_id = 0;
+  for (const auto& [token, id] : entries) {
+    bytes += token.size();
+    max_id = std::max(max_id, id);
+  }
+  arena_.reserve(bytes);
+  slots_.assign(std::bit_ceil(std::max<std::size_t>(16, 2 * entries.size())),
+                Slot{0, kEmpty, 0, 0});
+
+  for (const auto& [token, id] : entries) {
+    const uint64_t hash = hash_of(token);
+    Slot& slot = slots_[probe(token, hash)];
+    if (slot.length == kEmpty) {
+      slot = Slot{static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(token.size()), id,
+                  tag_of(hash)};
+      arena_.insert(arena_.end(), token.begin(), token.end());
+      ++size_;
+    } else {
+      slot.id = id;
+    }
+  }
+
+  if (size_ == 0) return;
+  slot_of_id_.assign(std::size_t{max_id} + 1, kNoSlot);
+  for (uint32_t index = 0; index < slots_.size(); ++index) {
+    const Slot& slot = slots_[index];
+    if (slot.length == kEmpty) continue;
+    uint32_t& holder = slot_of_id_[slot.id];
+    if (holder == kNoSlot || text_of(slot) > text_of(slots_[holder])) holder = index;
+  }
+}
+
+std::size_t Vocabulary::probe(std::string_view token, uint64_t hash) const {
+  const std::size_t mask = slots_.size() - 1;
+  const uint32_t tag = tag_of(hash);
+  for (std::size_t index = hash & mask;; index = (index + 1) & mask) {
+    const Slot& slot = slots_[index];
+    if (slot.length == kEmpty) return index;
+    if (slot.hash_tag == tag && text_of(slot) == token) return index;
+  }
+}
+
+std::optional<uint32_t> Vocabulary::find(std::string_view token) const {
+  if (slots_.empty()) return std::nullopt;
+  const Slot& slot = slots_[probe(token, hash_of(token))];
+  if (slot.length == kEmpty) return std::nullopt;
+  return slot.id;
+}
+
+std::optional<std::string_view> Vocabulary::token(uint32_t id) const {
+  if (id >= slot_of_id_.size() || slot_of_id_[id] == kNoSlot) return std::nullopt;
+  return text_of(slots_[slot_of_id_[id]]);
+}
+
+}  // namespace tessera::tokenizers
