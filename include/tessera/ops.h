@@ -109,6 +109,12 @@ Array scaled_dot_product_attention(const Array& q, const Array& k, const Array& 
                                    const std::optional<Array>& mask = std::nullopt,
                                    bool causal = false);
 
+// Attention over packed variable-length sequences (no padding): q [T,Hq,D], k/v [T,Hkv,D] hold
+// the tokens of every sequence back to back, sequence i occupying rows
+// [cu_seqlens[i], cu_seqlens[i+1]); each attends only within itself. Returns [T,Hq,Dv].
+Array varlen_attention(const Array& q, const Array& k, const Array& v,
+                       const std::vector<int64_t>& cu_seqlens, float scale, bool causal = false);
+
 // ---- indexing ----
 // Rows of `a` along `axis` picked by integer `indices` (any shape): embedding lookup is take(w, ids, 0).
 Array take(const Array& a, const Array& indices, int axis);

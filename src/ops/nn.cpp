@@ -145,3 +145,31 @@ Array scaled_dot_product_attention(const Array& q, const Array& k, const Array& 
 }
 
 }  // namespace tessera
+
+namespace tessera {
+
+Array varlen_attention(const Array& q, const Array& k, const Array& v,
+                       const std::vector<int64_t>& cu_seqlens, float scale, bool causal) {
+  const char* op = "varlen_attention";
+  TESSERA_CHECK(q.ndim() == 3 && k.ndim() == 3 && v.ndim() == 3, op, "expects q, k, v of shape [T,H,D]");
+  TESSERA_CHECK(cu_seqlens.size() >= 2 && cu_seqlens.front() == 0 && cu_seqlens.back() == q.shape(0) &&
+                    k.shape(0) == q.shape(0) && v.shape(0) == q.shape(0),
+                op, "cu_seqlens must run from 0 to the token count of q, k and v");
+  // One attention per sequence on [1,H,L,D] views of its rows; a fused varlen kernel can
+  // replace this composition without changing callers.
+  auto heads_first = [](const Array& x, int64_t begin, int64_t end) {
+    return expand_dims(swapaxes(slice_axis(x, 0, begin, end), 0, 1), 0);
+  };
+  std::vector<Array> parts;
+  for (size_t i = 0; i + 1 < cu_seqlens.size(); ++i) {
+    int64_t begin = cu_seqlens[i], end = cu_seqlens[i + 1];
+    TESSERA_CHECK(end >= begin, op, "cu_seqlens must not decrease");
+    if (end == begin) continue;
+    Array o = scaled_dot_product_attention(heads_first(q, begin, end), heads_first(k, begin, end),
+                                           heads_first(v, begin, end), scale, std::nullopt, causal);
+    parts.push_back(swapaxes(squeeze(o, 0), 0, 1));
+  }
+  return concatenate(parts, 0);
+}
+
+}  // namespace tessera

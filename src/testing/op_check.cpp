@@ -472,6 +472,28 @@ std::vector<OpCase> build_cases() {
               return ref_attention(t(in[0]), t(in[1]), t(in[2]), 0.35, nullptr, false, false);
             }});
 
+  add_case({"varlen_attention", {normal({9, 2, 8}), normal({9, 2, 8}), normal({9, 2, 8})},
+            [](const std::vector<Array>& in) { return varlen_attention(in[0], in[1], in[2], {0, 4, 5, 9}, 0.3f); },
+            [](const std::vector<RefTensor>& in) {
+              // Each sequence alone through the padded reference.
+              RefTensor out = make_ref({9, 2, 8});
+              const int64_t cu[] = {0, 4, 5, 9};
+              for (int s = 0; s < 3; ++s) {
+                int64_t len = cu[s + 1] - cu[s];
+                std::vector<RefTensor> qkv;
+                for (int t = 0; t < 3; ++t) {
+                  RefTensor x = make_ref({1, 2, len, 8});
+                  for_each_index(x.shape, [&](const Index& i, int64_t f) { x.data[size_t(f)] = in[t].at({cu[s] + i[2], i[1], i[3]}); });
+                  qkv.push_back(x);
+                }
+                RefTensor o = ref_attention(qkv[0], qkv[1], qkv[2], 0.3, nullptr, false, false);
+                for_each_index(o.shape, [&](const Index& i, int64_t f) {
+                  out.data[size_t(((cu[s] + i[2]) * 2 + i[1]) * 8 + i[3])] = o.data[size_t(f)];
+                });
+              }
+              return out;
+            }});
+
   // Indexing.
   add_case({"take_embedding", {normal({50, 8}), indices({2, 5}, 50, Dtype::int64)},
             [](const std::vector<Array>& in) { return take(in[0], in[1], 0); },
