@@ -8,5 +8,6 @@ int cmd_selfcheck(int argc, char** argv);
 int cmd_tokenize(int argc, char** argv);
 int cmd_forward(int argc, char** argv);
 int cmd_embed(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 }  // namespace tessera::cli

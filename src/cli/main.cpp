@@ -19,6 +19,7 @@ const Command kCommands[] = {
     {"tokenize", tessera::cli::cmd_tokenize, "tokenize JSON lines with a tokenizer.json"},
     {"forward", tessera::cli::cmd_forward, "run a model's forward pass: safetensors in, safetensors out"},
     {"embed", tessera::cli::cmd_embed, "sentence embeddings, JSON lines out"},
+    {"bench", tessera::cli::cmd_bench, "latency suite: models x batch x sequence x device x dtype, with peers"},
 };
 
 void usage(FILE* out) {

@@ -1,0 +1,66 @@
+"""PyTorch + transformers on the bench plan: AutoModel from the same checkpoint directory, eager
+and SDPA attention, threads matched to tessera's (torch.set_num_threads)."""
+import sys
+
+from common import Engine, read_plan, run_driver, run_unavailable
+
+
+class TorchEngine(Engine):
+    def __init__(self, attention, threads):
+        import torch
+        import transformers
+
+        self.torch = torch
+        self.attention = attention
+        self.name = f"torch-{attention}"
+        self._version = f"torch {torch.__version__}, transformers {transformers.__version__}"
+        torch.set_num_threads(threads)
+
+    def version(self):
+        return self._version
+
+    def unsupported(self, case):
+        if case["device"] == "cuda" and not self.torch.cuda.is_available():
+            return "torch has no CUDA device here"
+        return None
+
+    def load(self, model_dir, device, dtype):
+        from transformers import AutoModel
+
+        model = AutoModel.from_pretrained(model_dir, dtype=getattr(self.torch, dtype), attn_implementation=self.attention)
+        return model.eval().to(device)
+
+    def prepare(self, model, inputs, case):
+        torch = self.torch
+        ids = torch.from_numpy(inputs["input_ids"]).to(case["device"])
+        mask = torch.from_numpy(inputs["attention_mask"]).to(case["device"])
+        synchronize = torch.cuda.synchronize if case["device"] == "cuda" else (lambda: None)
+
+        def forward():
+            with torch.inference_mode():
+                model(input_ids=ids, attention_mask=mask)
+            synchronize()
+
+        return forward
+
+    def reset_device_peak(self, device):
+        if device == "cuda":
+            self.torch.cuda.reset_peak_memory_stats()
+
+    def device_peak_mb(self, device):
+        return self.torch.cuda.max_memory_allocated() / 1e6 if device == "cuda" else None
+
+
+def main():
+    plan = read_plan()
+    try:
+        engines = [TorchEngine("eager", plan["threads"]), TorchEngine("sdpa", plan["threads"])]
+    except ImportError as e:
+        run_unavailable(plan, ["torch-eager", "torch-sdpa"], f"not installed ({e.name}); see scripts/bench-peers-setup.sh")
+        return 0
+    run_driver(plan, engines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

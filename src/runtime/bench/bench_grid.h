@@ -1,0 +1,47 @@
+#pragma once
+// The benchmark grid: models x devices x dtypes x batch sizes x sequence lengths, expanded into
+// the cases that run, in the order they run (one model loaded per model/device/dtype group).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tessera::bench {
+
+struct BenchGrid {
+  std::vector<std::string> models;  // short names (bert-base, ...) or checkpoint directories
+  std::vector<std::string> devices;
+  std::vector<std::string> dtypes;
+  std::vector<int64_t> batches;
+  std::vector<int64_t> seqs;
+};
+
+// The measurement settings every case of one run shares; peers get the same.
+struct BenchSettings {
+  int runs = 10;
+  int warmup = 2;
+  int threads = 0;       // 0: every core
+  double padding = 0.0;  // fraction of each row's tokens that are padding (attention_mask 0)
+  uint64_t seed = 0;     // random weights and random ids
+};
+
+struct BenchCase {
+  std::string model, device, dtype;
+  int64_t batch = 0, seq = 0;
+  bool operator==(const BenchCase&) const = default;
+};
+
+// The paper's grid: batch {1, 8, 32, 128} x sequence {16, 128, 512}.
+BenchGrid paper_grid(std::vector<std::string> models, std::vector<std::string> devices);
+// What finishes in a few minutes on 2 CPU cores: batch {1, 8} x sequence {16, 128}, float32.
+BenchGrid quick_grid(std::vector<std::string> models, std::vector<std::string> devices);
+
+// Checks every axis (non-empty, known device and dtype names, positive sizes, at least
+// `min_runs` timed runs) and throws a one-line tessera::Error naming the bad value.
+void validate(const BenchGrid& grid, const BenchSettings& settings);
+
+// Model-major, then device, dtype, batch, sequence: a model is loaded once per device/dtype.
+std::vector<BenchCase> expand(const BenchGrid& grid);
+
+constexpr int kMinTimedRuns = 10;
+
+}  // namespace tessera::bench

@@ -1,0 +1,55 @@
+#include "runtime/bench/case_plan.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "runtime/bench/bench_inputs.h"
+
+namespace tessera::bench {
+
+namespace fs = std::filesystem;
+
+std::vector<PreparedCase> prepare_cases(const std::vector<BenchCase>& cases,
+                                        const std::map<std::string, BenchModel>& models,
+                                        const BenchSettings& settings, const fs::path& cache_dir) {
+  fs::create_directories(cache_dir / "inputs");
+  std::map<std::string, std::unique_ptr<InputGenerator>> generators;
+  std::vector<PreparedCase> prepared;
+  for (const BenchCase& c : cases) {
+    const BenchModel& model = models.at(c.model);
+    auto& generator = generators[c.model];
+    if (!generator) generator = std::make_unique<InputGenerator>(model.dir, settings.seed);
+    char name[160];
+    std::snprintf(name, sizeof name, "b%lld-s%lld-pad%.3f-seed%llu.safetensors", (long long)c.batch,
+                  (long long)c.seq, settings.padding, (unsigned long long)settings.seed);
+    std::string file_stem = model.name;
+    std::replace(file_stem.begin(), file_stem.end(), '/', '-');  // hub ids
+    fs::path path = cache_dir / "inputs" / (file_stem + "-" + name);
+    generator->make(c.batch, c.seq, settings.padding).save(path.string());  // cheap; never stale
+    prepared.push_back({c, model.dir, path.string(), generator->source()});
+  }
+  return prepared;
+}
+
+nlohmann::json peer_plan(const std::vector<PreparedCase>& cases, const BenchSettings& settings,
+                         const fs::path& cache_dir) {
+  nlohmann::json plan_cases = nlohmann::json::array();
+  for (const PreparedCase& c : cases)
+    plan_cases.push_back({{"model", c.config.model},
+                          {"model_dir", c.model_dir},
+                          {"device", c.config.device},
+                          {"dtype", c.config.dtype},
+                          {"batch", c.config.batch},
+                          {"seq", c.config.seq},
+                          {"inputs", c.inputs_path}});
+  return {{"runs", settings.runs},
+          {"warmup", settings.warmup},
+          {"threads", settings.threads},
+          {"padding", settings.padding},
+          {"cache_dir", cache_dir.string()},
+          {"cases", plan_cases}};
+}
+
+}  // namespace tessera::bench

@@ -1,0 +1,86 @@
+#include "runtime/bench/tessera_runner.h"
+
+#include <chrono>
+#include <memory>
+
+#include "runtime/bench/peak_memory.h"
+#include "tessera/model.h"
+#include "tessera/ops.h"
+#include "tessera/safetensors.h"
+
+namespace tessera::bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double elapsed_ms(Clock::time_point since) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
+}
+
+void forward_and_wait(Model& model, const ModelInputs& inputs) {
+  ModelOutputs outputs = model.forward(inputs);
+  std::vector<Array> all;
+  for (auto& [field, value] : outputs) all.push_back(value);
+  eval(all);  // eval returns once the device has finished, so wall time is the latency
+}
+
+ModelInputs read_inputs(const std::string& path, Device device) {
+  TensorMap tensors = load_safetensors(path);
+  return {to_device(tensors.at("input_ids"), device), to_device(tensors.at("attention_mask"), device), std::nullopt};
+}
+
+}  // namespace
+
+std::vector<BenchResult> run_tessera(const std::vector<PreparedCase>& cases, const BenchSettings& settings,
+                                     ProgressBar& progress) {
+  std::vector<BenchResult> results;
+  std::unique_ptr<Model> model;
+  const PreparedCase* loaded_for = nullptr;
+  double load_ms = 0;
+  for (const PreparedCase& c : cases) {
+    const BenchCase& k = c.config;
+    progress.start("tessera " + k.model + " " + k.device + " " + k.dtype + " " + std::to_string(k.batch) + "x" +
+                   std::to_string(k.seq));
+    BenchResult r;
+    r.engine = "tessera";
+    r.version = "tessera (this build)";
+    r.config = k;
+    r.padding = settings.padding;
+    r.threads = settings.threads;
+    r.runs = settings.runs;
+    try {
+      Device device = parse_device(k.device);
+      if (!loaded_for || loaded_for->model_dir != c.model_dir || loaded_for->config.device != k.device ||
+          loaded_for->config.dtype != k.dtype) {
+        model.reset();  // the previous model's memory is gone before the next load is timed
+        loaded_for = nullptr;
+        set_default_device(device);
+        Clock::time_point start = Clock::now();
+        model = load_model(c.model_dir, {device, *dtype_from_name(k.dtype)});
+        load_ms = elapsed_ms(start);
+        loaded_for = &c;
+      }
+      ModelInputs inputs = read_inputs(c.inputs_path, device);
+      reset_peak_rss();
+      for (int i = 0; i < settings.warmup; ++i) forward_and_wait(*model, inputs);
+      std::vector<double> samples;
+      for (int i = 0; i < settings.runs; ++i) {
+        Clock::time_point start = Clock::now();
+        forward_and_wait(*model, inputs);
+        samples.push_back(elapsed_ms(start));
+      }
+      r.latency = summarize_latencies(samples);
+      r.load_ms = load_ms;
+      r.peak_rss_mb = peak_rss_mb();
+      // TODO(cuda): device_peak_mb once the CUDA backend reports its pool's high-water mark;
+      // DeviceMemory (buffer.h) has no statistics yet.
+    } catch (const Error& e) {
+      r.error = e.what();
+    }
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+}  // namespace tessera::bench
