@@ -49,7 +49,7 @@ std::string format_table(const std::vector<BenchResult>& results) {
     for (size_t c = 0; c < row.size(); ++c) {
       bool numeric = c >= 5;  // right-align the measurements
       std::string pad(widths[c] - display_width(row[c]), ' ');
-      text += " " + (numeric ? pad + row[c] : row[c] + pad) + " |";
+      text.append(" ").append(numeric ? pad : "").append(row[c]).append(numeric ? "" : pad).append(" |");
     }
     return text + "\n";
   };

@@ -22,7 +22,10 @@ void forward_and_wait(Model& model, const ModelInputs& inputs) {
   ModelOutputs outputs = model.forward(inputs);
   std::vector<Array> all;
   for (auto& [field, value] : outputs) all.push_back(value);
-  eval(all);  // eval returns once the device has finished, so wall time is the latency
+  eval(all);
+  // A device may still be running what eval queued: reading one value back waits for it.
+  if (all.front().device() != Device::cpu())
+    eval(to_device(slice_axis(reshape(all.front(), {-1}), 0, 0, 1), Device::cpu()));
 }
 
 ModelInputs read_inputs(const std::string& path, Device device) {
@@ -63,6 +66,7 @@ std::vector<BenchResult> run_tessera(const std::vector<PreparedCase>& cases, con
       }
       ModelInputs inputs = read_inputs(c.inputs_path, device);
       reset_peak_rss();
+      reset_peak_memory();
       for (int i = 0; i < settings.warmup; ++i) forward_and_wait(*model, inputs);
       std::vector<double> samples;
       for (int i = 0; i < settings.runs; ++i) {
@@ -73,8 +77,7 @@ std::vector<BenchResult> run_tessera(const std::vector<PreparedCase>& cases, con
       r.latency = summarize_latencies(samples);
       r.load_ms = load_ms;
       r.peak_rss_mb = peak_rss_mb();
-      // TODO(cuda): device_peak_mb once the CUDA backend reports its pool's high-water mark;
-      // DeviceMemory (buffer.h) has no statistics yet.
+      if (device.type != DeviceType::cpu) r.device_peak_mb = double(memory_stats().peak_device_bytes) / 1e6;
     } catch (const Error& e) {
       r.error = e.what();
     }
