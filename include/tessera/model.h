@@ -19,6 +19,10 @@ struct ModelInputs {
   Array input_ids;                     // [B,S] int32 or int64
   std::optional<Array> attention_mask;  // [B,S], nonzero = real token
   std::optional<Array> token_type_ids;  // [B,S]
+  // Padding tokens are not computed: the real tokens of all rows run packed, so padding costs
+  // nothing. Their output rows are then zero instead of transformers' (meaningless) values
+  // at padded positions. For embeddings and classification of real tokens.
+  bool skip_padding = false;
 };
 
 // Output tensors named as the Hugging Face output fields (last_hidden_state, pooler_output,

@@ -2,6 +2,7 @@
 // in position ids, which start after padding_idx and skip padding) with their task heads.
 #include "models/bert.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "nn/layers.h"
@@ -101,38 +102,93 @@ class BertFamilyModel : public Model {
                     "sequence of " + std::to_string(seq) + " tokens is longer than the model's " +
                         std::to_string(c.max_positions - (c.roberta_style ? c.pad_id + 1 : 0)) + " positions");
 
-    Shape bs = {batch, seq};
-    Array x = add(word_(Array(ids, bs)), position_(Array(positions, bs)));
-    if (token_type_) {
-      std::vector<int64_t> types = in.token_type_ids ? ids_as_int64(*in.token_type_ids, "token_type_ids")
-                                                     : std::vector<int64_t>(ids.size(), 0);
-      for (int64_t t : types)
-        TESSERA_CHECK(t >= 0 && t < c.type_vocab, "forward",
-                      "token_type_ids contains " + std::to_string(t) + " but type_vocab_size is " +
-                          std::to_string(c.type_vocab));
-      x = add(x, (*token_type_)(Array(types, bs)));
-    }
-    x = embedding_norm_(x);
+    TESSERA_CHECK(!in.token_type_ids || in.token_type_ids->shape() == in.input_ids.shape(), "forward",
+                  "token_type_ids shape " + to_string(in.token_type_ids->shape()) + " differs from input_ids");
+    std::vector<int64_t> types = in.token_type_ids ? ids_as_int64(*in.token_type_ids, "token_type_ids")
+                                                   : std::vector<int64_t>(ids.size(), 0);
+    for (int64_t t : types)
+      TESSERA_CHECK(t >= 0 && (t < c.type_vocab || (c.type_vocab == 0 && t == 0)), "forward",
+                    "token_type_ids contains " + std::to_string(t) + " but type_vocab_size is " +
+                        std::to_string(c.type_vocab));
 
-    // Keys at padding are masked out for every query: [B,1,1,S] boolean.
-    std::vector<bool> keep(mask.size());
-    for (size_t i = 0; i < mask.size(); ++i) keep[i] = mask[i] != 0;
-    Array key_mask = Array(keep, {batch, 1, 1, seq});
-    int64_t head_dim = c.hidden / c.heads;
-    float scale = 1.0f / std::sqrt(float(head_dim));
-    auto split_heads = [&](const Array& t) { return swapaxes(reshape(t, {batch, seq, c.heads, head_dim}), 1, 2); };
-    for (const EncoderLayer& l : layers_) {
-      Array ctx = scaled_dot_product_attention(split_heads(l.query(x)), split_heads(l.key(x)),
-                                               split_heads(l.value(x)), scale, key_mask);
-      ctx = reshape(swapaxes(ctx, 1, 2), {batch, seq, c.hidden});
-      x = l.attention_norm(add(l.attention_output(ctx), x));
-      Array h = nn::activation(c.act, l.intermediate(x));
-      x = l.output_norm(add(l.output(h), x));
-    }
+    bool packed = in.skip_padding && std::find(mask.begin(), mask.end(), 0) != mask.end();
+    Array x = packed ? encode_packed(ids, positions, types, mask, batch, seq)
+                     : encode_padded(ids, positions, types, mask, batch, seq);
     return run_head(x, batch);
   }
 
  private:
+  Array embed(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
+              const std::vector<int64_t>& types, const Shape& shape) const {
+    Array x = add(word_(Array(ids, shape)), position_(Array(positions, shape)));
+    if (token_type_) x = add(x, (*token_type_)(Array(types, shape)));
+    return embedding_norm_(x);
+  }
+
+  // One encoder layer; `attend` maps q, k, v (each [tokens..., hidden]) to the context.
+  template <typename Attend>
+  Array encoder_layer(const EncoderLayer& l, const Array& x, Attend attend) const {
+    Array ctx = attend(l.query(x), l.key(x), l.value(x));
+    Array h = l.attention_norm(add(l.attention_output(ctx), x));
+    return l.output_norm(add(l.output(nn::activation(cfg_.act, l.intermediate(h))), h));
+  }
+
+  float attention_scale() const { return 1.0f / std::sqrt(float(cfg_.hidden / cfg_.heads)); }
+
+  // [B,S] with padding masked out of every query's keys.
+  Array encode_padded(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
+                      const std::vector<int64_t>& types, const std::vector<int64_t>& mask,
+                      int64_t batch, int64_t seq) const {
+    const BertConfig& c = cfg_;
+    std::vector<bool> keep(mask.size());
+    for (size_t i = 0; i < mask.size(); ++i) keep[i] = mask[i] != 0;
+    Array key_mask = Array(keep, {batch, 1, 1, seq});
+    int64_t head_dim = c.hidden / c.heads;
+    auto split_heads = [&](const Array& t) { return swapaxes(reshape(t, {batch, seq, c.heads, head_dim}), 1, 2); };
+    Array x = embed(ids, positions, types, {batch, seq});
+    for (const EncoderLayer& l : layers_)
+      x = encoder_layer(l, x, [&](const Array& q, const Array& k, const Array& v) {
+        Array ctx = scaled_dot_product_attention(split_heads(q), split_heads(k), split_heads(v),
+                                                 attention_scale(), key_mask);
+        return reshape(swapaxes(ctx, 1, 2), {batch, seq, c.hidden});
+      });
+    return x;
+  }
+
+  // Only the real tokens, back to back ([T, hidden]), attending within their own row; the
+  // result is scattered back to [B,S,hidden] with zero rows at padding.
+  Array encode_packed(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
+                      const std::vector<int64_t>& types, const std::vector<int64_t>& mask,
+                      int64_t batch, int64_t seq) const {
+    const BertConfig& c = cfg_;
+    std::vector<int64_t> p_ids, p_pos, p_types, cu_seqlens = {0};
+    std::vector<int64_t> unpack(ids.size());  // packed row of each [B,S] slot; T = zero row
+    for (int64_t b = 0; b < batch; ++b) {
+      for (int64_t s = 0; s < seq; ++s) {
+        size_t i = size_t(b * seq + s);
+        if (!mask[i]) continue;
+        unpack[i] = int64_t(p_ids.size());
+        p_ids.push_back(ids[i]);
+        p_pos.push_back(positions[i]);
+        p_types.push_back(types[i]);
+      }
+      cu_seqlens.push_back(int64_t(p_ids.size()));
+    }
+    int64_t tokens = int64_t(p_ids.size());
+    for (size_t i = 0; i < ids.size(); ++i)
+      if (!mask[i]) unpack[i] = tokens;
+    int64_t head_dim = c.hidden / c.heads;
+    auto split_heads = [&](const Array& t) { return reshape(t, {tokens, c.heads, head_dim}); };
+    Array x = reshape(embed(p_ids, p_pos, p_types, {1, tokens}), {tokens, c.hidden});
+    for (const EncoderLayer& l : layers_)
+      x = encoder_layer(l, x, [&](const Array& q, const Array& k, const Array& v) {
+        Array ctx = varlen_attention(split_heads(q), split_heads(k), split_heads(v), cu_seqlens, attention_scale());
+        return reshape(ctx, {tokens, c.hidden});
+      });
+    Array with_zero_row = concatenate({x, zeros({1, c.hidden}, x.dtype())}, 0);
+    return reshape(take(with_zero_row, Array(unpack, {batch * seq}), 0), {batch, seq, c.hidden});
+  }
+
   static std::vector<int64_t> ids_as_int64(const Array& a, const char* what) {
     TESSERA_CHECK(a.dtype() == Dtype::int64 || a.dtype() == Dtype::int32, "forward",
                   std::string(what) + " must be int64 or int32, got " + std::string(name(a.dtype())));

@@ -121,6 +121,7 @@ std::vector<std::vector<float>> Embedder::embed_ids(const std::vector<std::vecto
       last[i] = int32_t(row.size() - 1);
     }
     ModelInputs in{Array(ids, {b, s}), Array(mask, {b, s}), std::nullopt};
+    in.skip_padding = true;  // pooling reads real tokens only, so padding need not be computed
     Array hidden = astype(model_->forward(in).at("last_hidden_state"), Dtype::float32);
     Array m = astype(reshape(Array(mask, {b, s}), {b, s, 1}), Dtype::float32);
     Array len = Array(lengths, {b, 1});
