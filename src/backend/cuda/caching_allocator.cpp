@@ -23,14 +23,21 @@ void* CachingAllocator::allocate(size_t bytes) {
     if (it != free_list.end()) {
       void* ptr = it->second;
       free_list.erase(it);
-      live_[ptr] = {size, current_pool_};
+      track_live(ptr, size);
       return ptr;
     }
   }
   void* ptr = allocate_from_driver(size);
   std::lock_guard lock(mutex_);
-  live_[ptr] = {size, current_pool_};
+  reserved_ += size;
+  track_live(ptr, size);
   return ptr;
+}
+
+void CachingAllocator::track_live(void* ptr, size_t size) {
+  live_[ptr] = {size, current_pool_};
+  allocated_ += size;
+  peak_ = std::max(peak_, allocated_);
 }
 
 void* CachingAllocator::allocate_from_driver(size_t size) {
@@ -54,7 +61,10 @@ void CachingAllocator::release_cached_blocks() {
   // Blocks may still be read by queued kernels only until the stream drains.
   cudaStreamSynchronize(stream());
   for (auto& free_list : free_) {
-    for (auto& [size, ptr] : free_list) cudaFree(ptr);
+    for (auto& [size, ptr] : free_list) {
+      cudaFree(ptr);
+      reserved_ -= size;
+    }
     free_list.clear();
   }
 }
@@ -65,6 +75,7 @@ void CachingAllocator::release(void* ptr, size_t) {
   if (it == live_.end()) return;
   int pool = retired_[size_t(it->second.pool)] ? 0 : it->second.pool;
   free_[size_t(pool)].emplace(it->second.bytes, ptr);
+  allocated_ -= it->second.bytes;
   live_.erase(it);
 }
 
@@ -75,7 +86,7 @@ void CachingAllocator::copy_to_device(void* dst, const void* src, size_t bytes) 
 
 void CachingAllocator::copy_to_host(void* dst, const void* src, size_t bytes) {
   check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream()), "cudaMemcpyAsync(device to host)");
-  synchronize();
+  synchronize_stream();
 }
 
 int CachingAllocator::create_pool() {
@@ -95,6 +106,26 @@ void CachingAllocator::retire_pool(int pool) {
   retired_[size_t(pool)] = true;
   free_[0].merge(free_[size_t(pool)]);
   if (current_pool_ == pool) current_pool_ = 0;
+}
+
+size_t CachingAllocator::allocated_bytes() {
+  std::lock_guard lock(mutex_);
+  return allocated_;
+}
+
+size_t CachingAllocator::peak_allocated_bytes() {
+  std::lock_guard lock(mutex_);
+  return peak_;
+}
+
+size_t CachingAllocator::reserved_bytes() {
+  std::lock_guard lock(mutex_);
+  return reserved_;
+}
+
+void CachingAllocator::reset_peak() {
+  std::lock_guard lock(mutex_);
+  peak_ = allocated_;
 }
 
 CachingAllocator& allocator() {

@@ -31,12 +31,18 @@ class CachingAllocator : public DeviceMemory {
   // the power of two below (at most 12.5% slack).
   static size_t bucket_size(size_t bytes);
 
+  size_t allocated_bytes();
+  size_t peak_allocated_bytes();
+  size_t reserved_bytes();
+  void reset_peak();
+
  private:
   struct Block {
     size_t bytes;
     int pool;
   };
   void* allocate_from_driver(size_t bytes);
+  void track_live(void* ptr, size_t size);  // caller holds mutex_
   void release_cached_blocks();  // caller holds mutex_
 
   std::mutex mutex_;
@@ -44,6 +50,7 @@ class CachingAllocator : public DeviceMemory {
   std::vector<std::multimap<size_t, void*>> free_{1};  // per pool: bucket size -> block
   std::vector<bool> retired_{false};
   int current_pool_ = 0;
+  size_t allocated_ = 0, peak_ = 0, reserved_ = 0;
 };
 
 CachingAllocator& allocator();

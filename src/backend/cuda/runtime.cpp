@@ -78,7 +78,7 @@ void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
 
 int* error_flag() { return runtime().device_error_flag; }
 
-void synchronize() {
+void synchronize_stream() {
   check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
   int code = *runtime().host_error_flag;
   if (code != 0) {

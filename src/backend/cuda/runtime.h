@@ -43,11 +43,11 @@ inline void check(cudaError_t error, const char* call) {
 // After every launch: a bad configuration is reported here, asynchronous faults at the next sync.
 void check_launch(const char* kernel);
 
-// Kernels set *error_flag() to one of these; synchronize() turns it into an Error.
+// Kernels set *error_flag() to one of these; synchronize_stream() turns it into an Error.
 enum class DeviceError : int { none = 0, index_out_of_range = 1, integer_division_by_zero = 2 };
 int* error_flag();
 // Waits for the stream, then reports any asynchronous fault or device-side error.
-void synchronize();
+void synchronize_stream();
 
 // Blocks and grid size for a grid-stride loop over n elements.
 struct LaunchShape {

@@ -1,0 +1,46 @@
+#pragma once
+// Controls specific to the CUDA backend, for callers that want more than the op API: waiting
+// for queued GPU work (timing), the caching allocator's memory counters, and replaying a model's
+// forward pass as a CUDA graph. Only built when tessera has CUDA (TESSERA_HAS_CUDA).
+#include <cstddef>
+#include <memory>
+
+#include "tessera/model.h"
+
+namespace tessera::cuda {
+
+// Blocks until every queued kernel and copy has finished; reports asynchronous GPU errors.
+void synchronize();
+
+struct MemoryStats {
+  size_t allocated = 0;       // bytes held by live buffers (bucket-rounded)
+  size_t peak_allocated = 0;  // high-water mark of `allocated` since the last reset
+  size_t reserved = 0;        // bytes obtained from cudaMalloc, cached blocks included
+};
+MemoryStats memory_stats();
+void reset_peak_memory();
+
+// Runs a model's forward pass as a CUDA graph per input signature (shapes, dtypes, which
+// optional inputs are present): the first call with a signature runs eagerly (warm-up), the
+// second captures the kernels into a graph, later calls replay it. A replay still calls the
+// model's forward to build (not run) the lazy graph, copies this call's host inputs (ids,
+// positions, masks: every host array the graph reads) into the captured input buffers, launches
+// the graph and returns fresh copies of the outputs. Arrays already on the GPU (weights) are
+// constants of the graph; a signature whose graph reads a different set of host arrays falls
+// back to eager evaluation.
+class GraphedModel {
+ public:
+  explicit GraphedModel(Model& model);
+  ~GraphedModel();
+  GraphedModel(const GraphedModel&) = delete;
+  GraphedModel& operator=(const GraphedModel&) = delete;
+
+  ModelOutputs forward(const ModelInputs& inputs);
+  size_t graph_count() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace tessera::cuda
