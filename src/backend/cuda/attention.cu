@@ -1,4 +1,5 @@
-// Scaled dot-product attention, fused: scores, mask, causal limit, an online softmax and the
+// Scaled dot-product attention, fused (16-bit head dims 64/128 take the tensor-core path in
+// attention_tensor_core.cu; this is the general one for every dtype and head dim): scores, mask, causal limit, an online softmax and the
 // weighted sum of values never leave the chip (flash-attention style), so memory is O(S) not
 // O(S^2). One warp per query row; lanes split the head dimension, so every K and V row is read
 // coalesced. Additive or boolean masks are read through their broadcast strides; a row whose
@@ -7,6 +8,7 @@
 // The output is laid out [B,S,H,D] in memory and viewed as [B,H,S,D]: the encoders transpose it
 // straight back to [B,S,H*D], which is then a free reshape instead of a copy.
 #include "backend/cuda/attention.h"
+#include "backend/cuda/attention_tensor_core.h"
 #include "backend/cuda/device_types.cuh"
 #include "core/primitives.h"
 
@@ -16,7 +18,17 @@ namespace cuda {
 
 namespace {
 
-constexpr int kQueryWarps = 4;  // query rows per block; they share K/V rows through L1
+constexpr int kQueryWarps = 4;
+
+template <typename T>
+constexpr Dtype dtype_of_device() {
+  if constexpr (std::is_same_v<T, __half>)
+    return Dtype::float16;
+  else if constexpr (std::is_same_v<T, __nv_bfloat16>)
+    return Dtype::bfloat16;
+  else
+    return Dtype::float32;
+}  // query rows per block; they share K/V rows through L1
 
 // Head dims up to 32 * Chunks; each lane holds features lane, lane + 32, ...
 template <typename T, typename MaskT, int Chunks>
@@ -94,6 +106,10 @@ __global__ void __launch_bounds__(kQueryWarps * 32) attention_rows_kernel(Attent
 
 template <typename T, typename MaskT>
 void launch_rows(const AttentionParams& p) {
+  if (tensor_core_attention_applies(p, dtype_of_device<T>())) {
+    tensor_core_attention(p, dtype_of_device<T>());
+    return;
+  }
   dim3 grid(unsigned((p.sq + kQueryWarps - 1) / kQueryWarps), unsigned(p.heads), unsigned(p.batch));
   int widest = max(p.head_dim, p.value_dim);
   if (widest <= 32)
