@@ -11,6 +11,9 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+# The tree to build: the checkout by default; SRC=.snapshot builds an exported commit instead
+# (git archive HEAD), when the checkout holds other people's unfinished work.
+SRC=$(cd "${SRC:-$ROOT}" && pwd)
 OUT=${OUT:-/tmp/tessera-gpu-out}
 BUILD=${BUILD:-/tmp/tessera-build}
 DEPS=/tmp/deps
@@ -56,7 +59,7 @@ use_deps() {
 
 build() {
   use_deps
-  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_CUDA=ON \
+  cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_CUDA=ON \
     -DCMAKE_CUDA_ARCHITECTURES=90 >"$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; return 1; }
   local start=$SECONDS
   ninja -C "$BUILD" -j16 >"$OUT/build.log" 2>&1 || { grep -E "error|FAILED" "$OUT/build.log" | head -30; return 1; }
@@ -79,9 +82,9 @@ bench() {
     >"$OUT/tessera.csv" 2>"$OUT/tessera.err" || tail -5 "$OUT/tessera.err"
   "$BUILD/bench/encoder_latency" "$MODEL" --device cuda --graph --dtypes float16 --shapes 32x128,32x512 \
     --padding 0.5 "${common[@]}" >>"$OUT/tessera.csv" 2>>"$OUT/tessera.err" || tail -5 "$OUT/tessera.err"
-  PYTHONUNBUFFERED=1 env -u LD_LIBRARY_PATH python3 "$ROOT/bench/peers/pytorch_encoder.py" "$MODEL" --graph --dtypes float32,float16 \
+  PYTHONUNBUFFERED=1 env -u LD_LIBRARY_PATH python3 "$SRC/bench/peers/pytorch_encoder.py" "$MODEL" --graph --dtypes float32,float16 \
     --shapes "$SHAPES" "${common[@]}" >"$OUT/pytorch.csv" 2>"$OUT/pytorch.err" || tail -5 "$OUT/pytorch.err"
-  PYTHONUNBUFFERED=1 env -u LD_LIBRARY_PATH python3 "$ROOT/bench/peers/pytorch_encoder.py" "$MODEL" --graph --dtypes float16 \
+  PYTHONUNBUFFERED=1 env -u LD_LIBRARY_PATH python3 "$SRC/bench/peers/pytorch_encoder.py" "$MODEL" --graph --dtypes float16 \
     --shapes 32x128,32x512 --padding 0.5 "${common[@]}" >>"$OUT/pytorch.csv" 2>>"$OUT/pytorch.err" ||
     tail -5 "$OUT/pytorch.err"
   python3 "$ROOT/scripts/gpu/compare_table.py" "$OUT/tessera.csv" "$OUT/pytorch.csv" >"$OUT/table.md"
