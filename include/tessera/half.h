@@ -19,13 +19,14 @@ inline float to_float(bfloat16 v) {
   return f;
 }
 
-// Round-to-nearest-even, NaN kept quiet (what PyTorch and MLX do).
+// Round-to-nearest-even, NaN kept quiet (what PyTorch and MLX do). Branch-free (a select) so
+// loops over it vectorise.
 inline bfloat16 to_bfloat16(float f) {
   uint32_t u;
   std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return {uint16_t((u >> 16) | 0x40)};
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return {uint16_t(u >> 16)};
+  uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  uint32_t quiet_nan = (u >> 16) | 0x40u;
+  return {uint16_t((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded)};
 }
 
 inline float to_float(float16 v) {

@@ -107,12 +107,15 @@ void Binary::eval_cpu(const std::vector<Array>& inputs, Array& out) {
                              O* po = o + off[0];
                              const T* pa = a + off[1];
                              const T* pb = b + off[2];
+                             if constexpr (std::is_same_v<T, float> && std::is_same_v<O, float>) {
+                               return cpu::binary_f32(binary_op, pa, st[1], pb, st[2], po, n);
+                             }
                              for (int64_t i = 0; i < n; ++i)
                                po[i] = cpu::store<O>(apply_binary<C>(binary_op, C(cpu::load(pa[i * st[1]])),
                                                                      C(cpu::load(pb[i * st[2]]))));
                            });
     };
-    if (out.dtype() == Dtype::bool_)
+    if (out.dtype() == Dtype::bool_)  // comparisons
       run(static_cast<bool*>(out.buffer()->mutable_host()));
     else
       run(static_cast<T*>(out.buffer()->mutable_host()));

@@ -59,6 +59,37 @@ void unary_f32(UnaryOp op, const float* x, float* y, int64_t n) {
   }
 }
 
+namespace {
+// One loop per stride pattern so the contiguous and broadcast cases vectorise.
+template <typename F>
+inline void zip(const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n, F f) {
+  if (sa == 1 && sb == 1) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+  } else if (sa == 1 && sb == 0) {
+    const float bv = b[0];
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], bv);
+  } else if (sa == 0 && sb == 1) {
+    const float av = a[0];
+    for (int64_t i = 0; i < n; ++i) out[i] = f(av, b[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i * sa], b[i * sb]);
+  }
+}
+}  // namespace
+
+TESSERA_SIMD
+void binary_f32(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) {
+  switch (op) {
+    case BinaryOp::add: return zip(a, sa, b, sb, out, n, [](float x, float y) { return x + y; });
+    case BinaryOp::subtract: return zip(a, sa, b, sb, out, n, [](float x, float y) { return x - y; });
+    case BinaryOp::multiply: return zip(a, sa, b, sb, out, n, [](float x, float y) { return x * y; });
+    case BinaryOp::divide: return zip(a, sa, b, sb, out, n, [](float x, float y) { return x / y; });
+    case BinaryOp::maximum: return zip(a, sa, b, sb, out, n, [](float x, float y) { return x > y ? x : y; });
+    case BinaryOp::minimum: return zip(a, sa, b, sb, out, n, [](float x, float y) { return x < y ? x : y; });
+    default: break;  // comparisons produce bool and take the generic path
+  }
+}
+
 TESSERA_SIMD
 float exp_shifted_sum(float* row, int64_t n, float shift) {
   float sum = 0.0f;
