@@ -88,6 +88,9 @@ class Array {
   void set_view(std::shared_ptr<Buffer> buffer, Strides strides, int64_t offset);
   void allocate();  // fresh contiguous buffer on this array's device
   void detach();    // drop primitive and inputs once evaluated
+  // Nothing else refers to this array or its buffer, so a primitive consuming it may reuse its
+  // buffer for its output (buffer donation, as MLX).
+  bool is_donatable() const;
 
   bool same_node(const Array& other) const { return node_ == other.node_; }
   const ArrayNode* node() const { return node_.get(); }

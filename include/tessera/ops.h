@@ -42,6 +42,9 @@ Array slice_axis(const Array& a, int axis, int64_t start, int64_t stop);
 std::vector<Array> split(const Array& a, int sections, int axis);
 std::vector<Array> split(const Array& a, const std::vector<int64_t>& indices, int axis);
 Array concatenate(const std::vector<Array>& arrays, int axis);
+// dst with update written at `start` (one entry per axis); update has dst's dtype and rank.
+// Writes in place when nothing else refers to dst (the KV-cache append).
+Array slice_update(const Array& dst, const Array& update, std::vector<int64_t> start);
 
 // ---- elementwise (numpy broadcasting, dtype promotion) ----
 Array add(const Array& a, const Array& b);

@@ -19,7 +19,9 @@ const Command kCommands[] = {
     {"tokenize", tessera::cli::cmd_tokenize, "tokenize JSON lines with a tokenizer.json"},
     {"forward", tessera::cli::cmd_forward, "run a model's forward pass: safetensors in, safetensors out"},
     {"embed", tessera::cli::cmd_embed, "sentence embeddings, JSON lines out"},
+    {"generate", tessera::cli::cmd_generate, "generate text with a causal LM, streamed as it is produced"},
     {"bench", tessera::cli::cmd_bench, "latency suite: models x batch x sequence x device x dtype, with peers"},
+    {"convert", tessera::cli::cmd_convert, "rewrite a model in another dtype or quantized (MLX format)"},
 };
 
 void usage(FILE* out) {

@@ -102,6 +102,11 @@ void Array::detach() {
   node_->inputs.clear();
 }
 
+bool Array::is_donatable() const {
+  return node_.use_count() == 1 && node_->buffer && node_->buffer.use_count() == 1 &&
+         !node_->buffer->read_only();
+}
+
 void eval(const std::vector<Array>& arrays) {
   // Post-order DFS (iterative: graphs of big models are deep) over the pending nodes.
   std::vector<Array> order;

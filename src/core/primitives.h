@@ -91,6 +91,16 @@ class Concatenate : public Primitive {
   int axis;
 };
 
+// out = dst with the box [start, start + update.shape) replaced by update (inputs: dst, update).
+// When dst's buffer has no other user it is written in place (donated), so appending one token
+// to a preallocated KV cache costs O(token), not O(cache).
+class SliceUpdate : public Primitive {
+ public:
+  explicit SliceUpdate(std::vector<int64_t> start) : start(std::move(start)) {}
+  TESSERA_PRIMITIVE(SliceUpdate)
+  std::vector<int64_t> start;
+};
+
 enum class UnaryOp { negative, abs, exp, log, sqrt, rsqrt, square, tanh, erf, sigmoid, relu, silu, gelu, gelu_tanh };
 enum class BinaryOp { add, subtract, multiply, divide, maximum, minimum, equal, less, greater };
 

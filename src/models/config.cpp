@@ -83,6 +83,35 @@ std::vector<std::string> ModelConfig::get_strings(const std::string& key) const 
   return out;
 }
 
+bool ModelConfig::get_bool(const std::string& key, bool fallback) const {
+  if (!has(key)) return fallback;
+  const auto& v = json_->value[key];
+  if (!v.is_boolean()) fail("config", source_ + ": \"" + key + "\" must be true or false");
+  return v.get<bool>();
+}
+
+std::vector<int64_t> ModelConfig::get_ints(const std::string& key) const {
+  if (!has(key)) return {};
+  const auto& v = json_->value[key];
+  if (!v.is_array()) fail("config", source_ + ": \"" + key + "\" must be a list of integers");
+  std::vector<int64_t> out;
+  for (const auto& i : v) {
+    if (!i.is_number_integer()) fail("config", source_ + ": \"" + key + "\" must be a list of integers");
+    out.push_back(i.get<int64_t>());
+  }
+  return out;
+}
+
+std::optional<ModelConfig> ModelConfig::get_object(const std::string& key) const {
+  if (!has(key)) return std::nullopt;
+  const auto& v = json_->value[key];
+  if (!v.is_object()) fail("config", source_ + ": \"" + key + "\" must be an object");
+  ModelConfig c;
+  c.json_->value = v;
+  c.source_ = source_ + " (" + key + ")";
+  return c;
+}
+
 size_t ModelConfig::object_size(const std::string& key) const {
   if (!has(key)) return 0;
   const auto& v = json_->value[key];

@@ -21,6 +21,10 @@ class ModelConfig {
   std::string get_string(const std::string& key) const;
   std::string get_string(const std::string& key, const std::string& fallback) const;
   std::vector<std::string> get_strings(const std::string& key) const;
+  bool get_bool(const std::string& key, bool fallback) const;
+  std::vector<int64_t> get_ints(const std::string& key) const;  // empty when absent
+  // An object-valued key (e.g. rope_scaling) as a config of its own; nullopt when absent.
+  std::optional<ModelConfig> get_object(const std::string& key) const;
   // Number of entries of an object-valued key (e.g. id2label), 0 when absent.
   size_t object_size(const std::string& key) const;
   const std::string& source() const { return source_; }

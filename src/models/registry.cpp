@@ -1,6 +1,7 @@
 #include "models/registry.h"
 
 #include "models/bert.h"
+#include "models/decoder.h"
 #include "tessera/checkpoint.h"
 #include "tessera/safetensors.h"
 
@@ -11,6 +12,8 @@ const std::vector<ArchitectureEntry>& registry() {
   static const std::vector<ArchitectureEntry> entries = [] {
     std::vector<ArchitectureEntry> all;
     for (auto& e : bert_family_architectures()) all.push_back(std::move(e));
+    for (auto family : {llama_architectures, qwen_architectures, mixtral_architectures, olmoe_architectures})
+      for (auto& e : family()) all.push_back(std::move(e));
     return all;
   }();
   return entries;

@@ -335,6 +335,20 @@ std::vector<OpCase> build_cases() {
               return out;
             }});
 
+  // The update arrives transposed (strided) and dst is a fresh intermediate, so both the strided
+  // copy and the in-place (donated) path run.
+  add_case({"slice_update", {normal({2, 3, 6, 4}), normal({2, 3, 4, 2})},
+            [](const std::vector<Array>& in) {
+              return slice_update(multiply(in[0], 2.0), swapaxes(in[1], 2, 3), {0, 0, 3, 0});
+            },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor out = ref_map(in[0], [](double x) { return 2 * x; });
+              for_each_index(Shape{2, 3, 2, 4}, [&](const Index& i, int64_t) {
+                out.data[size_t(((i[0] * 3 + i[1]) * 6 + 3 + i[2]) * 4 + i[3])] = in[1].at({i[0], i[1], i[3], i[2]});
+              });
+              return out;
+            }});
+
   // Reductions.
   auto reduce_case = [&](const std::string& name, Array (*op)(const Array&, std::vector<int>, bool),
                          std::vector<int> axes, const std::string& ref_op) {

@@ -1,0 +1,118 @@
+// `tessera generate MODEL (--prompt TEXT | --prompt-ids 1,2,3)`: streams the generated text to
+// stdout; with --json prints one line {"ids": [...], "text": ...} instead.
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "runtime/chat_template.h"
+#include "runtime/generator.h"
+#include "tessera/checkpoint.h"
+
+namespace tessera::cli {
+
+namespace {
+
+std::vector<int64_t> parse_ids(const std::string& text) {
+  std::vector<int64_t> ids;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = text.find(',', pos);
+    std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    size_t used = 0;
+    int64_t id = -1;
+    try {
+      id = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    TESSERA_CHECK(used > 0 && used == item.size() && id >= 0, "generate",
+                  "--prompt-ids must be comma-separated non-negative integers, got \"" + item + "\"");
+    ids.push_back(id);
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return ids;
+}
+
+}  // namespace
+
+int cmd_generate(int argc, char** argv) {
+  CLI::App app("Generate text with a causal language model", "generate");
+  std::string model, prompt, prompt_ids;
+  GenerationOptions options;
+  bool chat = false, json = false;
+  DeviceDtypeOptions dd;
+  app.add_option("MODEL", model, "model directory or hub id in the local cache")->required();
+  auto* text_option = app.add_option("--prompt", prompt, "prompt text");
+  auto* ids_option = app.add_option("--prompt-ids", prompt_ids, "prompt token ids, comma-separated");
+  text_option->excludes(ids_option);
+  app.add_option("--max-tokens", options.max_tokens, "most tokens to generate")->default_val(256);
+  app.add_option("--temp", options.sampling.temperature, "sampling temperature; 0 is greedy")->default_val(0.0);
+  app.add_option("--top-k", options.sampling.top_k, "sample among the k most likely tokens (0: all)")->default_val(0);
+  app.add_option("--top-p", options.sampling.top_p, "nucleus sampling probability mass")->default_val(1.0);
+  app.add_option("--min-p", options.sampling.min_p, "drop tokens below min-p times the top probability")->default_val(0.0);
+  app.add_option("--repetition-penalty", options.sampling.repetition_penalty, "penalty for tokens already seen")->default_val(1.0);
+  app.add_option("--seed", options.sampling.seed, "random seed")->default_val(0);
+  app.add_option("--stop", options.stop_strings, "stop before this text (repeatable)");
+  app.add_option("--max-kv-size", options.max_kv_size, "keep at most this many tokens in the KV cache (rotating)");
+  app.add_option("--prefill-chunk", options.prefill_chunk, "prompt tokens per forward pass")->default_val(512);
+  app.add_flag("--chat", chat, "wrap the prompt in the model's chat template as a user message");
+  app.add_flag("--json", json, "print one JSON line {\"ids\": [...], \"text\": ...} at the end");
+  dd.add_to(app);
+  if (auto code = parse_args(app, argc, argv)) return *code;
+  TESSERA_CHECK(text_option->count() || ids_option->count(), "generate", "give --prompt TEXT or --prompt-ids 1,2,3");
+  TESSERA_CHECK(!chat || text_option->count(), "generate", "--chat needs --prompt TEXT");
+  TESSERA_CHECK(options.max_tokens >= 0, "generate", "--max-tokens must be >= 0");
+
+  std::string dir = resolve_model_dir(model);
+  std::optional<Tokenizer> tokenizer;
+  bool has_tokenizer = std::filesystem::exists(std::filesystem::path(dir) / "tokenizer.json");
+  TESSERA_CHECK(has_tokenizer || !text_option->count(), "generate", dir + ": no tokenizer.json to encode --prompt with");
+  if (has_tokenizer) tokenizer = Tokenizer::from_file(dir);
+  // Validate everything cheap before the model loads.
+  Sampler check_sampling(options.sampling);
+
+  std::vector<int64_t> ids;
+  if (ids_option->count()) {
+    ids = parse_ids(prompt_ids);
+  } else {
+    std::string text = chat ? ChatTemplate::from_model_dir(dir).render(std::vector<ChatMessage>{{"user", prompt}}, true) : prompt;
+    // A rendered template already holds its special tokens (as transformers' apply_chat_template).
+    for (uint32_t id : tokenizer->encode(text, std::nullopt, !chat).ids) ids.push_back(id);
+  }
+  TESSERA_CHECK(!ids.empty(), "generate", "the prompt encodes to no tokens");
+
+  std::unique_ptr<Model> loaded = load_model(dir, dd.load_options());
+  auto* lm = dynamic_cast<CausalLM*>(loaded.get());
+  TESSERA_CHECK(lm, "generate", loaded->architecture() + " is not a causal language model");
+  for (int64_t id : ids)
+    TESSERA_CHECK(id < lm->vocab_size(), "generate",
+                  "prompt id " + std::to_string(id) + " is outside the vocabulary of " + std::to_string(lm->vocab_size()));
+  options.stop_ids = eos_token_ids(dir);
+
+  auto stream = [](const std::string& piece) {
+    std::fwrite(piece.data(), 1, piece.size(), stdout);
+    std::fflush(stdout);
+  };
+  GenerationResult result = generate(*lm, ids, options, tokenizer ? &*tokenizer : nullptr,
+                                     json || !tokenizer ? std::function<void(const std::string&)>() : stream);
+  if (json) {
+    nlohmann::json line = {{"ids", result.ids}, {"text", result.text}, {"finish_reason", result.finish_reason}};
+    std::cout << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  } else if (tokenizer) {
+    std::cout << "\n";
+  } else {
+    for (size_t i = 0; i < result.ids.size(); ++i) std::cout << (i ? "," : "") << result.ids[i];
+    std::cout << "\n";
+  }
+  std::cerr << "prompt: " << result.prompt_tokens << " tokens, "
+            << (result.prompt_seconds > 0 ? double(result.prompt_tokens) / result.prompt_seconds : 0.0)
+            << " tokens/s; generation: " << result.ids.size() << " tokens, "
+            << (result.decode_seconds > 0 ? double(result.ids.size()) / result.decode_seconds : 0.0) << " tokens/s\n";
+  return 0;
+}
+
+}  // namespace tessera::cli

@@ -1,0 +1,49 @@
+#pragma once
+// Keys and values of a causal LM's past tokens, per layer, kept between forward calls so each
+// new token attends to the cache instead of recomputing the prefix.
+//
+// Buffers are preallocated [B, Hkv, capacity, D] and grown in steps; new tokens are written with
+// slice_update, which reuses the buffer in place once the previous step's graph has let go of it.
+// A rotating cache keeps at most `max_size` tokens (a sliding-window layer needs no more, and a
+// bounded cache caps memory for long generations): token t lives in slot t % max_size.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "tessera/array.h"
+
+namespace tessera {
+
+// What the new queries attend to after an update: keys/values [B,Hkv,Sk,D] and, per key, the
+// absolute position of its token (in the order the keys are laid out).
+struct CachedKeysValues {
+  Array keys, values;
+  std::vector<int64_t> key_positions;
+};
+
+class LayerCache {
+ public:
+  // max_size: nullopt keeps every token; otherwise the cache rotates over that many slots.
+  explicit LayerCache(std::optional<int64_t> max_size = std::nullopt, int64_t step = 256)
+      : max_size_(max_size), step_(step) {}
+
+  // Appends k, v [B,Hkv,S,D] (the tokens at positions offset()..offset()+S-1).
+  CachedKeysValues update(const Array& k, const Array& v);
+  int64_t offset() const { return offset_; }  // tokens seen so far
+  int64_t capacity() const { return capacity_; }
+
+ private:
+  void reserve(const Array& like, int64_t tokens);
+  void write(const Array& k, const Array& v, int64_t slot);
+  std::optional<int64_t> max_size_;
+  int64_t step_, offset_ = 0, capacity_ = 0;
+  Array keys_, values_;
+};
+
+struct KVCache {
+  std::vector<LayerCache> layers;
+  int64_t offset() const { return layers.empty() ? 0 : layers.front().offset(); }
+};
+
+}  // namespace tessera

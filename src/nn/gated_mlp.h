@@ -1,0 +1,23 @@
+#pragma once
+// The SwiGLU-style feed-forward of Llama-family decoders: down(act(gate(x)) * up(x)).
+#include <string>
+
+#include "nn/layers.h"
+
+namespace tessera::nn {
+
+struct GatedMLP {
+  Linear gate, up, down;
+  std::string act;
+  // Names of the three projections under `prefix` (gate_proj/up_proj/down_proj, or Mixtral's w1/w3/w2).
+  struct Names {
+    const char* gate;
+    const char* up;
+    const char* down;
+  };
+  static GatedMLP load(Weights& w, const std::string& prefix, const Names& names, int64_t hidden,
+                       int64_t intermediate, const std::string& act);
+  Array operator()(const Array& x) const;
+};
+
+}  // namespace tessera::nn
