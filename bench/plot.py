@@ -7,6 +7,7 @@ import sys
 from collections import defaultdict
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -36,6 +37,8 @@ def main(results_path, png_path):
                         linewidth=2.5 if engine == "tessera" else 1.2)
         ax.set_xticks(range(len(shapes)), [f"{b}×{s}" for b, s in shapes], rotation=45)
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_title(" ".join(key), fontsize=10)
         ax.set_xlabel("batch × sequence")
         ax.grid(True, which="both", alpha=0.3)

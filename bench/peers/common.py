@@ -137,7 +137,15 @@ def measure(engine, case, plan, loaded):
     forward = engine.prepare(loaded["model"], load_inputs(case["inputs"]), case)
     reset_peak_rss()
     engine.reset_device_peak(case["device"])
-    for _ in range(plan["warmup"]):
+    # The first warm-up run is timed: an engine far slower than the others (MLX's Linux CPU wheel
+    # ships a reference BLAS) would otherwise hold the suite for many minutes per case.
+    start = time.perf_counter()
+    forward()
+    first_s = time.perf_counter() - start
+    if first_s > plan["peer_max_run_s"]:
+        return record(engine, case, plan, load_ms=loaded["load_ms"], peak_mb=peak_rss_mb(),
+                      error=f'one run took {first_s:.1f} s, over the {plan["peer_max_run_s"]:g} s budget (--peer-max-run-s)')
+    for _ in range(plan["warmup"] - 1):
         forward()
     samples = []
     for _ in range(plan["runs"]):

@@ -56,6 +56,9 @@ TEST(BenchGrid, ValidateRefusesBadValues) {
   s = settings;
   s.padding = 1.0;
   refused(good, s);
+  s = settings;
+  s.warmup = 0;
+  refused(good, s);
   if (!cuda_available()) {
     g = good;
     g.devices = {"cuda"};

@@ -47,7 +47,9 @@ TEST_F(BenchInputsTest, PaddingMasksTheTailOfEveryRow) {
   for (int64_t row = 0; row < 2; ++row)
     for (int64_t i = 0; i < 10; ++i) {
       EXPECT_EQ(x.attention_mask[size_t(row * 10 + i)], i < 5 ? 1 : 0);
-      if (i >= 5) EXPECT_EQ(x.input_ids[size_t(row * 10 + i)], 1);  // the pad id
+      if (i >= 5) {
+        EXPECT_EQ(x.input_ids[size_t(row * 10 + i)], 1);  // the pad id
+      }
     }
   EXPECT_EQ(g.make(1, 4, 0.99).attention_mask, (std::vector<int64_t>{1, 0, 0, 0}));  // one real token stays
 }
@@ -79,6 +81,7 @@ TEST_F(BenchInputsTest, PlanAndInputsFilesForThePeers) {
   nlohmann::json plan = peer_plan(cases, settings, dir_);
   EXPECT_EQ(plan["runs"], 10);
   EXPECT_EQ(plan["threads"], 2);
+  EXPECT_EQ(plan["peer_max_run_s"], 10.0);
   ASSERT_EQ(plan["cases"].size(), 2u);
   for (const char* key : {"model", "model_dir", "device", "dtype", "batch", "seq", "inputs"})
     EXPECT_TRUE(plan["cases"][0].contains(key)) << key;

@@ -48,7 +48,8 @@ void validate(const BenchGrid& grid, const BenchSettings& settings) {
     TESSERA_CHECK(s >= 2, "bench", "--seq values must be at least 2 (the special tokens), got " + std::to_string(s));
   TESSERA_CHECK(settings.runs >= kMinTimedRuns, "bench",
                 "--runs must be at least " + std::to_string(kMinTimedRuns) + ", got " + std::to_string(settings.runs));
-  TESSERA_CHECK(settings.warmup >= 0, "bench", "--warmup must not be negative");
+  TESSERA_CHECK(settings.warmup >= 1, "bench", "--warmup must be at least 1");
+  TESSERA_CHECK(settings.peer_max_run_s > 0, "bench", "--peer-max-run-s must be positive");
   TESSERA_CHECK(settings.threads >= 0, "bench", "--threads must not be negative");
   TESSERA_CHECK(settings.padding >= 0 && settings.padding < 1, "bench",
                 "--padding must be in [0, 1), got " + std::to_string(settings.padding));

@@ -18,10 +18,11 @@ struct BenchGrid {
 // The measurement settings every case of one run shares; peers get the same.
 struct BenchSettings {
   int runs = 10;
-  int warmup = 2;
+  int warmup = 2;  // the first warm-up run is the one a peer's budget is checked on
   int threads = 0;       // 0: every core
   double padding = 0.0;  // fraction of each row's tokens that are padding (attention_mask 0)
   uint64_t seed = 0;     // random weights and random ids
+  double peer_max_run_s = 10;  // a peer case whose first run is slower is reported, not timed
 };
 
 struct BenchCase {

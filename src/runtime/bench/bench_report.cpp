@@ -17,6 +17,7 @@ nlohmann::json report_document(const nlohmann::json& host, const BenchSettings& 
             {"warmup", settings.warmup},
             {"threads", settings.threads},
             {"padding", settings.padding},
+            {"peer_max_run_s", settings.peer_max_run_s},
             {"seed", settings.seed}}},
           {"results", results}};
 }

@@ -48,6 +48,7 @@ nlohmann::json peer_plan(const std::vector<PreparedCase>& cases, const BenchSett
           {"warmup", settings.warmup},
           {"threads", settings.threads},
           {"padding", settings.padding},
+          {"peer_max_run_s", settings.peer_max_run_s},
           {"cache_dir", cache_dir.string()},
           {"cases", plan_cases}};
 }
