@@ -1,34 +1,29 @@
 # CPU GEMM libraries. All three are found so bench/gemm_compare can measure them side by side;
-# the library links only the one the measurements chose (TESSERA_GEMM, see docs/benchmarks.md).
-set(TESSERA_GEMM "openblas" CACHE STRING "CPU GEMM library: openblas, onednn or blis")
+# tessera_lib links only the one the measurements chose (docs/benchmarks.md, "CPU GEMM library
+# choice"): oneDNN, for float32 (dnnl_sgemm) and bfloat16 (matmul on AMX) alike.
+# src/backend/cpu/gemm.cpp implements that choice only; another value would need its own
+# implementation and a new measurement to justify it.
+set(TESSERA_GEMM "onednn" CACHE STRING "CPU GEMM library (measured choice: onednn)")
+set_property(CACHE TESSERA_GEMM PROPERTY STRINGS onednn)
 
-find_library(OPENBLAS_LIB NAMES openblas PATHS /usr/lib/x86_64-linux-gnu/openblas-pthread)
-find_path(OPENBLAS_INCLUDE cblas.h PATHS /usr/include/x86_64-linux-gnu/openblas-pthread /usr/include/openblas)
+# Debian installs each threading flavour in its own directory; the OpenMP ones share tessera's
+# thread pool, so they are preferred where installed.
+find_library(OPENBLAS_LIB NAMES openblas
+  HINTS /usr/lib/x86_64-linux-gnu/openblas-openmp /usr/lib/x86_64-linux-gnu/openblas-pthread)
+find_path(OPENBLAS_INCLUDE cblas.h
+  HINTS /usr/include/x86_64-linux-gnu/openblas-openmp /usr/include/x86_64-linux-gnu/openblas-pthread
+        /usr/include/openblas)
 find_library(DNNL_LIB NAMES dnnl)
-find_path(DNNL_INCLUDE oneapi/dnnl/dnnl.h)
-find_library(BLIS_LIB NAMES blis PATHS /usr/lib/x86_64-linux-gnu/blis-openmp /usr/lib/x86_64-linux-gnu/blis-pthread)
-find_path(BLIS_INCLUDE blis.h PATHS /usr/include/blis /usr/include/x86_64-linux-gnu/blis)
+find_path(DNNL_INCLUDE oneapi/dnnl/dnnl.hpp)
+find_library(BLIS_LIB NAMES blis HINTS /usr/lib/x86_64-linux-gnu/blis-openmp /usr/lib/x86_64-linux-gnu/blis-pthread)
+find_path(BLIS_INCLUDE blis.h HINTS /usr/include/x86_64-linux-gnu/blis-openmp /usr/include/blis)
 
+if(NOT TESSERA_GEMM STREQUAL "onednn")
+  message(FATAL_ERROR "TESSERA_GEMM=${TESSERA_GEMM}: only onednn is implemented (docs/benchmarks.md)")
+endif()
+if(NOT DNNL_LIB OR NOT DNNL_INCLUDE)
+  message(FATAL_ERROR "oneDNN (libdnnl-dev) not found: run scripts/install-deps.sh")
+endif()
 add_library(tessera_gemm_backend INTERFACE)
-if(TESSERA_GEMM STREQUAL "openblas")
-  if(NOT OPENBLAS_LIB)
-    message(FATAL_ERROR "OpenBLAS not found: run scripts/install-deps.sh")
-  endif()
-  target_include_directories(tessera_gemm_backend INTERFACE ${OPENBLAS_INCLUDE})
-  target_link_libraries(tessera_gemm_backend INTERFACE ${OPENBLAS_LIB})
-  target_compile_definitions(tessera_gemm_backend INTERFACE TESSERA_GEMM_OPENBLAS=1)
-elseif(TESSERA_GEMM STREQUAL "onednn")
-  target_include_directories(tessera_gemm_backend INTERFACE ${DNNL_INCLUDE})
-  target_link_libraries(tessera_gemm_backend INTERFACE ${DNNL_LIB})
-  target_compile_definitions(tessera_gemm_backend INTERFACE TESSERA_GEMM_ONEDNN=1)
-elseif(TESSERA_GEMM STREQUAL "blis")
-  target_include_directories(tessera_gemm_backend INTERFACE ${BLIS_INCLUDE})
-  target_link_libraries(tessera_gemm_backend INTERFACE ${BLIS_LIB})
-  target_compile_definitions(tessera_gemm_backend INTERFACE TESSERA_GEMM_BLIS=1)
-endif()
-# oneDNN is also linked for its bfloat16 GEMM when present (OpenBLAS's sbgemm is the fallback).
-if(DNNL_LIB)
-  target_include_directories(tessera_gemm_backend INTERFACE ${DNNL_INCLUDE})
-  target_link_libraries(tessera_gemm_backend INTERFACE ${DNNL_LIB})
-  target_compile_definitions(tessera_gemm_backend INTERFACE TESSERA_HAVE_ONEDNN=1)
-endif()
+target_include_directories(tessera_gemm_backend INTERFACE ${DNNL_INCLUDE})
+target_link_libraries(tessera_gemm_backend INTERFACE ${DNNL_LIB})
