@@ -1,7 +1,9 @@
 // LayerNorm and RMSNorm over the last axis, statistics in float32 (two-pass variance: a
-// one-pass E[x^2]-E[x]^2 loses digits on activations with a large mean).
+// one-pass E[x^2]-E[x]^2 loses digits on activations with a large mean). The row loops are the
+// vectorised kernels of norm_kernels.h.
 #include <cmath>
 
+#include "backend/cpu/norm_kernels.h"
 #include "backend/cpu/strided.h"
 #include "core/primitives.h"
 
@@ -39,20 +41,12 @@ void LayerNorm::eval_cpu(const std::vector<Array>& inputs, Array& out) {
       if (has_weight) w = as_float_vector<T>(inputs[1]);
       if (has_bias) b = as_float_vector<T>(inputs[has_weight ? 2 : 1]);
       float epsilon = eps;
+      const float* wp = w.empty() ? nullptr : w.data();
+      const float* bp = b.empty() ? nullptr : b.data();
       for_each_norm_row<T>(inputs[0], out, [&](const float* x, T* y, int64_t n) {
-        double mean = 0;
-        for (int64_t i = 0; i < n; ++i) mean += x[i];
-        mean /= double(n);
-        double var = 0;
-        for (int64_t i = 0; i < n; ++i) var += (x[i] - mean) * (x[i] - mean);
-        var /= double(n);
-        float inv = float(1.0 / std::sqrt(var + epsilon));
-        for (int64_t i = 0; i < n; ++i) {
-          float v = (x[i] - float(mean)) * inv;
-          if (!w.empty()) v *= w[size_t(i)];
-          if (!b.empty()) v += b[size_t(i)];
-          y[i] = cpu::store<T>(v);
-        }
+        float mean = cpu::row_sum(x, n) / float(n);
+        float var = cpu::row_squared_deviation(x, n, mean) / float(n);
+        cpu::normalize_row(x, n, mean, 1.0f / std::sqrt(var + epsilon), wp, bp, y);
       });
     }
   });
@@ -66,15 +60,10 @@ void RMSNorm::eval_cpu(const std::vector<Array>& inputs, Array& out) {
       std::vector<float> w;
       if (has_weight) w = as_float_vector<T>(inputs[1]);
       float epsilon = eps;
+      const float* wp = w.empty() ? nullptr : w.data();
       for_each_norm_row<T>(inputs[0], out, [&](const float* x, T* y, int64_t n) {
-        double ss = 0;
-        for (int64_t i = 0; i < n; ++i) ss += double(x[i]) * x[i];
-        float inv = float(1.0 / std::sqrt(ss / double(n) + epsilon));
-        for (int64_t i = 0; i < n; ++i) {
-          float v = x[i] * inv;
-          if (!w.empty()) v *= w[size_t(i)];
-          y[i] = cpu::store<T>(v);
-        }
+        float mean_square = cpu::row_squared_deviation(x, n, 0.0f) / float(n);
+        cpu::normalize_row(x, n, 0.0f, 1.0f / std::sqrt(mean_square + epsilon), wp, nullptr, y);
       });
     }
   });
