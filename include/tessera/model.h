@@ -10,9 +10,18 @@
 
 namespace tessera {
 
+// MLX's affine quantization format (see quantize in ops.h): config.json "quantization".
+struct QuantizationSpec {
+  int group_size = 64;
+  int bits = 4;
+};
+
 struct LoadOptions {
   Device device = Device::cpu();
   Dtype dtype = Dtype::float32;  // compute dtype; weights stored otherwise are converted once
+  // Quantize at load every Linear weight whose input size is a multiple of the group size (as
+  // MLX's nn.quantize chooses layers); embeddings and norms stay in the compute dtype.
+  std::optional<QuantizationSpec> quantize = std::nullopt;
 };
 
 struct ModelInputs {
@@ -38,13 +47,19 @@ class Model {
 
  protected:
   std::string architecture_, directory_;
-  friend std::unique_ptr<Model> load_model(const std::string&, const LoadOptions&);
+  friend struct BuiltModel build_model(const std::string&, const LoadOptions&);
 };
 
 // MODEL is a local directory or a hub id in the local Hugging Face cache; the class comes from
 // config.json architectures[0]. Unknown architectures are refused with the supported list.
 std::unique_ptr<Model> load_model(const std::string& model, const LoadOptions& options = {});
 std::vector<std::string> supported_architectures();
+
+// Writes `model` to directory `out_dir` as `options` load it (compute dtype; with
+// options.quantize, Linear weights in MLX's quantized format): model.safetensors holding every
+// tensor the architecture uses, config.json with "quantization", and the other files of the
+// model directory (tokenizer, sentence-transformers pooling) copied.
+void convert_model(const std::string& model, const std::string& out_dir, const LoadOptions& options);
 
 // Writes a random-initialised checkpoint (normal(0, 0.02) weights from `seed`) for the config.json
 // in `model_dir` as model_dir/model.safetensors, so tessera and other engines can load the

@@ -118,6 +118,23 @@ Array scaled_dot_product_attention(const Array& q, const Array& k, const Array& 
 Array varlen_attention(const Array& q, const Array& k, const Array& v,
                        const std::vector<int64_t>& cu_seqlens, float scale, bool causal = false);
 
+// ---- quantization (MLX's affine format) ----
+// Per group of `group_size` consecutive elements along the last axis, w ~= scale * q + bias with
+// q in [0, 2^bits): bits 2, 4 or 8; group_size 32, 64 or 128. q is packed low bits first into
+// uint32 words ([..., K * bits / 32]); scales and biases ([..., K / group_size]) take w's dtype.
+// Bit-identical to mlx.core.quantize on the same weights, so files move both ways.
+struct QuantizedArrays {
+  Array weight, scales, biases;
+};
+QuantizedArrays quantize(const Array& w, int group_size = 64, int bits = 4);
+Array dequantize(const Array& w, const Array& scales, const Array& biases, int group_size = 64,
+                 int bits = 4);
+// x @ dequantize(w)^T (transpose = true, w packed [N, K * bits / 32]) or x @ dequantize(w)
+// (transpose = false, w packed [K, N * bits / 32]) without materialising the float weights.
+// x [..., K]; the result [..., N] takes x's dtype.
+Array quantized_matmul(const Array& x, const Array& w, const Array& scales, const Array& biases,
+                       bool transpose = true, int group_size = 64, int bits = 4);
+
 // ---- indexing ----
 // Rows of `a` along `axis` picked by integer `indices` (any shape): embedding lookup is take(w, ids, 0).
 Array take(const Array& a, const Array& indices, int axis);

@@ -30,5 +30,9 @@ TESSERA_NO_CUDA(ScaledDotProductAttention)
 TESSERA_NO_CUDA(Take)
 TESSERA_NO_CUDA(TakeAlongAxis)
 TESSERA_NO_CUDA(ArgTopK)
+TESSERA_NO_CUDA(QuantizeGroupParams)
+TESSERA_NO_CUDA(QuantizePack)
+TESSERA_NO_CUDA(Dequantize)
+TESSERA_NO_CUDA(QuantizedMatmul)
 
 }  // namespace tessera

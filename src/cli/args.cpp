@@ -19,6 +19,9 @@ std::optional<int> parse_args(CLI::App& app, int argc, char** argv) {
 void DeviceDtypeOptions::add_to(CLI::App& app) {
   app.add_option("--device", device, "cpu or cuda")->default_val("cpu");
   app.add_option("--dtype", dtype, "compute dtype: float32, float16 or bfloat16")->default_val("float32");
+  app.add_option("--quantize", quantize_bits,
+                 "quantize Linear weights at load to 2, 4 or 8 bits (MLX's affine format)");
+  app.add_option("--group-size", group_size, "quantization group size: 32, 64 or 128")->default_val(64);
 }
 
 LoadOptions DeviceDtypeOptions::load_options() const {
@@ -28,6 +31,7 @@ LoadOptions DeviceDtypeOptions::load_options() const {
   TESSERA_CHECK(d && is_floating(*d), "options",
                 "unknown --dtype '" + dtype + "' (expected float32, float16 or bfloat16)");
   o.dtype = *d;
+  if (quantize_bits != 0) o.quantize = QuantizationSpec{group_size, quantize_bits};
   if (o.device.type == DeviceType::cuda) set_default_device(o.device);
   return o;
 }

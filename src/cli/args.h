@@ -12,10 +12,12 @@ namespace tessera::cli {
 // Parses argv into `app`; returns the exit code to stop with (help printed: 0) or nullopt to go on.
 std::optional<int> parse_args(CLI::App& app, int argc, char** argv);
 
-// --device and --dtype, read into LoadOptions once parsed.
+// --device, --dtype and --quantize/--group-size, read into LoadOptions once parsed.
 struct DeviceDtypeOptions {
   std::string device = "cpu";
   std::string dtype = "float32";
+  int quantize_bits = 0;  // 0: keep the checkpoint's weights as they are
+  int group_size = 64;
   void add_to(CLI::App& app);
   LoadOptions load_options() const;
 };

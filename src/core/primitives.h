@@ -194,6 +194,40 @@ class ScaledDotProductAttention : public Primitive {  // inputs: q, k, v [, mask
   bool has_mask;  // mask broadcast to [B,Hq,Sq,Sk]; bool or the query dtype (additive)
 };
 
+// MLX's affine quantization, in two steps so the packed q can use the float32 scale before it is
+// rounded to the weights' dtype (as MLX does): per-group float32 (scale, bias) pairs
+// [..., K / group_size, 2], then the packed uint32 words (inputs: w, those pairs).
+class QuantizeGroupParams : public Primitive {
+ public:
+  QuantizeGroupParams(int group_size, int bits) : group_size(group_size), bits(bits) {}
+  TESSERA_PRIMITIVE(QuantizeGroupParams)
+  int group_size, bits;
+};
+
+class QuantizePack : public Primitive {
+ public:
+  QuantizePack(int group_size, int bits) : group_size(group_size), bits(bits) {}
+  TESSERA_PRIMITIVE(QuantizePack)
+  int group_size, bits;
+};
+
+class Dequantize : public Primitive {  // inputs: packed w, scales, biases
+ public:
+  Dequantize(int group_size, int bits) : group_size(group_size), bits(bits) {}
+  TESSERA_PRIMITIVE(Dequantize)
+  int group_size, bits;
+};
+
+// x [..., K] times the dequantized 2-d weight, transposed or not; inputs: x, w, scales, biases.
+class QuantizedMatmul : public Primitive {
+ public:
+  QuantizedMatmul(bool transpose, int group_size, int bits)
+      : transpose(transpose), group_size(group_size), bits(bits) {}
+  TESSERA_PRIMITIVE(QuantizedMatmul)
+  bool transpose;
+  int group_size, bits;
+};
+
 class Take : public Primitive {  // inputs: a, indices
  public:
   explicit Take(int axis) : axis(axis) {}

@@ -42,19 +42,24 @@ const ArchitectureEntry& architecture_of(const ModelConfig& config) {
 }
 }  // namespace
 
-std::unique_ptr<Model> load_model(const std::string& model, const LoadOptions& options) {
-  std::string dir = resolve_model_dir(model);
+BuiltModel build_model(const std::string& dir, const LoadOptions& options) {
   ModelConfig config = ModelConfig::load(dir);
   const ArchitectureEntry* entry = &architecture_of(config);
   TESSERA_CHECK(is_floating(options.dtype), "load",
                 "compute dtype must be float32, float16 or bfloat16, got " + std::string(name(options.dtype)));
   Weights weights(load_checkpoint(dir), dir, options);
   weights.set_base_prefix(entry->base_prefix);
+  if (std::optional<ModelConfig> q = config.get_object("quantization"))
+    weights.set_checkpoint_quantization({int(q->get_int("group_size")), int(q->get_int("bits"))});
   std::unique_ptr<Model> m = entry->build(config, weights);
   weights.materialise();
   m->architecture_ = entry->name;
   m->directory_ = dir;
-  return m;
+  return {std::move(m), std::move(weights)};
+}
+
+std::unique_ptr<Model> load_model(const std::string& model, const LoadOptions& options) {
+  return build_model(resolve_model_dir(model), options).model;
 }
 
 void write_random_checkpoint(const std::string& model_dir, uint64_t seed) {

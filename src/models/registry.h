@@ -16,4 +16,12 @@ struct ArchitectureEntry {
   std::function<std::unique_ptr<Model>(const ModelConfig&, Weights&)> build;
 };
 
+// The model in directory `dir` built over its checkpoint as `options` ask, with the weights it
+// loaded (tessera convert writes those).
+struct BuiltModel {
+  std::unique_ptr<Model> model;
+  Weights weights;
+};
+BuiltModel build_model(const std::string& dir, const LoadOptions& options);
+
 }  // namespace tessera

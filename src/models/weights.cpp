@@ -4,8 +4,54 @@
 
 namespace tessera {
 
+void check_quantization_spec(const QuantizationSpec& spec, const std::string& source) {
+  TESSERA_CHECK(spec.bits == 2 || spec.bits == 4 || spec.bits == 8, "quantization",
+                source + ": " + std::to_string(spec.bits) + "-bit quantization is not supported (2, 4 or 8)");
+  TESSERA_CHECK(spec.group_size == 32 || spec.group_size == 64 || spec.group_size == 128, "quantization",
+                source + ": quantization group size " + std::to_string(spec.group_size) +
+                    " is not supported (32, 64 or 128)");
+}
+
 Weights::Weights(TensorMap tensors, std::string source, LoadOptions options)
-    : tensors_(std::move(tensors)), source_(std::move(source)), options_(options) {}
+    : tensors_(std::move(tensors)), source_(std::move(source)), options_(options) {
+  if (options_.quantize) check_quantization_spec(*options_.quantize, "--quantize");
+}
+
+void Weights::set_checkpoint_quantization(const QuantizationSpec& spec) {
+  check_quantization_spec(spec, source_ + "/config.json");
+  checkpoint_quantization_ = spec;
+}
+
+Array Weights::keep(const std::string& key, Array converted) {
+  if (!converted.evaluated()) pending_.push_back(converted);
+  loaded_[key] = converted;
+  return converted;
+}
+
+QuantizedWeight Weights::stored_quantized(const std::string& key, const Shape& shape) {
+  const QuantizationSpec spec = *checkpoint_quantization_;
+  const std::string base = key.substr(0, key.size() - std::string(".weight").size());
+  const Array& packed = tensors_.at(key);
+  const Shape packed_shape = {shape[0], shape[1] * spec.bits / 32};
+  const Shape group_shape = {shape[0], shape[1] / spec.group_size};
+  TESSERA_CHECK(shape.size() == 2 && shape[1] % spec.group_size == 0 && packed.shape() == packed_shape,
+                "weights",
+                source_ + ": quantized tensor " + key + " has shape " + to_string(packed.shape()) + ", but " +
+                    std::to_string(spec.bits) + "-bit groups of " + std::to_string(spec.group_size) +
+                    " of a " + to_string(shape) + " weight pack into " + to_string(packed_shape));
+  auto parameter = [&](const char* suffix) {
+    const std::string name = base + suffix;
+    auto it = tensors_.find(name);
+    TESSERA_CHECK(it != tensors_.end(), "weights",
+                  source_ + ": quantized tensor " + key + " has no " + name + " (config.json declares " +
+                      std::to_string(spec.bits) + "-bit quantization)");
+    TESSERA_CHECK(it->second.shape() == group_shape && is_floating(it->second.dtype()), "weights",
+                  source_ + ": tensor " + name + " is " + std::string(tessera::name(it->second.dtype())) + " " +
+                      to_string(it->second.shape()) + ", expected floating-point " + to_string(group_shape));
+    return to_device(astype(it->second, options_.dtype), options_.device);
+  };
+  return {to_device(packed, options_.device), parameter(".scales"), parameter(".biases"), spec};
+}
 
 std::optional<std::string> Weights::resolve(const std::string& name) const {
   if (tensors_.count(name)) return name;
@@ -28,15 +74,44 @@ std::optional<Array> Weights::find(const std::string& tensor_name, const Shape& 
   }
   if (!key) return std::nullopt;
   Array w = tensors_.at(*key);
+  if (checkpoint_quantization_ && w.dtype() == Dtype::uint32 && shape.size() == 2) {
+    // A float weight stored packed (MLX quantizes embeddings too): dequantized once at load.
+    QuantizedWeight q = stored_quantized(*key, shape);
+    w = dequantize(q.packed, q.scales, q.biases, q.spec.group_size, q.spec.bits);
+  }
   TESSERA_CHECK(w.shape() == shape, "weights",
                 source_ + ": tensor " + *key + " has shape " + to_string(w.shape()) +
                     ", the config implies " + to_string(shape));
   TESSERA_CHECK(is_floating(w.dtype()), "weights",
                 source_ + ": tensor " + *key + " has dtype " + std::string(name(w.dtype())) +
                     ", expected a floating-point weight");
-  Array converted = to_device(astype(w, options_.dtype), options_.device);
-  if (!converted.evaluated()) pending_.push_back(converted);
-  return converted;
+  return keep(*key, to_device(astype(w, options_.dtype), options_.device));
+}
+
+std::variant<Array, QuantizedWeight> Weights::get_linear(const std::string& prefix, int64_t out, int64_t in) {
+  const std::string name = prefix + ".weight";
+  std::optional<std::string> key = resolve(name);
+  const bool stored_packed = key && checkpoint_quantization_ && tensors_.at(*key).dtype() == Dtype::uint32;
+  QuantizedWeight q;
+  if (stored_packed) {
+    q = stored_quantized(*key, {out, in});
+  } else {
+    Array w = get(name, {out, in});
+    if (!options_.quantize || in % options_.quantize->group_size != 0) return w;
+    // Only the packed form is kept: the float weight is not materialised on its own.
+    if (!pending_.empty() && pending_.back().same_node(w)) pending_.pop_back();
+    q.spec = *options_.quantize;
+    QuantizedArrays packed = quantize(w, q.spec.group_size, q.spec.bits);
+    q.packed = packed.weight;
+    q.scales = packed.scales;
+    q.biases = packed.biases;
+  }
+  const std::string stored = key ? *key : name;
+  const std::string base = stored.substr(0, stored.size() - std::string(".weight").size());
+  keep(stored, q.packed);
+  keep(base + ".scales", q.scales);
+  keep(base + ".biases", q.biases);
+  return q;
 }
 
 Array Weights::get(const std::string& tensor_name, const Shape& shape) {

@@ -6,12 +6,22 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "tessera/model.h"
 #include "tessera/tensor_map.h"
 
 namespace tessera {
+
+// A Linear weight [out, in] in MLX's affine format: packed uint32 words, scales and biases.
+struct QuantizedWeight {
+  Array packed, scales, biases;
+  QuantizationSpec spec;
+};
+
+// bits 2, 4 or 8 and group size 32, 64 or 128, or one error naming `source`.
+void check_quantization_spec(const QuantizationSpec& spec, const std::string& source);
 
 class Weights {
  public:
@@ -25,8 +35,19 @@ class Weights {
   void synthesise_missing(uint64_t seed) { synthesis_seed_ = seed; }
   const TensorMap& tensors() const { return tensors_; }
 
+  // The checkpoint's own quantization (config.json "quantization"): its Linear weights are
+  // stored packed, and a float tensor asked for but stored packed is dequantized at load.
+  void set_checkpoint_quantization(const QuantizationSpec& spec);
+
   Array get(const std::string& name, const Shape& shape);
   std::optional<Array> find(const std::string& name, const Shape& shape);
+  // The weight of the Linear layer `prefix` ([out, in]): as the checkpoint stores it when packed,
+  // quantized at load when LoadOptions::quantize asks and `in` is a multiple of the group size,
+  // otherwise the float weight.
+  std::variant<Array, QuantizedWeight> get_linear(const std::string& prefix, int64_t out, int64_t in);
+  // Every tensor handed out so far, converted as the options ask, under its checkpoint name
+  // (a quantized Linear as <prefix>.weight, .scales and .biases): what `tessera convert` writes.
+  const TensorMap& loaded() const { return loaded_; }
   bool contains(const std::string& name) const { return synthesis_seed_ || resolve(name).has_value(); }
 
   const LoadOptions& options() const { return options_; }
@@ -35,7 +56,12 @@ class Weights {
 
  private:
   std::optional<std::string> resolve(const std::string& name) const;
-  TensorMap tensors_;
+  // The packed tensor stored under `key` (<base>.weight) with its scales and biases, checked
+  // against a float weight of `shape` and moved to the compute dtype and device.
+  QuantizedWeight stored_quantized(const std::string& key, const Shape& shape);
+  Array keep(const std::string& key, Array converted);
+  TensorMap tensors_, loaded_;
+  std::optional<QuantizationSpec> checkpoint_quantization_;
   std::string source_, base_prefix_;
   LoadOptions options_;
   std::vector<Array> pending_;

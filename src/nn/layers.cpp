@@ -3,13 +3,18 @@
 namespace tessera::nn {
 
 Linear Linear::load(Weights& w, const std::string& prefix, int64_t in, int64_t out, bool has_bias) {
-  Linear l{w.get(prefix + ".weight", {out, in}), std::nullopt};
+  Linear l{w.get_linear(prefix, out, in), std::nullopt};
   if (has_bias) l.bias = w.get(prefix + ".bias", {out});
   return l;
 }
 
 Array Linear::operator()(const Array& x) const {
-  return bias ? addmm(*bias, x, transpose(weight)) : matmul(x, transpose(weight));
+  if (const auto* q = std::get_if<QuantizedWeight>(&weight)) {
+    Array y = quantized_matmul(x, q->packed, q->scales, q->biases, true, q->spec.group_size, q->spec.bits);
+    return bias ? add(y, *bias) : y;
+  }
+  const Array& dense = std::get<Array>(weight);
+  return bias ? addmm(*bias, x, transpose(dense)) : matmul(x, transpose(dense));
 }
 
 Embedding Embedding::load(Weights& w, const std::string& name, int64_t vocab, int64_t dim) {

@@ -8,9 +8,10 @@
 
 namespace tessera::nn {
 
-// y = x W^T + b with W stored [out, in] as in PyTorch; W^T is a view, never a copy.
+// y = x W^T + b with W stored [out, in] as in PyTorch; W^T is a view, never a copy. A quantized
+// W (MLX's affine format) is dequantized on the fly by quantized_matmul.
 struct Linear {
-  Array weight;
+  std::variant<Array, QuantizedWeight> weight;
   std::optional<Array> bias;
   static Linear load(Weights& w, const std::string& prefix, int64_t in, int64_t out, bool has_bias = true);
   Array operator()(const Array& x) const;

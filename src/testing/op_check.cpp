@@ -197,6 +197,51 @@ RefTensor ref_attention(const RefTensor& q, const RefTensor& k, const RefTensor&
   return out;
 }
 
+// MLX's affine quantization of the last axis. Its definition is float32 arithmetic (the packed
+// q must be bit-identical to MLX's), so this reference computes in float on purpose.
+struct RefQuantized {
+  RefTensor packed, scales, biases;
+};
+RefQuantized ref_quantize(const RefTensor& w, int group_size, int bits) {
+  Shape packed_shape = w.shape, group_shape = w.shape;
+  packed_shape.back() = w.shape.back() * bits / 32;
+  group_shape.back() = w.shape.back() / group_size;
+  RefQuantized r{make_ref(packed_shape, true), make_ref(group_shape), make_ref(group_shape)};
+  const float steps = float((1 << bits) - 1);
+  for (size_t g = 0; g < r.scales.data.size(); ++g) {
+    const double* x = &w.data[g * size_t(group_size)];
+    float lo = float(*std::min_element(x, x + group_size)), hi = float(*std::max_element(x, x + group_size));
+    bool low_edge = std::fabs(lo) > std::fabs(hi);
+    float scale = std::max((hi - lo) / steps, 1e-7f) * (low_edge ? 1.0f : -1.0f);
+    float edge = low_edge ? lo : hi, q_edge = std::rint(edge / scale), bias = 0.0f;
+    if (q_edge != 0.0f) {
+      scale = edge / q_edge;
+      bias = edge;
+    }
+    r.scales.data[g] = scale;
+    r.biases.data[g] = bias;
+    for (int i = 0; i < group_size; ++i) {
+      float q = std::clamp(std::rint((float(x[i]) - bias) / scale), 0.0f, steps);
+      size_t bit = size_t(i * bits);
+      r.packed.data[(g * size_t(group_size) * size_t(bits) + bit) / 32] += double(uint64_t(q) << (bit % 32));
+    }
+  }
+  return r;
+}
+
+RefTensor ref_dequantize(const RefQuantized& q, int group_size, int bits) {
+  Shape shape = q.packed.shape;
+  shape.back() = shape.back() * 32 / bits;
+  RefTensor out = make_ref(shape);
+  for (size_t i = 0; i < out.data.size(); ++i) {
+    uint32_t word = uint32_t(q.packed.data[i * size_t(bits) / 32]);
+    uint32_t value = (word >> (i * size_t(bits) % 32)) & ((1u << bits) - 1);
+    size_t g = i / size_t(group_size);
+    out.data[i] = q.scales.data[g] * value + q.biases.data[g];
+  }
+  return out;
+}
+
 InputSpec normal(Shape s) { return {std::move(s), InputSpec::Kind::normal}; }
 InputSpec positive(Shape s) { return {std::move(s), InputSpec::Kind::positive}; }
 InputSpec indices(Shape s, int64_t high, Dtype d = Dtype::int32) {
@@ -555,6 +600,48 @@ std::vector<OpCase> build_cases() {
             [](const std::vector<Array>& in) { return topk(in[0], 5, -1).second; },
             [topk_ref](const std::vector<RefTensor>& in) { return topk_ref(in[0], 5, true); }});
 
+  // Quantization (MLX's affine format): packed words exactly, parameters, and the products.
+  add_case({"quantize_packed_4bit_g32", {normal({6, 128})},
+            [](const std::vector<Array>& in) { return quantize(in[0], 32, 4).weight; },
+            [](const std::vector<RefTensor>& in) { return ref_quantize(in[0], 32, 4).packed; }});
+  add_case({"quantize_packed_2bit_g128", {normal({3, 256})},
+            [](const std::vector<Array>& in) { return quantize(in[0], 128, 2).weight; },
+            [](const std::vector<RefTensor>& in) { return ref_quantize(in[0], 128, 2).packed; }});
+  add_case({"quantize_scales_biases_8bit_g64", {normal({5, 192})},
+            [](const std::vector<Array>& in) {
+              QuantizedArrays q = quantize(in[0], 64, 8);
+              return concatenate({q.scales, q.biases}, -1);
+            },
+            [](const std::vector<RefTensor>& in) {
+              RefQuantized q = ref_quantize(in[0], 64, 8);
+              RefTensor out = make_ref({5, 6});
+              for_each_index(out.shape, [&](const Index& i, int64_t f) {
+                out.data[size_t(f)] = i[1] < 3 ? q.scales.at({i[0], i[1]}) : q.biases.at({i[0], i[1] - 3});
+              });
+              return out;
+            }});
+  add_case({"dequantize_4bit_g64", {normal({2, 4, 128})},
+            [](const std::vector<Array>& in) {
+              QuantizedArrays q = quantize(in[0], 64, 4);
+              return dequantize(q.weight, q.scales, q.biases, 64, 4);
+            },
+            [](const std::vector<RefTensor>& in) { return ref_dequantize(ref_quantize(in[0], 64, 4), 64, 4); }});
+  auto quantized_matmul_case = [&](const std::string& name, Shape x, Shape w, bool transpose, int group_size, int bits) {
+    add_case({name, {normal(x), normal(w)},
+              [=](const std::vector<Array>& in) {
+                QuantizedArrays q = quantize(in[1], group_size, bits);
+                return quantized_matmul(in[0], q.weight, q.scales, q.biases, transpose, group_size, bits);
+              },
+              [=](const std::vector<RefTensor>& in) {
+                RefTensor w_hat = ref_dequantize(ref_quantize(in[1], group_size, bits), group_size, bits);
+                return ref_matmul(in[0], transpose ? ref_transpose_last2(w_hat) : w_hat);
+              }});
+  };
+  quantized_matmul_case("quantized_matmul_4bit_g64", {2, 3, 128}, {40, 128}, true, 64, 4);
+  quantized_matmul_case("quantized_matmul_8bit_g32", {1, 96}, {24, 96}, true, 32, 8);
+  quantized_matmul_case("quantized_matmul_2bit_g128", {4, 256}, {8, 256}, true, 128, 2);
+  quantized_matmul_case("quantized_matmul_untransposed_8bit", {5, 64}, {64, 96}, false, 32, 8);
+
   // Sizes past the kernels' parallel threshold, so the threaded paths are checked too.
   add_case(binary_case_shapes("add_large_threaded", tessera::add, [](double a, double b) { return a + b; }, {64, 1, 1024}, {2, 1024}));
   add_case(unary_case_shape("gelu_large_threaded", tessera::gelu, gelu_ref, {96, 512}));
@@ -579,6 +666,7 @@ std::vector<OpCase> build_cases() {
               });
               return out;
             }});
+  quantized_matmul_case("quantized_matmul_large_threaded", {70, 512}, {300, 512}, true, 64, 4);
   return cases;
 }
 

@@ -55,7 +55,9 @@ TEST(OpTable, CoversEveryOp) {
         "silu", "relu", "softmax_last", "layer_norm", "rms_norm", "take_embedding", "take_along_axis",
         "concatenate_split", "where", "astype_int32", "sum_axis1", "mean_axes02", "max_last", "argmax",
         "rope_half", "sdpa_additive_mask", "sdpa_bool_mask_gqa", "sdpa_causal_kv_cache", "topk_values",
-        "matmul_transposed_operands", "matmul_batch_broadcast"})
+        "matmul_transposed_operands", "matmul_batch_broadcast", "quantize_packed_4bit_g32",
+        "quantize_scales_biases_8bit_g64", "dequantize_4bit_g64", "quantized_matmul_4bit_g64",
+        "quantized_matmul_untransposed_8bit"})
     EXPECT_TRUE(names.count(required)) << required;
 }
 

@@ -1,0 +1,163 @@
+// The quantized primitives on the CPU. quantized_matmul dequantizes one block of the weight at a
+// time into a per-thread tile small enough for L2 and hands it to the GEMM (oneDNN: AVX-512 for
+// float32, AMX for bfloat16), threads working on disjoint blocks of output columns; the float
+// weight matrix never exists as a whole, and the GEMM's own blocking does the arithmetic.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "backend/cpu/gemm.h"
+#include "backend/cpu/quantized_kernels.h"
+#include "backend/cpu/strided.h"
+#include "core/primitives.h"
+
+namespace tessera {
+
+namespace {
+
+// A contiguous host copy of a uint32 array (no copy when it already is one).
+struct PackedView {
+  const uint32_t* data;
+  std::shared_ptr<Buffer> owned;
+};
+PackedView as_contiguous_words(const Array& a) {
+  if (a.is_contiguous()) return {cpu::host_data<uint32_t>(a), nullptr};
+  auto buffer = Buffer::allocate_host(a.nbytes());
+  cpu::copy_to_contiguous(a, buffer->mutable_host(), Dtype::uint32);
+  return {static_cast<const uint32_t*>(buffer->host()), buffer};
+}
+
+// The packed weights with float32 scales and biases, and what keeps them alive.
+struct PackedOperand {
+  PackedView words;
+  cpu::Float32View scales, biases;
+  cpu::PackedMatrix matrix;
+  int64_t rows;
+};
+PackedOperand packed_operand(const Array& w, const Array& scales, const Array& biases,
+                             int group_size, int bits) {
+  PackedOperand p{as_contiguous_words(w), cpu::as_float32(scales), cpu::as_float32(biases), {}, 0};
+  int64_t cols = w.shape(-1) * 32 / bits;
+  p.rows = w.size() / std::max<int64_t>(w.shape(-1), 1);
+  p.matrix = {p.words.data, p.scales.data, p.biases.data, cols, group_size, bits};
+  return p;
+}
+
+// Writes float32 results into `out`, through a scratch buffer when out is 16-bit.
+template <typename Fill>
+void write_float32_result(Array& out, Fill fill) {
+  out.allocate();
+  if (out.size() == 0) return;
+  if (out.dtype() == Dtype::float32) return fill(static_cast<float*>(out.buffer()->mutable_host()));
+  auto scratch = Buffer::allocate_host(size_t(out.size()) * sizeof(float));
+  fill(static_cast<float*>(scratch->mutable_host()));
+  Array tmp = Array::from_buffer(scratch, out.shape(), Dtype::float32);
+  cpu::copy_to_contiguous(tmp, out.buffer()->mutable_host(), out.dtype());
+}
+
+// Output columns per tile: the tile stays within ~256 KB of L2, is a whole number of groups
+// when the weight is not transposed (groups then run along the output), and leaves work for
+// every thread.
+int64_t columns_per_tile(int64_t n, int64_t k, size_t element_size, int group_size, bool transpose) {
+  const int64_t budget = (256 << 10) / int64_t(element_size);
+  const int64_t align = transpose ? 16 : group_size;
+  const int64_t threads = omp_get_max_threads();
+  int64_t cols = std::min<int64_t>(budget / std::max<int64_t>(k, 1), (n + threads - 1) / threads);
+  cols = std::max(align, cols / align * align);
+  return std::min<int64_t>(cols, 256);
+}
+
+// c[M, N] = x[M, K] @ W (dequantized; W^T when transposed), E the tile's element type.
+template <typename E, typename Gemm>
+void tiled_quantized_matmul(const E* x, int64_t m, int64_t k, const cpu::PackedMatrix& w,
+                            bool transpose, int64_t n, float* c, Gemm gemm) {
+  const int64_t tile_cols = columns_per_tile(n, k, sizeof(E), w.group_size, transpose);
+  const int64_t tiles = (n + tile_cols - 1) / tile_cols;
+#pragma omp parallel
+  {
+    std::vector<E> tile(size_t(tile_cols * k));
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < tiles; ++t) {
+      const int64_t n0 = t * tile_cols, cols = std::min(tile_cols, n - n0);
+      if (transpose) {  // rows n0.. of W [N, K]: the tile is [cols, K], used transposed
+        cpu::dequantize_window(w, n0, cols, 0, k, tile.data(), k);
+        gemm(false, true, m, cols, k, x, k, tile.data(), k, c + n0, n);
+      } else {  // columns n0.. of W [K, N]: the tile is [K, cols]
+        cpu::dequantize_window(w, 0, k, n0, cols, tile.data(), cols);
+        gemm(false, false, m, cols, k, x, k, tile.data(), cols, c + n0, n);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void QuantizeGroupParams::eval_cpu(const std::vector<Array>& inputs, Array& out) {
+  out.allocate();
+  cpu::Float32View w = cpu::as_float32(inputs[0]);
+  const int64_t groups = inputs[0].size() / group_size;
+  float* params = static_cast<float*>(out.buffer()->mutable_host());
+#pragma omp parallel for schedule(static) if (inputs[0].size() >= cpu::kParallelThreshold)
+  for (int64_t g = 0; g < groups; ++g)
+    cpu::quantize_group_params(w.data + g * group_size, 1, group_size, bits, params + 2 * g);
+}
+
+void QuantizePack::eval_cpu(const std::vector<Array>& inputs, Array& out) {
+  out.allocate();
+  cpu::Float32View w = cpu::as_float32(inputs[0]);
+  cpu::Float32View params = cpu::as_float32(inputs[1]);
+  const int64_t groups = inputs[0].size() / group_size, words_per_group = group_size * bits / 32;
+  uint32_t* packed = static_cast<uint32_t*>(out.buffer()->mutable_host());
+  const int64_t threads = omp_get_max_threads();
+  const int64_t chunk = (groups + threads - 1) / threads;
+#pragma omp parallel for schedule(static) if (inputs[0].size() >= cpu::kParallelThreshold)
+  for (int64_t g0 = 0; g0 < groups; g0 += chunk) {
+    const int64_t count = std::min(chunk, groups - g0);
+    cpu::quantize_pack(w.data + g0 * group_size, params.data + 2 * g0, count, group_size, bits,
+                       packed + g0 * words_per_group);
+  }
+}
+
+void Dequantize::eval_cpu(const std::vector<Array>& inputs, Array& out) {
+  PackedOperand w = packed_operand(inputs[0], inputs[1], inputs[2], group_size, bits);
+  const int64_t cols = w.matrix.cols;
+  write_float32_result(out, [&](float* c) {
+#pragma omp parallel for schedule(static) if (out.size() >= cpu::kParallelThreshold)
+    for (int64_t r = 0; r < w.rows; ++r) cpu::dequantize_window(w.matrix, r, 1, 0, cols, c + r * cols, cols);
+  });
+}
+
+void QuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
+  const Array& x = inputs[0];
+  PackedOperand w = packed_operand(inputs[1], inputs[2], inputs[3], group_size, bits);
+  const int64_t k = x.shape(-1), n = out.shape(-1), m = x.size() / std::max<int64_t>(k, 1);
+  write_float32_result(out, [&](float* c) {
+    if (k == 0) return std::fill(c, c + out.size(), 0.0f);
+    // bfloat16 activations keep bfloat16 tiles, so the GEMM runs on AMX.
+    if (x.dtype() == Dtype::bfloat16) {
+      std::vector<bfloat16> rows;
+      const bfloat16* xd = cpu::host_data<bfloat16>(x);
+      if (!x.is_contiguous()) {
+        rows.resize(size_t(x.size()));
+        cpu::copy_to_contiguous(x, rows.data(), Dtype::bfloat16);
+        xd = rows.data();
+      }
+      tiled_quantized_matmul(xd, m, k, w.matrix, transpose, n, c,
+                             [](bool ta, bool tb, int64_t m_, int64_t n_, int64_t k_, const bfloat16* a,
+                                int64_t lda, const bfloat16* b, int64_t ldb, float* cc, int64_t ldc) {
+                               cpu::gemm_bf16(ta, tb, m_, n_, k_, 1.0f, a, lda, b, ldb, 0.0f, cc, ldc);
+                             });
+      return;
+    }
+    cpu::Float32View xf = cpu::as_float32(x);
+    tiled_quantized_matmul(xf.data, m, k, w.matrix, transpose, n, c,
+                           [](bool ta, bool tb, int64_t m_, int64_t n_, int64_t k_, const float* a,
+                              int64_t lda, const float* b, int64_t ldb, float* cc, int64_t ldc) {
+                             cpu::gemm_f32(ta, tb, m_, n_, k_, 1.0f, a, lda, b, ldb, 0.0f, cc, ldc);
+                           });
+  });
+}
+
+}  // namespace tessera

@@ -1,0 +1,80 @@
+// The real all-MiniLM-L6-v2 quantized at load against sentence-transformers' float32 embeddings
+// of tests/fixtures/minilm/sentences.txt. 8 bits: cosine >= 0.999 for every sentence (the goal).
+// 4 bits: MLX's round-to-nearest format itself loses more on this small model (the same weights
+// quantized by mx.quantize and run in PyTorch give min 0.874, mean 0.957 at group 64; tessera's
+// weights are bit-identical to those), so the 0.99 goal is out of reach of the format and these
+// bounds guard against regressions instead. Min and mean: docs/benchmarks.md "## Quantization".
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+
+#include "runtime/embedder.h"
+#include "tessera/safetensors.h"
+
+namespace tessera {
+namespace {
+
+namespace fs = std::filesystem;
+
+const fs::path kModel = fs::path(TESSERA_MODELS) / "all-MiniLM-L6-v2";
+const fs::path kFixture = fs::path(TESSERA_FIXTURES) / "minilm";
+
+struct Case {
+  int bits, group_size;
+  double min_cosine, min_mean;
+};
+
+class QuantizedMiniLM : public ::testing::TestWithParam<Case> {};
+
+TEST_P(QuantizedMiniLM, EmbeddingsStayCloseToFloat32) {
+  ASSERT_TRUE(fs::exists(kModel / "model.safetensors"))
+      << kModel << " is missing: run scripts/fetch-models.sh (the README's test command does)";
+  const Case c = GetParam();
+  TensorMap ids = load_safetensors((kFixture / "token_ids.safetensors").string());
+  std::vector<int64_t> flat = ids.at("input_ids").to_vector<int64_t>();
+  std::vector<int64_t> mask = ids.at("attention_mask").to_vector<int64_t>();
+  int64_t n = ids.at("input_ids").shape(0), s = ids.at("input_ids").shape(1);
+  std::vector<std::vector<int64_t>> rows(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < s; ++j)
+      if (mask[size_t(i * s + j)]) rows[size_t(i)].push_back(flat[size_t(i * s + j)]);
+
+  LoadOptions options;
+  options.quantize = QuantizationSpec{c.group_size, c.bits};
+  std::vector<std::vector<float>> got = Embedder(kModel.string(), options).embed_ids(rows);
+  TensorMap expected = load_safetensors((kFixture / "expected_embeddings.safetensors").string());
+  const Array& want = expected.at("embeddings_normalized");
+  std::vector<float> reference = want.to_vector<float>();
+  const int64_t dim = want.shape(1);
+  ASSERT_EQ(int64_t(got.size()), n);
+  double lowest = 1, total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double ab = 0, aa = 0, bb = 0;
+    for (int64_t d = 0; d < dim; ++d) {
+      double a = got[size_t(i)][size_t(d)], b = reference[size_t(i * dim + d)];
+      ab += a * b;
+      aa += a * a;
+      bb += b * b;
+    }
+    double cosine = ab / std::sqrt(aa * bb);
+    EXPECT_GE(cosine, c.min_cosine) << "sentence " << i;
+    lowest = std::min(lowest, cosine);
+    total += cosine;
+  }
+  EXPECT_GE(total / double(n), c.min_mean);
+  std::printf("all-MiniLM-L6-v2 %d-bit group %d: cosine to float32 over %lld sentences: min %.6f mean %.6f\n",
+              c.bits, c.group_size, static_cast<long long>(n), lowest, total / double(n));
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, QuantizedMiniLM,
+                         ::testing::Values(Case{8, 64, 0.999, 0.9995}, Case{8, 32, 0.999, 0.9995},
+                                           Case{4, 64, 0.85, 0.95}, Case{4, 32, 0.88, 0.96},
+                                           Case{4, 128, 0.80, 0.93}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::to_string(info.param.bits) + "bit_group" + std::to_string(info.param.group_size);
+                         });
+
+}  // namespace
+}  // namespace tessera
