@@ -6,8 +6,10 @@
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "tessera/model.h"
 #include "tessera/ops.h"
