@@ -2,7 +2,8 @@
 // model (random-init bert-base written into MODEL_DIR when it holds no config.json) at several
 // batch x sequence shapes and dtypes: warm-up, then the median and p90 of timed runs, each run
 // being forward + evaluation of every output + waiting for the device. On CUDA it also reports the
-// allocator's peak and, with --graph, the same shapes replayed as CUDA graphs. The inputs are
+// allocator's peak and, with --graph, the same shapes replayed as CUDA graphs; with --padding,
+// also the packed forward that skips padding tokens (ModelInputs::skip_padding). The inputs are
 // the ones bench/peers/pytorch_encoder.py builds, so the two print comparable CSV rows:
 //   engine,device,dtype,batch,seq,padding,mode,median_ms,p90_ms,peak_mib
 //
@@ -171,6 +172,13 @@ void run(const Options& o) {
       reset_peak(device);
       Timing eager = time_runs(o, device, [&] { evaluate(model->forward(inputs)); });
       print_row(o, dtype_name, batch, seq, "eager", eager, peak_mib(device));
+      if (o.padding > 0) {  // the padding tokens skipped: real tokens run packed
+        ModelInputs packed = inputs;
+        packed.skip_padding = true;
+        reset_peak(device);
+        Timing t = time_runs(o, device, [&] { evaluate(model->forward(packed)); });
+        print_row(o, dtype_name, batch, seq, "packed", t, peak_mib(device));
+      }
 #ifdef TESSERA_HAS_CUDA
       if (o.graph && device.type == DeviceType::cuda) {
         cuda::GraphedModel graphed(*model);

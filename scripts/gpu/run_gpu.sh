@@ -68,7 +68,8 @@ build() {
 
 test_step() {
   use_deps
-  (cd "$BUILD" && ctest -j12 --timeout 300 --output-on-failure >"$OUT/ctest.log" 2>&1)
+  # TESTS narrows the run to tests whose names match (ctest -R), e.g. TESTS=cuda.
+  (cd "$BUILD" && ctest -j12 --timeout 300 --output-on-failure ${TESTS:+-R "$TESTS"} >"$OUT/ctest.log" 2>&1)
   local line
   line=$(grep -E "tests passed|tests failed" "$OUT/ctest.log" | tail -1)
   summary+=("ctest: $line")

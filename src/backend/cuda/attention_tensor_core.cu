@@ -1,7 +1,7 @@
 // The tensor-core path of scaled_dot_product_attention for float16/bfloat16 with head dim 64 or
 // 128 (BERT-base, Llama): flash-attention over 64-query x 64-key tiles. Q K^T and P V run on
 // WMMA 16x16x16 fragments with float32 accumulation; the online softmax (scale, mask, causal
-// limit, running max and sum) runs on the scores in shared memory, two lanes per query row.
+// limit, running max and sum) runs on the scores in shared memory, a warp per row at a time.
 // The output accumulator lives in shared memory in float32 so it can be rescaled per row.
 #include <mma.h>
 
@@ -15,15 +15,21 @@ namespace {
 
 constexpr int kTileQ = 64, kTileK = 64, kWarps = 4, kWarpRows = kTileQ / kWarps;
 
+// Shared-memory rows are padded (by 16 bytes for 16-bit tiles, 16 for float ones) so that the
+// WMMA loads of consecutive rows start in different banks.
 template <int D>
 struct SharedLayout {
-  static constexpr int q = 0;                                  // [kTileQ][D] T
-  static constexpr int k = q + kTileQ * D * 2;                 // [kTileK][D] T
-  static constexpr int v = k + kTileK * D * 2;                 // [kTileK][D] T
-  static constexpr int p = v + kTileK * D * 2;                 // [kTileQ][kTileK] T
-  static constexpr int s = p + kTileQ * kTileK * 2;            // [kTileQ][kTileK] float
-  static constexpr int o = s + kTileQ * kTileK * 4;            // [kTileQ][D] float
-  static constexpr int scale = o + kTileQ * D * 4;             // [kTileQ] float: this tile's rescale
+  static constexpr int ld = D + 8;          // Q, K, V rows (elements of T)
+  static constexpr int ld_s = kTileK + 4;   // scores (float)
+  static constexpr int ld_p = kTileK + 8;   // probabilities (T)
+  static constexpr int ld_o = D + 4;        // output accumulator (float)
+  static constexpr int q = 0;
+  static constexpr int k = q + kTileQ * ld * 2;
+  static constexpr int v = k + kTileK * ld * 2;
+  static constexpr int p = v + kTileK * ld * 2;
+  static constexpr int s = p + kTileQ * ld_p * 2;
+  static constexpr int o = s + kTileQ * ld_s * 4;
+  static constexpr int scale = o + kTileQ * ld_o * 4;  // [kTileQ] float: this tile's rescale
   static constexpr int bytes = scale + kTileQ * 4;
 };
 
@@ -31,12 +37,12 @@ struct SharedLayout {
 // time; rows past `rows` read as zeros.
 template <typename T, int D>
 __device__ void load_tile(T* dst, const T* src, int64_t row_stride, int first, int rows) {
-  constexpr int kVector = 8, kPerRow = D / kVector;
+  constexpr int kVector = 8, kPerRow = D / kVector, kLd = SharedLayout<D>::ld;
   for (int idx = threadIdx.x; idx < kTileK * kPerRow; idx += kWarps * 32) {
     int r = idx / kPerRow, c = (idx % kPerRow) * kVector;
     uint4 value = make_uint4(0, 0, 0, 0);
     if (first + r < rows) value = *reinterpret_cast<const uint4*>(src + int64_t(first + r) * row_stride + c);
-    *reinterpret_cast<uint4*>(dst + r * D + c) = value;
+    *reinterpret_cast<uint4*>(dst + r * kLd + c) = value;
   }
 }
 
@@ -55,23 +61,29 @@ __global__ void __launch_bounds__(kWarps * 32) flash_attention_kernel(AttentionP
 
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   int h = blockIdx.y, b = blockIdx.z, first_query = blockIdx.x * kTileQ;
+  int warp_query = first_query + warp * kWarpRows;  // this warp's first query row
   int hk = h / (p.heads / p.kv_heads);
   const T* q = static_cast<const T*>(p.q) + b * p.q_stride[0] + h * p.q_stride[1];
   const T* k = static_cast<const T*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1];
   const T* v = static_cast<const T*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1];
+  const MaskT* mask = p.mask ? static_cast<const MaskT*>(p.mask) + b * p.mask_stride[0] + h * p.mask_stride[1]
+                             : nullptr;
 
   load_tile<T, D>(q_s, q, p.q_stride[2], first_query, p.sq);
-  for (int i = threadIdx.x; i < kTileQ * D; i += kWarps * 32) o_s[i] = 0.0f;
+  for (int i = threadIdx.x; i < kTileQ * L::ld_o; i += kWarps * 32) o_s[i] = 0.0f;
 
-  // Two lanes per query row: lane/2 is the row within the warp's 16, lane%2 the half of the keys.
-  int row = warp * kWarpRows + lane / 2, half = lane % 2;
-  int query = first_query + row;
-  const MaskT* mask = p.mask && query < p.sq ? static_cast<const MaskT*>(p.mask) + b * p.mask_stride[0] +
-                                                   h * p.mask_stride[1] + query * p.mask_stride[2]
-                                             : nullptr;
-  int key_end = p.causal ? min(p.sk, first_query + kTileQ + p.sk - p.sq) : p.sk;  // for the whole tile
-  int row_key_end = p.causal ? min(p.sk, query + p.sk - p.sq + 1) : p.sk;
-  float running_max = -INFINITY, running_sum = 0.0f;
+  // The last key any row of this block sees (causal: query i sees keys up to i + sk - sq).
+  int key_end = p.causal ? min(p.sk, first_query + kTileQ + p.sk - p.sq) : p.sk;
+  // Every lane keeps every row's running max and sum (the warp walks its rows together).
+  float running_max[kWarpRows], running_sum[kWarpRows];
+#pragma unroll
+  for (int r = 0; r < kWarpRows; ++r) {
+    running_max[r] = -INFINITY;
+    running_sum[r] = 0.0f;
+  }
+  float* s_warp = s_s + warp * kWarpRows * L::ld_s;
+  T* p_warp = p_s + warp * kWarpRows * L::ld_p;
+  float* o_warp = o_s + warp * kWarpRows * L::ld_o;
 
   for (int tile = 0; tile < key_end; tile += kTileK) {
     __syncthreads();  // the previous tile's K/V are no longer read
@@ -80,6 +92,7 @@ __global__ void __launch_bounds__(kWarps * 32) flash_attention_kernel(AttentionP
     __syncthreads();
 
     // S = Q K^T for this warp's 16 rows.
+#pragma unroll
     for (int n = 0; n < kTileK / 16; ++n) {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
       wmma::fill_fragment(acc, 0.0f);
@@ -87,73 +100,76 @@ __global__ void __launch_bounds__(kWarps * 32) flash_attention_kernel(AttentionP
       for (int d = 0; d < D / 16; ++d) {
         wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
         wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> bt;
-        wmma::load_matrix_sync(a, q_s + warp * kWarpRows * D + d * 16, D);
-        wmma::load_matrix_sync(bt, k_s + n * 16 * D + d * 16, D);
+        wmma::load_matrix_sync(a, q_s + warp * kWarpRows * L::ld + d * 16, L::ld);
+        wmma::load_matrix_sync(bt, k_s + n * 16 * L::ld + d * 16, L::ld);
         wmma::mma_sync(acc, a, bt, acc);
       }
-      wmma::store_matrix_sync(s_s + warp * kWarpRows * kTileK + n * 16, acc, kTileK, wmma::mem_row_major);
+      wmma::store_matrix_sync(s_warp + n * 16, acc, L::ld_s, wmma::mem_row_major);
     }
     __syncwarp();
 
-    // Online softmax over this row's 64 scores (32 per lane).
-    float* s_row = s_s + row * kTileK;
-    float tile_max = -INFINITY;
-    for (int j = half * 32; j < half * 32 + 32; ++j) {
-      int key = tile + j;
-      float s = s_row[j] * p.scale;
-      if (key >= row_key_end) {
-        s = -INFINITY;
-      } else if (mask) {
-        auto m = mask[int64_t(key) * p.mask_stride[3]];
-        if constexpr (std::is_same_v<MaskT, bool>)
-          s = m ? s : -INFINITY;
-        else
-          s += load(m);
+    // Online softmax, one row at a time across the warp: lane holds keys lane and lane + 32.
+#pragma unroll
+    for (int r = 0; r < kWarpRows; ++r) {
+      int query = warp_query + r;
+      int row_key_end = p.causal ? min(p.sk, query + p.sk - p.sq + 1) : p.sk;
+      float s[2];
+#pragma unroll
+      for (int half = 0; half < 2; ++half) {
+        int j = lane + 32 * half, key = tile + j;
+        float score = s_warp[r * L::ld_s + j] * p.scale;
+        if (key >= row_key_end || query >= p.sq) {
+          score = -INFINITY;
+        } else if (mask) {
+          auto m = mask[int64_t(query) * p.mask_stride[2] + int64_t(key) * p.mask_stride[3]];
+          if constexpr (std::is_same_v<MaskT, bool>)
+            score = m ? score : -INFINITY;
+          else
+            score += load(m);
+        }
+        s[half] = score;
       }
-      s_row[j] = s;
-      tile_max = fmaxf(tile_max, s);
+      float new_max = fmaxf(running_max[r], warp_max(fmaxf(s[0], s[1])));
+      float correction = new_max == -INFINITY ? 1.0f : expf(running_max[r] - new_max);
+      float w0 = new_max == -INFINITY ? 0.0f : expf(s[0] - new_max);
+      float w1 = new_max == -INFINITY ? 0.0f : expf(s[1] - new_max);
+      p_warp[r * L::ld_p + lane] = store<T>(w0);
+      p_warp[r * L::ld_p + lane + 32] = store<T>(w1);
+      running_sum[r] = running_sum[r] * correction + warp_sum(w0 + w1);
+      running_max[r] = new_max;
+      if (lane == 0) rescale[warp * kWarpRows + r] = correction;
     }
-    tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
-    float new_max = fmaxf(running_max, tile_max);
-    float correction = new_max == -INFINITY ? 1.0f : expf(running_max - new_max);
-    float sum = 0.0f;
-    for (int j = half * 32; j < half * 32 + 32; ++j) {
-      float weight = new_max == -INFINITY ? 0.0f : expf(s_row[j] - new_max);
-      sum += weight;
-      p_s[row * kTileK + j] = store<T>(weight);
-    }
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    running_sum = running_sum * correction + sum;
-    running_max = new_max;
-    if (half == 0) rescale[row] = correction;
     __syncwarp();
 
     // O = O * correction + P V for this warp's rows.
-    float* o_warp = o_s + warp * kWarpRows * D;
-    for (int i = lane; i < kWarpRows * D; i += 32) o_warp[i] *= rescale[warp * kWarpRows + i / D];
+    for (int i = lane; i < kWarpRows * D; i += 32) o_warp[(i / D) * L::ld_o + i % D] *= rescale[warp * kWarpRows + i / D];
     __syncwarp();
 #pragma unroll
     for (int n = 0; n < D / 16; ++n) {
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::load_matrix_sync(acc, o_warp + n * 16, D, wmma::mem_row_major);
+      wmma::load_matrix_sync(acc, o_warp + n * 16, L::ld_o, wmma::mem_row_major);
 #pragma unroll
       for (int kk = 0; kk < kTileK / 16; ++kk) {
         wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a;
         wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> bv;
-        wmma::load_matrix_sync(a, p_s + warp * kWarpRows * kTileK + kk * 16, kTileK);
-        wmma::load_matrix_sync(bv, v_s + kk * 16 * D + n * 16, D);
+        wmma::load_matrix_sync(a, p_warp + kk * 16, L::ld_p);
+        wmma::load_matrix_sync(bv, v_s + kk * 16 * L::ld + n * 16, L::ld);
         wmma::mma_sync(acc, a, bv, acc);
       }
-      wmma::store_matrix_sync(o_warp + n * 16, acc, D, wmma::mem_row_major);
+      wmma::store_matrix_sync(o_warp + n * 16, acc, L::ld_o, wmma::mem_row_major);
     }
     __syncwarp();
   }
 
-  // Each row's two lanes write half of its features; fully masked rows (sum 0) give zeros.
-  if (query >= p.sq) return;
-  float inv = running_sum > 0.0f ? 1.0f / running_sum : 0.0f;
-  T* out = static_cast<T*>(p.out) + b * p.out_stride[0] + h * p.out_stride[1] + query * p.out_stride[2];
-  for (int d = half * (D / 2); d < (half + 1) * (D / 2); ++d) out[d] = store<T>(o_s[row * D + d] * inv);
+  // Fully masked rows (sum 0) give zeros.
+#pragma unroll
+  for (int r = 0; r < kWarpRows; ++r) {
+    int query = warp_query + r;
+    if (query >= p.sq) break;
+    float inv = running_sum[r] > 0.0f ? 1.0f / running_sum[r] : 0.0f;
+    T* out = static_cast<T*>(p.out) + b * p.out_stride[0] + h * p.out_stride[1] + query * p.out_stride[2];
+    for (int d = lane; d < D; d += 32) out[d] = store<T>(o_warp[r * L::ld_o + d] * inv);
+  }
 }
 
 template <typename T, typename MaskT, int D>

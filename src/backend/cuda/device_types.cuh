@@ -96,6 +96,11 @@ struct StridedLayout {
 
   // Offsets (in elements) of the element with row-major linear index `i`.
   __device__ __forceinline__ void offsets(int64_t i, int64_t (&out)[N]) const {
+    if (ndim == 1) {  // the common (contiguous or uniformly strided) case: no 64-bit division
+#pragma unroll
+      for (int k = 0; k < N; ++k) out[k] = i * strides[k][0];
+      return;
+    }
 #pragma unroll
     for (int k = 0; k < N; ++k) out[k] = 0;
     for (int d = ndim - 1; d >= 0; --d) {

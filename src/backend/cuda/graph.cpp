@@ -40,7 +40,7 @@ std::string signature(const ModelInputs& in) {
   add(in.input_ids);
   add(in.attention_mask);
   add(in.token_type_ids);
-  return key;
+  return key + (in.skip_padding ? "packed" : "padded");
 }
 
 // Materialised host arrays that pending GPU work reads: this call's data. Buffers already on
