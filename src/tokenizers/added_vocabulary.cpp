@@ -49,6 +49,7 @@ std::size_t leading_space_length(std::string_view text) {
 }  // namespace
 
 void AddedVocabulary::Matcher::add(const std::string& pattern, uint32_t id) {
+  if (!pattern.empty()) first_bytes_.set(static_cast<unsigned char>(pattern[0]));
   std::size_t node = 0;
   for (unsigned char byte : pattern) {
     auto it = nodes_[node].children.find(byte);
@@ -64,9 +65,8 @@ void AddedVocabulary::Matcher::add(const std::string& pattern, uint32_t id) {
 std::vector<std::pair<uint32_t, ByteRange>> AddedVocabulary::Matcher::find_all(
     std::string_view text) const {
   std::vector<std::pair<uint32_t, ByteRange>> matches;
-  const auto& root = nodes_[0].children;
   for (std::size_t start = 0; start < text.size();) {
-    if (!root.count(static_cast<unsigned char>(text[start]))) {
+    if (!first_bytes_[static_cast<unsigned char>(text[start])]) {
       ++start;
       continue;
     }

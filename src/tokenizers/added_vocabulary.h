@@ -1,6 +1,7 @@
 #pragma once
 // Tokens added on top of the model's vocabulary (special tokens and user tokens). They are cut
 // out of the text before the model runs, with the lstrip/rstrip/single_word/normalized rules.
+#include <bitset>
 #include <map>
 #include <optional>
 #include <set>
@@ -53,6 +54,8 @@ class AddedVocabulary {
       std::optional<uint32_t> id;
     };
     std::vector<Node> nodes_ = std::vector<Node>(1);
+    // Bytes that start a pattern: most text positions are rejected with one bit test.
+    std::bitset<256> first_bytes_;
   };
 
   std::vector<Split> split_with_indices(NormalizedString&& text, const Matcher& matcher) const;

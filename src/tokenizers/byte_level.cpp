@@ -39,6 +39,7 @@ std::optional<unsigned char> char_to_byte(char32_t c) {
 }
 
 void apply_byte_level_alphabet(NormalizedString& text) {
+  if (text.try_map_bytes(alphabet().to_char)) return;
   const std::string& s = text.get();
   std::vector<CharChange> changes;
   changes.reserve(s.size());

@@ -39,9 +39,17 @@ SplitBehavior parse_split_behavior(const Json& json) {
 
 Encoding merge_encodings(std::vector<Encoding> encodings) {
   if (encodings.size() == 1) return std::move(encodings[0]);
+  std::size_t total = 0;
+  for (const Encoding& part : encodings) total += part.size();
   Encoding merged;
+  auto reserve = [total](auto&... fields) { (fields.reserve(total), ...); };
+  reserve(merged.ids, merged.type_ids, merged.tokens, merged.offsets, merged.special_tokens_mask,
+          merged.attention_mask, merged.word_ids, merged.sequence_ids);
   for (Encoding& part : encodings) {
-    auto append = [](auto& into, auto& from) { into.insert(into.end(), from.begin(), from.end()); };
+    auto append = [](auto& into, auto& from) {
+      into.insert(into.end(), std::make_move_iterator(from.begin()),
+                  std::make_move_iterator(from.end()));
+    };
     append(merged.ids, part.ids);
     append(merged.type_ids, part.type_ids);
     append(merged.tokens, part.tokens);

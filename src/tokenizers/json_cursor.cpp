@@ -1,6 +1,7 @@
 #include "tokenizers/json_cursor.h"
 
 #include <charconv>
+#include <cstring>
 
 #include "tessera/error.h"
 #include "tokenizers/unicode.h"
@@ -18,29 +19,8 @@ void JsonCursor::fail_at(std::size_t pos, const std::string& what) const {
   tessera::fail("tokenizer", "invalid tokenizer.json " + where + ": " + what);
 }
 
-void JsonCursor::skip_whitespace() {
-  while (pos_ < text_.size()) {
-    const char c = text_[pos_];
-    if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return;
-    ++pos_;
-  }
-}
-
-char JsonCursor::peek() {
-  skip_whitespace();
-  return pos_ < text_.size() ? text_[pos_] : '\0';
-}
-
-bool JsonCursor::consume(char c) {
-  if (peek() != c) return false;
-  ++pos_;
-  return true;
-}
-
-void JsonCursor::expect(char c) {
-  if (!consume(c)) {
-    fail(pos_ < text_.size() ? std::string("expected '") + c + "'" : "unexpected end of text");
-  }
+void JsonCursor::fail_expecting(char c) const {
+  fail(pos_ < text_.size() ? std::string("expected '") + c + "'" : "unexpected end of text");
 }
 
 uint32_t JsonCursor::read_hex4() {
@@ -65,7 +45,20 @@ uint32_t JsonCursor::read_hex4() {
 std::string_view JsonCursor::read_string(std::string& scratch) {
   expect('"');
   const std::size_t start = pos_;
-  // Fast path: most tokens have no escape, so the text itself is the value.
+  // Fast path: most tokens have no escape, so the text itself is the value. Eight bytes at a
+  // time while none of them is a quote, a backslash or a control character.
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  constexpr uint64_t kHighBits = 0x8080808080808080ull;
+  auto has_zero_byte = [](uint64_t word) { return (word - kOnes) & ~word & kHighBits; };
+  while (pos_ + sizeof(uint64_t) <= text_.size()) {
+    uint64_t word;
+    std::memcpy(&word, text_.data() + pos_, sizeof(word));
+    const uint64_t special = has_zero_byte(word ^ (kOnes * '"')) |
+                             has_zero_byte(word ^ (kOnes * '\\')) |
+                             ((word - kOnes * 0x20) & ~word & kHighBits);  // a byte below 0x20
+    if (special != 0) break;
+    pos_ += sizeof(word);
+  }
   while (pos_ < text_.size()) {
     const auto c = static_cast<unsigned char>(text_[pos_]);
     if (c == '"') return text_.substr(start, pos_++ - start);

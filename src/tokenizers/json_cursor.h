@@ -17,10 +17,24 @@ class JsonCursor {
 
   std::size_t position() const { return pos_; }
   // The next significant character ('\0' at the end of the text); skips whitespace.
-  char peek();
+  // Inline with consume() and expect(): they run a few times per vocabulary entry.
+  char peek() {
+    while (pos_ < text_.size()) {
+      const char c = text_[pos_];
+      if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return c;
+      ++pos_;
+    }
+    return '\0';
+  }
   // Consumes `c` if it is the next significant character.
-  bool consume(char c);
-  void expect(char c);
+  bool consume(char c) {
+    if (peek() != c) return false;
+    ++pos_;
+    return true;
+  }
+  void expect(char c) {
+    if (!consume(c)) fail_expecting(c);
+  }
 
   // Reads a string value. The result views the text itself when the string has no escapes,
   // otherwise `scratch`, which receives the unescaped bytes.
@@ -36,7 +50,7 @@ class JsonCursor {
   [[noreturn]] void fail_at(std::size_t pos, const std::string& what) const;
 
  private:
-  void skip_whitespace();
+  [[noreturn]] void fail_expecting(char c) const;
   void skip_string();
   uint32_t read_hex4();
 

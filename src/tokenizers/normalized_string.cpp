@@ -21,6 +21,10 @@ std::vector<CharChange> decompose(const std::string& text, bool compatibility) {
   std::u32string parts;
   std::size_t pending_start = 0;
   auto sort_pending = [&] {
+    if (out.size() - pending_start < 2) {  // nothing to order; stable_sort would allocate
+      pending_start = out.size();
+      return;
+    }
     std::stable_sort(out.begin() + static_cast<std::ptrdiff_t>(pending_start), out.end(),
                      [](const CharChange& a, const CharChange& b) {
                        return combining_class(a.c) < combining_class(b.c);
@@ -124,34 +128,50 @@ std::optional<ByteRange> NormalizedString::original_to_normalized(ByteRange rang
 void NormalizedString::transform(const std::vector<CharChange>& dest, std::size_t initial_offset) {
   const auto range = original_to_normalized({0, original_.size()});
   if (!range) return;
+  // Most normalizers leave most texts as they are (ASCII through NFD, text without control
+  // characters through a filter): rebuilding the string and its alignments would change nothing,
+  // since every byte of a character shares that character's alignment.
+  if (initial_offset == 0 && *range == ByteRange{0, normalized_.size()} && is_identity(dest)) {
+    return;
+  }
   transform_range(*range, dest, initial_offset);
+}
+
+bool NormalizedString::is_identity(const std::vector<CharChange>& dest) const {
+  std::size_t pos = 0;
+  for (const CharChange& item : dest) {
+    if (item.change != 0 || pos >= normalized_.size()) return false;
+    if (decode_utf8(normalized_, pos) != item.c) return false;
+  }
+  return pos == normalized_.size();
 }
 
 void NormalizedString::transform_range(ByteRange range, const std::vector<CharChange>& dest,
                                        std::size_t initial_offset) {
-  // Byte lengths of the characters being replaced, consumed as the changes say.
-  std::vector<std::size_t> replaced;
-  for (std::size_t pos = range.first; pos < range.second;) {
-    const std::size_t length = utf8_length(static_cast<unsigned char>(normalized_[pos]));
-    replaced.push_back(length);
-    pos += length;
-  }
-  std::size_t next_replaced = 0;
+  // The characters being replaced are consumed from range.first on, as the changes say.
+  std::size_t replaced_pos = range.first;
   auto take_replaced = [&](std::size_t count) {
-    std::size_t bytes = 0;
-    for (; count > 0 && next_replaced < replaced.size(); --count)
-      bytes += replaced[next_replaced++];
-    return bytes;
+    const std::size_t from = replaced_pos;
+    for (; count > 0 && replaced_pos < range.second; --count) {
+      replaced_pos += utf8_length(static_cast<unsigned char>(normalized_[replaced_pos]));
+    }
+    return replaced_pos - from;
   };
 
+  std::size_t new_bytes = 0;
+  for (const CharChange& item : dest) new_bytes += utf8_length(item.c);
+  const std::size_t total = normalized_.size() - (range.second - range.first) + new_bytes;
+  // Built whole and moved in: one allocation per buffer, no per-byte appends.
+  std::string new_text(total, '\0');
+  std::vector<ByteRange> new_alignments(total);
+  std::copy_n(normalized_.begin(), range.first, new_text.begin());
+  std::copy_n(alignments_.begin(), range.first, new_alignments.begin());
+
   std::size_t offset = range.first + take_replaced(initial_offset);
-  std::string new_text;
-  new_text.reserve(range.second - range.first);
-  std::vector<ByteRange> new_alignments;
-  new_alignments.reserve(range.second - range.first);
   const ByteRange past_end = alignments_.empty()
                                  ? ByteRange{0, 0}
                                  : ByteRange{alignments_.back().second, alignments_.back().second};
+  std::size_t out = range.first;
   for (const CharChange& item : dest) {
     ByteRange alignment;
     if (item.change > 0) {
@@ -162,15 +182,43 @@ void NormalizedString::transform_range(ByteRange range, const std::vector<CharCh
       offset += take_replaced(1);
       if (item.change < 0) offset += take_replaced(static_cast<std::size_t>(-item.change));
     }
-    const std::size_t length = utf8_length(item.c);
-    append_utf8(new_text, item.c);
-    new_alignments.insert(new_alignments.end(), length, alignment);
+    const std::size_t length = write_utf8(item.c, new_text.data() + out);
+    std::fill_n(new_alignments.begin() + static_cast<std::ptrdiff_t>(out), length, alignment);
+    out += length;
   }
-  alignments_.erase(alignments_.begin() + static_cast<std::ptrdiff_t>(range.first),
-                    alignments_.begin() + static_cast<std::ptrdiff_t>(range.second));
-  alignments_.insert(alignments_.begin() + static_cast<std::ptrdiff_t>(range.first),
-                     new_alignments.begin(), new_alignments.end());
-  normalized_.replace(range.first, range.second - range.first, new_text);
+  std::copy(normalized_.begin() + static_cast<std::ptrdiff_t>(range.second), normalized_.end(),
+            new_text.begin() + static_cast<std::ptrdiff_t>(out));
+  std::copy(alignments_.begin() + static_cast<std::ptrdiff_t>(range.second), alignments_.end(),
+            new_alignments.begin() + static_cast<std::ptrdiff_t>(out));
+  normalized_ = std::move(new_text);
+  alignments_ = std::move(new_alignments);
+}
+
+bool NormalizedString::try_map_bytes(const std::array<char32_t, 256>& alphabet) {
+  if (original_to_normalized({0, original_.size()}) != ByteRange{0, normalized_.size()}) {
+    return false;
+  }
+  std::size_t new_bytes = 0;
+  for (char byte : normalized_) new_bytes += utf8_length(alphabet[static_cast<unsigned char>(byte)]);
+  std::string new_text(new_bytes, '\0');
+  std::vector<ByteRange> new_alignments(new_bytes);
+  std::size_t out = 0;
+  for (std::size_t pos = 0; pos < normalized_.size();) {
+    const std::size_t length = utf8_length(static_cast<unsigned char>(normalized_[pos]));
+    for (std::size_t i = 0; i < length; ++i) {
+      // The first byte replaces the character; the others are inserted after it and take the
+      // alignment of its last byte, as transform_range does.
+      const ByteRange alignment = alignments_[i == 0 ? pos : pos + length - 1];
+      const char32_t c = alphabet[static_cast<unsigned char>(normalized_[pos + i])];
+      const std::size_t written = write_utf8(c, new_text.data() + out);
+      std::fill_n(new_alignments.begin() + static_cast<std::ptrdiff_t>(out), written, alignment);
+      out += written;
+    }
+    pos += length;
+  }
+  normalized_ = std::move(new_text);
+  alignments_ = std::move(new_alignments);
+  return true;
 }
 
 void NormalizedString::apply_unicode_normalization(bool compatibility, bool compose) {

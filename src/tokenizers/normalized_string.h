@@ -2,6 +2,7 @@
 // A string under normalization that remembers, for every byte of its normalized form, which
 // bytes of the original text it came from. This mirrors tokenizers' NormalizedString exactly,
 // quirks included, because offsets reported to users are derived from these alignments.
+#include <array>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -48,6 +49,12 @@ class NormalizedString {
   void transform_range(ByteRange normalized_range, const std::vector<CharChange>& dest,
                        std::size_t initial_offset);
 
+  // Replaces every byte b by the character alphabet[b], aligned exactly as transform() aligns
+  // the same change list ({alphabet[b], 0} for a character's first byte, {alphabet[b], 1} for
+  // the others) but without building it. Returns false, changing nothing, when transform() would
+  // not cover the whole string (alignments that are empty or past the original at the edges).
+  bool try_map_bytes(const std::array<char32_t, 256>& alphabet);
+
   void nfd();
   void nfkd();
   void nfc();
@@ -68,6 +75,8 @@ class NormalizedString {
 
  private:
   std::optional<ByteRange> original_to_normalized(ByteRange range) const;
+  // True when `dest` is the current text, character for character, with no change.
+  bool is_identity(const std::vector<CharChange>& dest) const;
   void apply_unicode_normalization(bool compatibility, bool compose);
 
   std::string original_;

@@ -193,12 +193,12 @@ Encoding TokenizerPipeline::encode(std::string_view text, std::optional<std::str
     if (post_processor_) parts[i].type_ids.assign(parts[i].size(), static_cast<uint32_t>(i));
   }
   if (post_processor_) parts = post_processor_->process(std::move(parts), add_special_tokens);
-  std::vector<Encoding> result{merge_encodings(std::move(parts))};
-  pad(result);
-  return std::move(result[0]);
+  Encoding encoding = merge_encodings(std::move(parts));
+  pad(std::span(&encoding, 1));
+  return encoding;
 }
 
-void TokenizerPipeline::pad(std::vector<Encoding>& encodings) const {
+void TokenizerPipeline::pad(std::span<Encoding> encodings) const {
   if (!padding) return;
   std::size_t length = 0;
   if (padding->fixed_length) {

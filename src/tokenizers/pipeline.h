@@ -3,6 +3,7 @@
 // truncation, post-processor, padding; and decoding.
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "tessera/tokenizer.h"
@@ -19,7 +20,7 @@ class TokenizerPipeline {
   Encoding encode(std::string_view text, std::optional<std::string_view> pair,
                   bool add_special_tokens) const;
   std::string decode(const std::vector<uint32_t>& ids, bool skip_special_tokens) const;
-  void pad(std::vector<Encoding>& encodings) const;
+  void pad(std::span<Encoding> encodings) const;
 
   std::optional<uint32_t> token_to_id(std::string_view token) const;
   std::optional<std::string> id_to_token(uint32_t id) const;

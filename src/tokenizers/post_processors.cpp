@@ -108,12 +108,20 @@ class TemplateProcessing final : public PostProcessor {
 
   std::vector<Encoding> process(std::vector<Encoding> encodings,
                                 bool add_special_tokens) const override {
+    const std::vector<Piece>& pieces = encodings.size() == 2 ? pair_ : single_;
+    // A sequence is moved into its last use in the template and copied only into earlier ones.
+    std::vector<std::size_t> uses_left(encodings.size(), 0);
+    for (const Piece& piece : pieces) {
+      if (piece.is_sequence && sequence_index(piece) < encodings.size()) {
+        ++uses_left[sequence_index(piece)];
+      }
+    }
     std::vector<Encoding> out;
-    for (const Piece& piece : encodings.size() == 2 ? pair_ : single_) {
+    for (const Piece& piece : pieces) {
       if (piece.is_sequence) {
-        const std::size_t index = piece.name == "A" ? 0 : 1;
+        const std::size_t index = sequence_index(piece);
         if (index >= encodings.size()) fail("tokenizer", "template refers to a missing sequence");
-        Encoding copy = encodings[index];
+        Encoding copy = --uses_left[index] == 0 ? std::move(encodings[index]) : encodings[index];
         mark_sequence(copy, index, piece.type_id);
         out.push_back(std::move(copy));
       } else if (add_special_tokens) {
@@ -129,6 +137,8 @@ class TemplateProcessing final : public PostProcessor {
     std::string name;  // "A"/"B" for sequences, the special token's key otherwise
     uint32_t type_id;
   };
+
+  static std::size_t sequence_index(const Piece& piece) { return piece.name == "A" ? 0 : 1; }
 
   std::vector<Piece> parse_template(const Json& pieces) const {
     std::vector<Piece> out;

@@ -1,6 +1,7 @@
 #pragma once
 // A text cut into splits, each normalized independently and eventually tokenized. Mirrors
 // tokenizers' PreTokenizedString: offsets of every token are traced back to the original text.
+#include <algorithm>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,30 +32,15 @@ class PreTokenizedString {
   // (a vector of Split), dropping empty results.
   template <typename SplitFn>
   void split(SplitFn split_fn) {
-    std::vector<Split> result;
-    result.reserve(splits_.size());
-    for (std::size_t i = 0; i < splits_.size(); ++i) {
-      if (splits_[i].tokens) {
-        result.push_back(std::move(splits_[i]));
-        continue;
-      }
-      for (auto& piece : split_fn(i, std::move(splits_[i].normalized))) {
-        if (!piece.normalized.empty()) result.push_back(std::move(piece));
-      }
-    }
-    splits_ = std::move(result);
+    replace_untokenized(split_fn, [](Split&& piece) { return std::move(piece); });
   }
 
-  // Same as split() for functions that only return NormalizedStrings.
+  // Same as split() for functions that return NormalizedStrings: they become untokenized splits
+  // without an intermediate vector of Split.
   template <typename SplitFn>
   void split_normalized(SplitFn split_fn) {
-    split([&](std::size_t i, NormalizedString&& normalized) {
-      std::vector<Split> pieces;
-      for (auto& piece : split_fn(i, std::move(normalized))) {
-        pieces.push_back(Split{std::move(piece), std::nullopt});
-      }
-      return pieces;
-    });
+    replace_untokenized(split_fn,
+                        [](NormalizedString&& piece) { return Split{std::move(piece), {}}; });
   }
 
   template <typename NormalizeFn>
@@ -77,6 +63,28 @@ class PreTokenizedString {
   std::vector<Split>& splits() { return splits_; }
 
  private:
+  template <typename SplitFn, typename ToSplit>
+  void replace_untokenized(SplitFn& split_fn, ToSplit to_split) {
+    std::vector<Split> result;
+    result.reserve(splits_.size());
+    for (std::size_t i = 0; i < splits_.size(); ++i) {
+      if (splits_[i].tokens) {
+        result.push_back(std::move(splits_[i]));
+        continue;
+      }
+      auto pieces = split_fn(i, std::move(splits_[i].normalized));
+      // Grow once per split, geometrically: Split is large and costly to move.
+      const std::size_t needed = result.size() + pieces.size() + (splits_.size() - i - 1);
+      if (needed > result.capacity()) result.reserve(std::max(needed, 2 * result.capacity()));
+      for (auto& piece : pieces) {
+        if (!piece_is_empty(piece)) result.push_back(to_split(std::move(piece)));
+      }
+    }
+    splits_ = std::move(result);
+  }
+  static bool piece_is_empty(const Split& piece) { return piece.normalized.empty(); }
+  static bool piece_is_empty(const NormalizedString& piece) { return piece.empty(); }
+
   std::string original_;
   std::vector<Split> splits_;
 };

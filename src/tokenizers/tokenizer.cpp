@@ -39,14 +39,16 @@ Tokenizer Tokenizer::from_file(const std::filesystem::path& path) {
   if (std::filesystem::is_directory(file)) file /= "tokenizer.json";
   std::ifstream stream(file, std::ios::binary | std::ios::ate);
   if (!stream) fail("tokenizer", "cannot open " + file.string());
-  // One read into a buffer of the file's size: a stringstream would copy 10 MB twice.
-  std::string contents(static_cast<std::size_t>(stream.tellg()), '\0');
+  // One read into an uninitialized buffer of the file's size: a stringstream would copy 10 MB
+  // twice and a std::string would zero it first.
+  const auto size = static_cast<std::size_t>(stream.tellg());
+  const std::unique_ptr<char[]> contents(new char[size]);
   stream.seekg(0);
-  if (!stream.read(contents.data(), static_cast<std::streamsize>(contents.size()))) {
+  if (!stream.read(contents.get(), static_cast<std::streamsize>(size))) {
     fail("tokenizer", "cannot read " + file.string());
   }
   try {
-    return from_json(contents);
+    return from_json(std::string_view(contents.get(), size));
   } catch (const Error& error) {
     throw Error(std::string(error.what()) + " (in " + file.string() + ")");
   }

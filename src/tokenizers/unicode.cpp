@@ -76,21 +76,8 @@ char32_t decode_utf8(std::string_view text, std::size_t& pos) {
 }
 
 void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out.push_back(static_cast<char>(c));
-  } else if (c < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (c >> 6)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else if (c < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (c >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (c >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-  }
+  char bytes[4];
+  out.append(bytes, write_utf8(c, bytes));
 }
 
 std::string to_utf8(char32_t c) {
@@ -120,6 +107,12 @@ bool is_valid_utf8(std::string_view text, std::size_t* error_at) {
     const auto lead = static_cast<unsigned char>(text[pos]);
     if (lead < 0x80) {
       ++pos;
+      continue;
+    }
+    // Two-byte sequences (Latin, Cyrillic, the byte-level alphabet's "Ġ") are checked inline.
+    if (lead >= 0xC2 && lead <= 0xDF && pos + 1 < text.size() &&
+        (static_cast<unsigned char>(text[pos + 1]) & 0xC0) == 0x80) {
+      pos += 2;
       continue;
     }
     const std::size_t expected = announced_length(lead);

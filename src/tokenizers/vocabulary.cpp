@@ -2,12 +2,35 @@
 
 #include <algorithm>
 #include <bit>
-#include <functional>
+#include <cstring>
 
 namespace tessera::tokenizers {
 namespace {
 
-uint64_t hash_of(std::string_view token) { return std::hash<std::string_view>{}(token); }
+// A short-string hash: tokens average ~7 bytes, so one or two multiply-mix rounds over 8-byte
+// words do, at a third of the instructions of std::hash's generic byte loop.
+uint64_t hash_of(std::string_view token) {
+  constexpr uint64_t kMultiplier = 0x9E3779B97F4A7C15ull;
+  uint64_t hash = token.size() * kMultiplier;
+  const char* bytes = token.data();
+  std::size_t left = token.size();
+  auto mix = [&hash](uint64_t word) {
+    hash = (hash ^ word) * 0xFF51AFD7ED558CCDull;
+    hash ^= hash >> 32;
+  };
+  for (; left >= sizeof(uint64_t); left -= sizeof(uint64_t), bytes += sizeof(uint64_t)) {
+    uint64_t word;
+    std::memcpy(&word, bytes, sizeof(word));
+    mix(word);
+  }
+  if (left > 0) {
+    uint64_t word = 0;
+    std::memcpy(&word, bytes, left);
+    mix(word);
+  }
+  hash *= kMultiplier;
+  return hash ^ (hash >> 29);
+}
 uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
 
 }  // namespace
