@@ -34,6 +34,8 @@ for title, inputs in TABLES.items():
         error = float(r["rel_err"])
         flag = "" if error != error or error <= TOLERANCE[r["input"]] else f" (err {error:.0e}!)"
         cells[(shape, column)][r["threads"]] = f'{float(r["gflops"]):.0f}{flag}'
+    if not columns:
+        continue
     print(f"### {title}\n")
     print("| shape | M | " + " | ".join(columns) + " |")
     print("|---|---:|" + "---:|" * len(columns))
