@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/quantized_avx512.h"
 #include "backend/cpu/quantized_kernels.h"
 #include "backend/cpu/strided.h"
 #include "core/primitives.h"
@@ -135,6 +136,17 @@ void QuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
   const int64_t k = x.shape(-1), n = out.shape(-1), m = x.size() / std::max<int64_t>(k, 1);
   write_float32_result(out, [&](float* c) {
     if (k == 0) return std::fill(c, c + out.size(), 0.0f);
+    if (transpose && m <= cpu::kFusedRows && cpu::has_avx512()) {
+      // Few rows: every weight is used m times only, so unpacking it straight into FMAs beats
+      // writing a tile for the GEMM; threads split the output columns.
+      cpu::Float32View xf = cpu::as_float32(x);
+      const int64_t threads = omp_get_max_threads();
+      const int64_t chunk = (n + threads - 1) / threads;
+#pragma omp parallel for schedule(static) if (n * k >= cpu::kParallelThreshold)
+      for (int64_t n0 = 0; n0 < n; n0 += chunk)
+        cpu::quantized_gemv_avx512(xf.data, m, w.matrix, n0, std::min(n, n0 + chunk), c, n);
+      return;
+    }
     // bfloat16 activations keep bfloat16 tiles, so the GEMM runs on AMX.
     if (x.dtype() == Dtype::bfloat16) {
       std::vector<bfloat16> rows;

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "backend/cpu/convert_kernels.h"
+#include "backend/cpu/quantized_avx512.h"
 #include "backend/cpu/simd.h"
 
 namespace tessera::cpu {
@@ -88,6 +89,7 @@ void dequantize_row(const PackedMatrix& m, int64_t row, int64_t col0, int64_t co
   const float* scales = m.scales + row * groups_per_row + group0;
   const float* biases = m.biases + row * groups_per_row + group0;
   const int64_t groups = cols / m.group_size;
+  if (has_avx512()) return dequantize_row_avx512(words, scales, biases, groups, m.group_size, m.bits, out);
   switch (m.bits) {
     case 2: return dequantize_row<2>(words, scales, biases, groups, m.group_size, out);
     case 4: return dequantize_row<4>(words, scales, biases, groups, m.group_size, out);
@@ -113,7 +115,16 @@ void dequantize_window(const PackedMatrix& m, int64_t row0, int64_t rows, int64_
 
 void dequantize_window(const PackedMatrix& m, int64_t row0, int64_t rows, int64_t col0,
                        int64_t cols, bfloat16* out, int64_t ld) {
-  // Through one float32 row in L1: the conversion is as cheap as the unpacking.
+  if (has_avx512()) {
+    const int64_t groups_per_row = m.cols / m.group_size, words_per_row = m.cols * m.bits / 32;
+    const int64_t group0 = col0 / m.group_size;
+    for (int64_t r = row0; r < row0 + rows; ++r)
+      dequantize_row_avx512(m.words + r * words_per_row + col0 * m.bits / 32,
+                            m.scales + r * groups_per_row + group0, m.biases + r * groups_per_row + group0,
+                            cols / m.group_size, m.group_size, m.bits, out + (r - row0) * ld);
+    return;
+  }
+  // Portable: through one float32 row in L1.
   thread_local std::vector<float> row;
   row.resize(size_t(cols));
   for (int64_t r = 0; r < rows; ++r) {
