@@ -143,3 +143,25 @@ void Concatenate::eval_cuda(const std::vector<Array>& inputs, Array& out) {
 }
 
 }  // namespace tessera
+
+namespace tessera {
+
+void SliceUpdate::eval_cuda(const std::vector<Array>& inputs, Array& out) {
+  cuda::OpScope scope("slice_update");
+  const Array &dst = inputs[0], &update = inputs[1];
+  // Only a dst that is its whole buffer, row-major, can become out (no broadcast or partial view):
+  // then appending to a preallocated KV cache writes just the new rows.
+  bool whole_buffer = dst.is_contiguous() && dst.offset() == 0 && dst.buffer()->size() == dst.nbytes();
+  if (dst.is_donatable() && whole_buffer) {
+    out.set_data(dst.buffer());
+  } else {
+    out.allocate();
+    cuda::copy_strided(dst, out.buffer()->mutable_device(out.device()), out.dtype());
+  }
+  int64_t box_offset = out.offset();
+  for (size_t d = 0; d < start.size(); ++d) box_offset += start[d] * out.strides()[d];
+  auto* base = static_cast<uint8_t*>(out.buffer()->mutable_device(out.device()));
+  cuda::copy_strided(update, base + box_offset * int64_t(itemsize(out.dtype())), out.dtype(), out.strides());
+}
+
+}  // namespace tessera
