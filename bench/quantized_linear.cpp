@@ -1,6 +1,7 @@
 // Quantized (MLX affine format) vs float32 and bfloat16 on the CPU: one BERT-base Linear layer
 // (768 -> 3072 and 3072 -> 768) at 1, 128 and 4096 token rows, and the whole random-init
-// BERT-base encoder (configs/bert-base-uncased) at 1x128 and 32x128. Counters: weight bytes read
+// BERT-base encoder (configs/bert-base-uncased) at 1x1 (decode-shaped: weight streaming), 1x128
+// and 32x128. Counters: weight bytes read
 // per call and per token, and the rate at which the weights stream (compare with the machine's
 // memory bandwidth). docs/benchmarks.md "## Quantization" holds the numbers.
 #include <benchmark/benchmark.h>
@@ -10,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "tessera/model.h"
 #include "tessera/ops.h"
@@ -78,6 +80,30 @@ std::string bert_base_dir() {
   return dir;
 }
 
+// Bytes of BERT-base's Linear weights (12 layers of 4 x 768x768 + 768x3072 + 3072x768) as each
+// variant stores them: what one forward streams from memory, whatever the batch.
+double bert_base_linear_bytes(Variant v) {
+  const double params = 12.0 * (4 * 768 * 768 + 2 * 768 * 3072);
+  const double activation_bytes = activation_dtype(v) == Dtype::bfloat16 ? 2 : 4;
+  if (auto q = quantization(v)) return params * q->bits / 8 + params / q->group_size * 2 * activation_bytes;
+  return params * activation_bytes;
+}
+
+// Reading memory as fast as the threads can (a sum over 512 MB): the bandwidth the weights
+// stream at in the decode-shaped (1x1) case is a fraction of this.
+void BM_StreamRead(benchmark::State& state) {
+  std::vector<float> data(size_t(128) << 20, 1.0f);
+  for (auto _ : state) {
+    float total = 0;
+#pragma omp parallel for reduction(+ : total) schedule(static)
+    for (int64_t i = 0; i < int64_t(data.size()); ++i) total += data[size_t(i)];
+    benchmark::DoNotOptimize(total);
+  }
+  state.counters["GB/s"] = benchmark::Counter(double(data.size() * sizeof(float)) / 1e9,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_StreamRead)->Unit(benchmark::kMillisecond)->MinTime(1.0);
+
 void BM_BertBase(benchmark::State& state) {
   const int64_t batch = state.range(0), seq = state.range(1);
   const Variant variant = Variant(state.range(2));
@@ -92,10 +118,14 @@ void BM_BertBase(benchmark::State& state) {
     eval(out.at("last_hidden_state"));
   }
   state.SetLabel(kVariantNames[variant]);
+  const double weight_bytes = bert_base_linear_bytes(variant);
   state.counters["tokens/s"] = benchmark::Counter(double(batch * seq), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["weight_MB"] = weight_bytes / 1e6;
+  state.counters["weight_bytes_per_token"] = weight_bytes / double(batch * seq);
+  state.counters["weight_GB/s"] = benchmark::Counter(weight_bytes / 1e9, benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_BertBase)
-    ->ArgsProduct({{1}, {128}, {kFloat32, kBfloat16, kQ8, kQ4, kQ8Bf16, kQ4Bf16}})
+    ->ArgsProduct({{1}, {1, 128}, {kFloat32, kBfloat16, kQ8, kQ4, kQ8Bf16, kQ4Bf16}})
     ->ArgsProduct({{32}, {128}, {kFloat32, kBfloat16, kQ8, kQ4, kQ4Bf16}})
     ->Unit(benchmark::kMillisecond)
     ->MinTime(2.0);

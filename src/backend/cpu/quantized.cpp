@@ -62,12 +62,12 @@ void write_float32_result(Array& out, Fill fill) {
 // when the weight is not transposed (groups then run along the output), and leaves work for
 // every thread.
 int64_t columns_per_tile(int64_t n, int64_t k, size_t element_size, int group_size, bool transpose) {
-  const int64_t budget = (256 << 10) / int64_t(element_size);
+  const int64_t budget = (1 << 20) / int64_t(element_size);
   const int64_t align = transpose ? 16 : group_size;
   const int64_t threads = omp_get_max_threads();
   int64_t cols = std::min<int64_t>(budget / std::max<int64_t>(k, 1), (n + threads - 1) / threads);
   cols = std::max(align, cols / align * align);
-  return std::min<int64_t>(cols, 256);
+  return std::min<int64_t>(cols, 1024);
 }
 
 // c[M, N] = x[M, K] @ W (dequantized; W^T when transposed), E the tile's element type.
