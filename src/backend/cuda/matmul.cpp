@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <tuple>
+#include <vector>
 
 #include "backend/cuda/copy.h"
 #include "backend/cuda/runtime.h"
@@ -133,11 +134,16 @@ struct PlanKey {
   bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
 };
 
-// Descriptors and the heuristic's best algorithm, made once per shape.
+// Descriptors and the algorithm, made once per shape: the heuristic proposes a few candidates
+// and the first call outside graph capture times them on its own operands and keeps the fastest
+// (the heuristic's first choice is not always the fastest at these shapes).
+constexpr int kCandidates = 8;
+
 struct Plan {
   cublasLtMatmulDesc_t desc = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
-  cublasLtMatmulAlgo_t algo{};
+  std::vector<cublasLtMatmulAlgo_t> candidates;
+  bool tuned = false;
 };
 
 cudaDataType_t cuda_type(Dtype dtype) {
@@ -161,7 +167,7 @@ cublasLtMatrixLayout_t make_layout(cudaDataType_t type, int64_t rows, int64_t co
   return layout;
 }
 
-const Plan& plan_for(const PlanKey& key) {
+Plan& plan_for(const PlanKey& key) {
   static std::map<PlanKey, Plan> cache;  // plans live as long as the process: never destroyed
   static std::mutex mutex;
   std::lock_guard lock(mutex);
@@ -197,16 +203,44 @@ const Plan& plan_for(const PlanKey& key) {
                                                             &align_c, sizeof(align_c)));
   TESSERA_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES,
                                                             &align_c, sizeof(align_c)));
-  cublasLtMatmulHeuristicResult_t result{};
+  cublasLtMatmulHeuristicResult_t results[kCandidates] = {};
   int found = 0;
-  TESSERA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt_context().handle, p.desc, p.a, p.b, p.c, p.c, preference, 1,
-                                                      &result, &found));
+  TESSERA_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(lt_context().handle, p.desc, p.a, p.b, p.c, p.c, preference,
+                                                      kCandidates, results, &found));
   cublasLtMatmulPreferenceDestroy(preference);
   if (found == 0)
     fail(current_op(), "cuBLASLt has no algorithm for m=" + std::to_string(key.m) + " n=" + std::to_string(key.n) +
                            " k=" + std::to_string(key.k));
-  p.algo = result.algo;
+  for (int i = 0; i < found; ++i) p.candidates.push_back(results[i].algo);
+  p.tuned = found == 1;
   return cache.emplace(key, p).first->second;
+}
+
+// Times every candidate (after one untimed call each) and moves the fastest to the front; a
+// candidate that fails to run is dropped.
+template <typename Run>
+void tune(Plan& plan, Run run) {
+  cudaEvent_t start, stop;
+  check(cudaEventCreate(&start), "cudaEventCreate");
+  check(cudaEventCreate(&stop), "cudaEventCreate");
+  std::vector<std::pair<float, cublasLtMatmulAlgo_t>> timed;
+  for (const auto& algo : plan.candidates) {
+    if (run(algo) != CUBLAS_STATUS_SUCCESS) continue;
+    check(cudaEventRecord(start, stream()), "cudaEventRecord");
+    for (int i = 0; i < 3; ++i) run(algo);
+    check(cudaEventRecord(stop, stream()), "cudaEventRecord");
+    check(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, start, stop), "cudaEventElapsedTime");
+    timed.emplace_back(ms, algo);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  if (timed.empty()) fail(current_op(), "no cuBLASLt algorithm ran for this shape");
+  std::stable_sort(timed.begin(), timed.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+  plan.candidates.clear();
+  for (const auto& [ms, algo] : timed) plan.candidates.push_back(algo);
+  plan.tuned = true;
 }
 
 // out[..., M, N] = a @ b (+ bias) with every operand already on the device in `dtype`.
@@ -253,14 +287,19 @@ void gemm(const Array& a_in, const Array& b_in, const Array* bias, Array& out) {
   PlanKey key{int(dtype), int(lt_a.op), int(lt_b.op), n, rows, k, lt_a.ld, lt_b.ld, n, batches, lt_a.batch_stride,
               lt_b.batch_stride, m * n, bias != nullptr, alignment_of(lt_a.data, lt_a.batch_stride * int64_t(item)),
               alignment_of(lt_b.data, lt_b.batch_stride * int64_t(item))};
-  const Plan& plan = plan_for(key);
+  Plan& plan = plan_for(key);
   if (bias)
     TESSERA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(plan.desc, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias_data,
                                                         sizeof(bias_data)));
-  float alpha = 1.0f, beta = 0.0f;
-  TESSERA_CUBLAS_CHECK(cublasLtMatmul(lt_context().handle, plan.desc, &alpha, lt_a.data, plan.a, lt_b.data, plan.b,
-                                      &beta, c, plan.c, c, plan.c, &plan.algo, lt_context().workspace,
-                                      kWorkspaceBytes, stream()));
+  auto run = [&](const cublasLtMatmulAlgo_t& algo) {
+    float alpha = 1.0f, beta = 0.0f;
+    return cublasLtMatmul(lt_context().handle, plan.desc, &alpha, lt_a.data, plan.a, lt_b.data, plan.b, &beta, c,
+                          plan.c, c, plan.c, &algo, lt_context().workspace, kWorkspaceBytes, stream());
+  };
+  cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+  check(cudaStreamIsCapturing(stream(), &capturing), "cudaStreamIsCapturing");
+  if (!plan.tuned && capturing == cudaStreamCaptureStatusNone) tune(plan, run);
+  TESSERA_CUBLAS_CHECK(run(plan.candidates.front()));
 }
 
 }  // namespace
