@@ -1,9 +1,9 @@
-// Scaled dot-product attention, fused (16-bit head dims 64/128 take the tensor-core path in
-// attention_tensor_core.cu; this is the general one for every dtype and head dim): scores, mask, causal limit, an online softmax and the
+// Scaled dot-product attention, fused: scores, mask, causal limit, an online softmax and the
 // weighted sum of values never leave the chip (flash-attention style), so memory is O(S) not
-// O(S^2). One warp per query row; lanes split the head dimension, so every K and V row is read
-// coalesced. Additive or boolean masks are read through their broadcast strides; a row whose
-// keys are all masked yields zeros, as the CPU kernel.
+// O(S^2). This is the general kernel for every dtype and head dim up to 256; float16/bfloat16
+// with head dim 64 or 128 take the tensor-core path (attention_tensor_core.cu). Key/value tiles are staged in shared memory and shared by a block of 32 queries.
+// Additive or boolean masks are read through their broadcast strides; a row whose keys are all
+// masked yields zeros, as the CPU kernel.
 //
 // The output is laid out [B,S,H,D] in memory and viewed as [B,H,S,D]: the encoders transpose it
 // straight back to [B,S,H*D], which is then a free reshape instead of a copy.
@@ -18,8 +18,6 @@ namespace cuda {
 
 namespace {
 
-constexpr int kQueryWarps = 4;
-
 template <typename T>
 constexpr Dtype dtype_of_device() {
   if constexpr (std::is_same_v<T, __half>)
@@ -28,80 +26,112 @@ constexpr Dtype dtype_of_device() {
     return Dtype::bfloat16;
   else
     return Dtype::float32;
-}  // query rows per block; they share K/V rows through L1
+}
 
-// Head dims up to 32 * Chunks; each lane holds features lane, lane + 32, ...
+// A block takes 32 queries of one (batch, head): 8 warps of 4 query rows. Keys come in tiles of
+// 32 staged in shared memory in float32 with an odd row stride, so lane j reading key j's
+// features hits 32 different banks. Lane j scores key j; for the weighted sum of values the lanes
+// split the features (lane, lane + 32, ...).
+constexpr int kWarps = 8, kRowsPerWarp = 4, kBlockQueries = kWarps * kRowsPerWarp, kTileKeys = 32;
+
 template <typename T, typename MaskT, int Chunks>
-__global__ void __launch_bounds__(kQueryWarps * 32) attention_rows_kernel(AttentionParams p) {
-  int lane = threadIdx.x % 32;
-  int i = blockIdx.x * kQueryWarps + threadIdx.x / 32;
-  int h = blockIdx.y, b = blockIdx.z;
-  if (i >= p.sq) return;
+__global__ void __launch_bounds__(kWarps * 32) attention_tiles_kernel(AttentionParams p) {
+  extern __shared__ float tiles[];
+  const int width = max(p.head_dim, p.value_dim), stride = width + 1;
+  float* q_s = tiles;                                  // [kBlockQueries][stride], pre-scaled
+  float* k_s = q_s + kBlockQueries * stride;           // [kTileKeys][stride]
+  float* v_s = k_s + kTileKeys * stride;               // [kTileKeys][stride]
+  int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  int h = blockIdx.y, b = blockIdx.z, first_query = blockIdx.x * kBlockQueries;
   int hk = h / (p.heads / p.kv_heads);
-  const T* q = static_cast<const T*>(p.q) + b * p.q_stride[0] + h * p.q_stride[1] + i * p.q_stride[2];
+  const T* q = static_cast<const T*>(p.q) + b * p.q_stride[0] + h * p.q_stride[1];
   const T* k = static_cast<const T*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1];
   const T* v = static_cast<const T*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1];
-  const MaskT* mask = p.mask ? static_cast<const MaskT*>(p.mask) + b * p.mask_stride[0] + h * p.mask_stride[1] +
-                                   i * p.mask_stride[2]
+  const MaskT* mask = p.mask ? static_cast<const MaskT*>(p.mask) + b * p.mask_stride[0] + h * p.mask_stride[1]
                              : nullptr;
-  float q_reg[Chunks], o[Chunks];
-#pragma unroll
-  for (int c = 0; c < Chunks; ++c) {
-    int d = lane + 32 * c;
-    q_reg[c] = d < p.head_dim ? load(q[d * p.q_stride[3]]) * p.scale : 0.0f;
-    o[c] = 0.0f;
+  for (int i = threadIdx.x; i < kBlockQueries * p.head_dim; i += blockDim.x) {
+    int r = i / p.head_dim, d = i % p.head_dim, query = first_query + r;
+    q_s[r * stride + d] = query < p.sq ? load(q[int64_t(query) * p.q_stride[2] + d * p.q_stride[3]]) * p.scale : 0.0f;
   }
-  // Keys past this limit are hidden by the causal rule (query i sees keys up to i + sk - sq).
-  int key_end = p.causal ? min(p.sk, i + p.sk - p.sq + 1) : p.sk;
-  float running_max = -INFINITY, running_sum = 0.0f;
-  for (int tile = 0; tile < key_end; tile += 32) {
-    // Scores of this tile's 32 keys; lane j keeps key tile + j's.
-    float score = -INFINITY;
-    int tile_keys = min(32, key_end - tile);
-    for (int j = 0; j < tile_keys; ++j) {
-      const T* kr = k + int64_t(tile + j) * p.k_stride[2];
-      float partial = 0.0f;
+  float o[kRowsPerWarp][Chunks], running_max[kRowsPerWarp], running_sum[kRowsPerWarp];
 #pragma unroll
-      for (int c = 0; c < Chunks; ++c) {
-        int d = lane + 32 * c;
-        if (d < p.head_dim) partial += q_reg[c] * load(kr[d * p.k_stride[3]]);
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    running_max[r] = -INFINITY;
+    running_sum[r] = 0.0f;
+#pragma unroll
+    for (int c = 0; c < Chunks; ++c) o[r][c] = 0.0f;
+  }
+  // Query i sees keys up to i + sk - sq under the causal rule.
+  int key_end = p.causal ? min(p.sk, first_query + kBlockQueries + p.sk - p.sq) : p.sk;
+  for (int tile = 0; tile < key_end; tile += kTileKeys) {
+    __syncthreads();  // the previous tile is no longer read
+    for (int i = threadIdx.x; i < kTileKeys * width; i += blockDim.x) {
+      int j = i / width, d = i % width, key = tile + j;
+      bool in_range = key < p.sk;
+      k_s[j * stride + d] = in_range && d < p.head_dim ? load(k[int64_t(key) * p.k_stride[2] + d * p.k_stride[3]]) : 0.0f;
+      v_s[j * stride + d] = in_range && d < p.value_dim ? load(v[int64_t(key) * p.v_stride[2] + d * p.v_stride[3]]) : 0.0f;
+    }
+    __syncthreads();
+    int key = tile + lane;
+#pragma unroll
+    for (int r = 0; r < kRowsPerWarp; ++r) {
+      int row = warp * kRowsPerWarp + r, query = first_query + row;
+      const float* qr = q_s + row * stride;
+      const float* kr = k_s + lane * stride;
+      float score = 0.0f;
+      for (int d = 0; d < p.head_dim; ++d) score += qr[d] * kr[d];
+      int row_key_end = p.causal ? min(p.sk, query + p.sk - p.sq + 1) : p.sk;
+      if (key >= row_key_end || query >= p.sq) {
+        score = -INFINITY;
+      } else if (mask) {
+        auto m = mask[int64_t(query) * p.mask_stride[2] + int64_t(key) * p.mask_stride[3]];
+        if constexpr (std::is_same_v<MaskT, bool>)
+          score = m ? score : -INFINITY;
+        else
+          score += load(m);
       }
-      partial = warp_sum(partial);
-      if (lane == j) score = partial;
-    }
-    if (lane < tile_keys && mask) {
-      auto m = mask[int64_t(tile + lane) * p.mask_stride[3]];
-      if constexpr (std::is_same_v<MaskT, bool>)
-        score = m ? score : -INFINITY;
-      else
-        score += load(m);
-    }
-    float tile_max = warp_max(score);
-    float new_max = fmaxf(running_max, tile_max);
-    if (new_max == -INFINITY) continue;  // everything so far is masked
-    float correction = expf(running_max - new_max);
-    float weight = lane < tile_keys ? expf(score - new_max) : 0.0f;
-    running_sum = running_sum * correction + warp_sum(weight);
-    running_max = new_max;
+      float new_max = fmaxf(running_max[r], warp_max(score));
+      if (new_max == -INFINITY) continue;  // every key so far is masked for this row
+      float correction = expf(running_max[r] - new_max);
+      float weight = expf(score - new_max);
+      running_sum[r] = running_sum[r] * correction + warp_sum(weight);
+      running_max[r] = new_max;
 #pragma unroll
-    for (int c = 0; c < Chunks; ++c) o[c] *= correction;
-    for (int j = 0; j < tile_keys; ++j) {
-      float w = __shfl_sync(0xffffffffu, weight, j);
-      const T* vr = v + int64_t(tile + j) * p.v_stride[2];
+      for (int c = 0; c < Chunks; ++c) o[r][c] *= correction;
+      for (int j = 0; j < kTileKeys; ++j) {
+        float w = __shfl_sync(0xffffffffu, weight, j);
+        const float* vr = v_s + j * stride;
 #pragma unroll
-      for (int c = 0; c < Chunks; ++c) {
-        int d = lane + 32 * c;
-        if (d < p.value_dim) o[c] += w * load(vr[d * p.v_stride[3]]);
+        for (int c = 0; c < Chunks; ++c) {
+          int d = lane + 32 * c;
+          if (d < p.value_dim) o[r][c] += w * vr[d];
+        }
       }
     }
   }
-  float inv = running_sum > 0.0f ? 1.0f / running_sum : 0.0f;  // fully masked rows give zeros
-  T* out = static_cast<T*>(p.out) + b * p.out_stride[0] + h * p.out_stride[1] + i * p.out_stride[2];
 #pragma unroll
-  for (int c = 0; c < Chunks; ++c) {
-    int d = lane + 32 * c;
-    if (d < p.value_dim) out[d] = store<T>(o[c] * inv);
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    int query = first_query + warp * kRowsPerWarp + r;
+    if (query >= p.sq) continue;
+    float inv = running_sum[r] > 0.0f ? 1.0f / running_sum[r] : 0.0f;  // fully masked rows give zeros
+    T* out = static_cast<T*>(p.out) + b * p.out_stride[0] + h * p.out_stride[1] + int64_t(query) * p.out_stride[2];
+#pragma unroll
+    for (int c = 0; c < Chunks; ++c) {
+      int d = lane + 32 * c;
+      if (d < p.value_dim) out[d * p.out_stride[3]] = store<T>(o[r][c] * inv);
+    }
   }
+}
+
+template <typename T, typename MaskT, int Chunks>
+void launch_tiles(const AttentionParams& p) {
+  auto kernel = attention_tiles_kernel<T, MaskT, Chunks>;
+  int width = std::max(p.head_dim, p.value_dim);
+  int bytes = (kBlockQueries + 2 * kTileKeys) * (width + 1) * int(sizeof(float));
+  check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, bytes),
+        "cudaFuncSetAttribute(attention shared memory)");
+  dim3 grid(unsigned((p.sq + kBlockQueries - 1) / kBlockQueries), unsigned(p.heads), unsigned(p.batch));
+  kernel<<<grid, kWarps * 32, bytes, stream()>>>(p);
 }
 
 template <typename T, typename MaskT>
@@ -110,16 +140,15 @@ void launch_rows(const AttentionParams& p) {
     tensor_core_attention(p, dtype_of_device<T>());
     return;
   }
-  dim3 grid(unsigned((p.sq + kQueryWarps - 1) / kQueryWarps), unsigned(p.heads), unsigned(p.batch));
   int widest = max(p.head_dim, p.value_dim);
   if (widest <= 32)
-    attention_rows_kernel<T, MaskT, 1><<<grid, kQueryWarps * 32, 0, stream()>>>(p);
+    launch_tiles<T, MaskT, 1>(p);
   else if (widest <= 64)
-    attention_rows_kernel<T, MaskT, 2><<<grid, kQueryWarps * 32, 0, stream()>>>(p);
+    launch_tiles<T, MaskT, 2>(p);
   else if (widest <= 128)
-    attention_rows_kernel<T, MaskT, 4><<<grid, kQueryWarps * 32, 0, stream()>>>(p);
+    launch_tiles<T, MaskT, 4>(p);
   else if (widest <= 256)
-    attention_rows_kernel<T, MaskT, 8><<<grid, kQueryWarps * 32, 0, stream()>>>(p);
+    launch_tiles<T, MaskT, 8>(p);
   else
     fail("scaled_dot_product_attention", "head dims above 256 are not supported on cuda");
   check_launch("attention");
