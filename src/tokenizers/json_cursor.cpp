@@ -55,7 +55,8 @@ std::string_view JsonCursor::read_string(std::string& scratch) {
     std::memcpy(&word, text_.data() + pos_, sizeof(word));
     const uint64_t special = has_zero_byte(word ^ (kOnes * '"')) |
                              has_zero_byte(word ^ (kOnes * '\\')) |
-                             ((word - kOnes * 0x20) & ~word & kHighBits);  // a byte below 0x20
+                             ((word - kOnes * 0x20) & ~word & kHighBits) |  // a byte below 0x20
+                             (word & kHighBits);                            // non-ASCII
     if (special != 0) break;
     pos_ += sizeof(word);
   }
@@ -64,6 +65,10 @@ std::string_view JsonCursor::read_string(std::string& scratch) {
     if (c == '"') return text_.substr(start, pos_++ - start);
     if (c == '\\') break;
     if (c < 0x20) fail("control character in a string");
+    if (c >= 0x80) {
+      skip_utf8_sequence();
+      continue;
+    }
     ++pos_;
   }
   scratch.assign(text_.substr(start, pos_ - start));
@@ -74,6 +79,12 @@ std::string_view JsonCursor::read_string(std::string& scratch) {
       return scratch;
     }
     if (c < 0x20) fail("control character in a string");
+    if (c >= 0x80) {
+      const std::size_t sequence_start = pos_;
+      skip_utf8_sequence();
+      scratch.append(text_.substr(sequence_start, pos_ - sequence_start));
+      continue;
+    }
     ++pos_;
     if (c != '\\') {
       scratch.push_back(static_cast<char>(c));
@@ -108,6 +119,19 @@ std::string_view JsonCursor::read_string(std::string& scratch) {
     }
   }
   fail("unterminated string");
+}
+
+void JsonCursor::skip_utf8_sequence() {
+  const auto lead = static_cast<unsigned char>(text_[pos_]);
+  const std::size_t length = lead >= 0xC2 && lead <= 0xDF   ? 2
+                             : lead >= 0xE0 && lead <= 0xEF ? 3
+                             : lead >= 0xF0 && lead <= 0xF4 ? 4
+                                                            : 0;
+  if (length == 0 || pos_ + length > text_.size() ||
+      !is_valid_utf8(text_.substr(pos_, length))) {
+    fail("ill-formed UTF-8");
+  }
+  pos_ += length;
 }
 
 uint32_t JsonCursor::read_id() {

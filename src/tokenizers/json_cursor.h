@@ -36,8 +36,9 @@ class JsonCursor {
     if (!consume(c)) fail_expecting(c);
   }
 
-  // Reads a string value. The result views the text itself when the string has no escapes,
-  // otherwise `scratch`, which receives the unescaped bytes.
+  // Reads a string value, refusing ill-formed UTF-8 as a DOM parser does. The result views the
+  // text itself when the string has no escapes, otherwise `scratch`, which receives the
+  // unescaped bytes.
   std::string_view read_string(std::string& scratch);
   // A non-negative integer below 2^32 - 1 (the all-ones id is reserved by the hash tables).
   uint32_t read_id();
@@ -52,6 +53,8 @@ class JsonCursor {
  private:
   [[noreturn]] void fail_expecting(char c) const;
   void skip_string();
+  // Advances past one well-formed multi-byte UTF-8 sequence; fails otherwise.
+  void skip_utf8_sequence();
   uint32_t read_hex4();
 
   std::string_view text_;

@@ -1,7 +1,6 @@
 #include "tokenizers/model_sections.h"
 
 #include "tokenizers/json_cursor.h"
-#include "tokenizers/unicode.h"
 
 namespace tessera::tokenizers {
 namespace {
@@ -11,7 +10,7 @@ using Span = std::pair<std::size_t, std::size_t>;
 class SectionScanner {
  public:
   SectionScanner(std::string_view text, ModelSections& sections)
-      : text_(text), cursor_(text), sections_(sections) {}
+      : cursor_(text), sections_(sections) {}
 
   // Walks the top-level object; returns the spans of the sections it read, in text order.
   std::vector<Span> scan() {
@@ -59,7 +58,6 @@ class SectionScanner {
       } else {
         read_merges();
       }
-      check_utf8(begin);
       cursor_.set_section({});
       spans_.emplace_back(begin, cursor_.position());
     } while (cursor_.consume(','));
@@ -151,17 +149,6 @@ class SectionScanner {
     sections_.merges = std::move(merges);
   }
 
-  // The DOM parser refused ill-formed UTF-8 in strings; so does this path. Escapes are ASCII, so
-  // checking the raw section covers the unescaped strings too.
-  void check_utf8(std::size_t begin) {
-    std::size_t error_at = 0;
-    const std::string_view section = text_.substr(begin, cursor_.position() - begin);
-    if (!is_valid_utf8(section, &error_at)) {
-      cursor_.fail_at(begin + error_at, "ill-formed UTF-8");
-    }
-  }
-
-  std::string_view text_;
   JsonCursor cursor_;
   ModelSections& sections_;
   std::string scratch_;

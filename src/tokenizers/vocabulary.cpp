@@ -7,9 +7,13 @@
 namespace tessera::tokenizers {
 namespace {
 
+uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
+
+}  // namespace
+
 // A short-string hash: tokens average ~7 bytes, so one or two multiply-mix rounds over 8-byte
 // words do, at a third of the instructions of std::hash's generic byte loop.
-uint64_t hash_of(std::string_view token) {
+uint64_t Vocabulary::hash(std::string_view token) {
   constexpr uint64_t kMultiplier = 0x9E3779B97F4A7C15ull;
   uint64_t hash = token.size() * kMultiplier;
   const char* bytes = token.data();
@@ -31,9 +35,6 @@ uint64_t hash_of(std::string_view token) {
   hash *= kMultiplier;
   return hash ^ (hash >> 29);
 }
-uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash >> 32); }
-
-}  // namespace
 
 Vocabulary::Vocabulary(const std::vector<TokenId>& entries) {
   std::size_t bytes = 0;
@@ -47,7 +48,7 @@ Vocabulary::Vocabulary(const std::vector<TokenId>& entries) {
                 Slot{0, kEmpty, 0, 0});
 
   for (const auto& [token, id] : entries) {
-    const uint64_t hash = hash_of(token);
+    const uint64_t hash = Vocabulary::hash(token);
     Slot& slot = slots_[probe(token, hash)];
     if (slot.length == kEmpty) {
       slot = Slot{static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(token.size()), id,
@@ -79,9 +80,13 @@ std::size_t Vocabulary::probe(std::string_view token, uint64_t hash) const {
   }
 }
 
-std::optional<uint32_t> Vocabulary::find(std::string_view token) const {
+void Vocabulary::prefetch(uint64_t hash) const {
+  if (!slots_.empty()) __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]);
+}
+
+std::optional<uint32_t> Vocabulary::find(std::string_view token, uint64_t hash) const {
   if (slots_.empty()) return std::nullopt;
-  const Slot& slot = slots_[probe(token, hash_of(token))];
+  const Slot& slot = slots_[probe(token, hash)];
   if (slot.length == kEmpty) return std::nullopt;
   return slot.id;
 }

@@ -23,7 +23,14 @@ class Vocabulary {
   // byte order, as iterating the sorted DOM object used to leave it.
   explicit Vocabulary(const std::vector<TokenId>& entries);
 
-  std::optional<uint32_t> find(std::string_view token) const;
+  std::optional<uint32_t> find(std::string_view token) const { return find(token, hash(token)); }
+
+  // For loops over many lookups (BPE merges at load time), which are bound by cache misses:
+  // hash ahead, prefetch() the slot a few lookups before find() reaches it.
+  static uint64_t hash(std::string_view token);
+  void prefetch(uint64_t hash) const;
+  std::optional<uint32_t> find(std::string_view token, uint64_t hash) const;
+
   std::optional<std::string_view> token(uint32_t id) const;
   std::size_t size() const { return size_; }  // distinct tokens
 
