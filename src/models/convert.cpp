@@ -16,9 +16,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-bool is_checkpoint_file(const fs::path& p) {
+// `relative` is the path inside the model directory: only the top-level config.json is the
+// model's (1_Pooling/config.json is sentence-transformers' and is copied).
+bool is_checkpoint_file(const fs::path& relative) {
+  const fs::path& p = relative;
   const std::string name = p.filename().string();
-  return name == "config.json" || p.extension() == ".safetensors" || p.extension() == ".bin" ||
+  return relative == "config.json" || p.extension() == ".safetensors" || p.extension() == ".bin" ||
          name.ends_with(".index.json") || p.extension() == ".h5" || p.extension() == ".msgpack" ||
          p.extension() == ".onnx" || p.extension() == ".ot";
 }
@@ -62,7 +65,7 @@ void convert_model(const std::string& model, const std::string& out_dir, const L
   TESSERA_CHECK(!error, "convert", out_dir + ": cannot create (" + error.message() + ")");
   for (const fs::directory_entry& entry : fs::recursive_directory_iterator(dir)) {
     const fs::path relative = fs::relative(entry.path(), dir);
-    if (entry.is_directory() || is_checkpoint_file(entry.path()) || relative.string().starts_with("."))
+    if (entry.is_directory() || is_checkpoint_file(relative) || relative.string().starts_with("."))
       continue;
     fs::create_directories(fs::path(out_dir) / relative.parent_path());
     fs::copy_file(entry.path(), fs::path(out_dir) / relative, fs::copy_options::overwrite_existing, error);

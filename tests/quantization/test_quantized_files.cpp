@@ -32,6 +32,10 @@ class QuantizedFiles : public testing_support::CliTest {
   void SetUp() override {
     CliTest::SetUp();
     write_tiny_bert(dir_ / "float");
+    // Files beside the checkpoint that convert must carry over (tokenizer, pooling config).
+    std::filesystem::create_directories(dir_ / "float" / "1_Pooling");
+    std::ofstream(dir_ / "float" / "1_Pooling" / "config.json") << R"({"pooling_mode_mean_tokens": true})";
+    std::ofstream(dir_ / "float" / "vocab.txt") << "[PAD]\n";
     inputs_ = dir_ / "inputs.safetensors";
     save_safetensors(inputs_.string(), {{"input_ids", Array(std::vector<int64_t>{2, 7, 9, 30, 3, 4}, {1, 6})}});
   }
@@ -75,6 +79,9 @@ TEST_F(QuantizedFiles, ConvertedDirectoryMatchesQuantizingAtLoad) {
     nlohmann::json config = nlohmann::json::parse(testing_support::read_file(q / "config.json"));
     EXPECT_EQ(config["quantization"]["bits"], bits);
     EXPECT_EQ(config["quantization"]["group_size"], group_size);
+    EXPECT_EQ(testing_support::read_file(q / "1_Pooling" / "config.json"),
+              testing_support::read_file(dir_ / "float" / "1_Pooling" / "config.json"));
+    EXPECT_TRUE(std::filesystem::exists(q / "vocab.txt"));
     TensorMap t = load_safetensors((q / "model.safetensors").string());
     EXPECT_EQ(t.at("encoder.layer.0.intermediate.dense.weight").dtype(), Dtype::uint32);
     // output.dense has 96 inputs: packed with groups of 32, left in float with groups of 64.

@@ -58,23 +58,26 @@ void write_float32_result(Array& out, Fill fill) {
   cpu::copy_to_contiguous(tmp, out.buffer()->mutable_host(), out.dtype());
 }
 
-// Output columns per tile: the tile stays within ~256 KB of L2, is a whole number of groups
-// when the weight is not transposed (groups then run along the output), and leaves work for
-// every thread.
-int64_t columns_per_tile(int64_t n, int64_t k, size_t element_size, int group_size, bool transpose) {
-  const int64_t budget = (1 << 20) / int64_t(element_size);
+// Output columns per tile. Each GEMM call packs all of x again, so when x is large (many rows)
+// fewer, larger tiles win (4 MB, L3); with few rows a tile stays in L2 (1 MB). Tiles split the
+// columns evenly, leave work for every thread, and are whole groups when the weight is not
+// transposed (groups then run along the output).
+int64_t columns_per_tile(int64_t m, int64_t n, int64_t k, size_t element_size, int group_size,
+                         bool transpose) {
+  const int64_t budget = (m >= 1024 ? 4 << 20 : 1 << 20) / int64_t(element_size);
   const int64_t align = transpose ? 16 : group_size;
   const int64_t threads = omp_get_max_threads();
-  int64_t cols = std::min<int64_t>(budget / std::max<int64_t>(k, 1), (n + threads - 1) / threads);
-  cols = std::max(align, cols / align * align);
-  return std::min<int64_t>(cols, 1024);
+  const int64_t widest = std::min<int64_t>(budget / std::max<int64_t>(k, 1), (n + threads - 1) / threads);
+  const int64_t tiles = (n + std::max<int64_t>(widest, 1) - 1) / std::max<int64_t>(widest, 1);
+  const int64_t even = (n + tiles - 1) / tiles;
+  return std::max(align, (even + align - 1) / align * align);
 }
 
 // c[M, N] = x[M, K] @ W (dequantized; W^T when transposed), E the tile's element type.
 template <typename E, typename Gemm>
 void tiled_quantized_matmul(const E* x, int64_t m, int64_t k, const cpu::PackedMatrix& w,
                             bool transpose, int64_t n, float* c, Gemm gemm) {
-  const int64_t tile_cols = columns_per_tile(n, k, sizeof(E), w.group_size, transpose);
+  const int64_t tile_cols = columns_per_tile(m, n, k, sizeof(E), w.group_size, transpose);
   const int64_t tiles = (n + tile_cols - 1) / tile_cols;
 #pragma omp parallel
   {
