@@ -116,48 +116,58 @@ class Bpe final : public Model {
 
   // A pair listed twice keeps its last rank, as the map the DOM loader filled did.
   // 300k merges make ~900k vocabulary lookups and 300k inserts at random places of tables larger
-  // than the L2 cache: the hashes are computed first so that each slot can be prefetched a few
-  // merges before it is needed.
+  // than the L2 cache. The hashes are computed first, so that each slot can be prefetched a few
+  // merges before it is needed, and the lookups (read-only) are shared among the OpenMP threads.
   void load_merges(const std::vector<MergePair>& pairs) {
     const std::size_t prefix_length = prefix_ ? prefix_->size() : 0;
-    std::string merged;
-    auto merged_token = [&](const MergePair& pair) -> const std::string& {
+    auto merged_token = [prefix_length](const MergePair& pair, std::string& merged) {
       merged.assign(pair.first);
       merged.append(pair.second.substr(std::min(prefix_length, pair.second.size())));
-      return merged;
     };
     struct Hashes {
       uint64_t left, right, merged;
     };
-    std::vector<Hashes> hashes;
-    hashes.reserve(pairs.size());
-    for (const MergePair& pair : pairs) {
-      hashes.push_back({Vocabulary::hash(pair.first), Vocabulary::hash(pair.second),
-                        Vocabulary::hash(merged_token(pair))});
+    const auto count = static_cast<std::ptrdiff_t>(pairs.size());
+    std::vector<Hashes> hashes(pairs.size());
+    std::vector<std::pair<uint64_t, MergeResult>> resolved(pairs.size());
+    std::ptrdiff_t first_unknown = count;
+#pragma omp parallel reduction(min : first_unknown)
+    {
+      std::string merged;
+#pragma omp for schedule(static)
+      for (std::ptrdiff_t i = 0; i < count; ++i) {
+        const MergePair& pair = pairs[static_cast<std::size_t>(i)];
+        merged_token(pair, merged);
+        hashes[static_cast<std::size_t>(i)] = {Vocabulary::hash(pair.first),
+                                               Vocabulary::hash(pair.second),
+                                               Vocabulary::hash(merged)};
+      }
+      constexpr std::ptrdiff_t kPrefetchDistance = 8;
+#pragma omp for schedule(static)
+      for (std::ptrdiff_t i = 0; i < count; ++i) {
+        if (i + kPrefetchDistance < count) {
+          const Hashes& ahead = hashes[static_cast<std::size_t>(i + kPrefetchDistance)];
+          ids_.prefetch(ahead.left);
+          ids_.prefetch(ahead.right);
+          ids_.prefetch(ahead.merged);
+        }
+        const MergePair& pair = pairs[static_cast<std::size_t>(i)];
+        const Hashes& hash = hashes[static_cast<std::size_t>(i)];
+        const auto left_id = ids_.find(pair.first, hash.left);
+        const auto right_id = ids_.find(pair.second, hash.right);
+        merged_token(pair, merged);
+        const auto merged_id = ids_.find(merged, hash.merged);
+        if (!left_id || !right_id || pair.second.size() < prefix_length || !merged_id) {
+          first_unknown = std::min(first_unknown, i);
+          continue;
+        }
+        resolved[static_cast<std::size_t>(i)] = {pair_key(*left_id, *right_id),
+                                                 MergeResult{static_cast<uint32_t>(i), *merged_id}};
+      }
     }
+    if (first_unknown < count) fail_unknown_merge(pairs[static_cast<std::size_t>(first_unknown)]);
 
     constexpr std::size_t kPrefetchDistance = 8;
-    std::vector<std::pair<uint64_t, MergeResult>> resolved;
-    resolved.reserve(pairs.size());
-    for (std::size_t i = 0; i < pairs.size(); ++i) {
-      if (i + kPrefetchDistance < pairs.size()) {
-        const Hashes& ahead = hashes[i + kPrefetchDistance];
-        ids_.prefetch(ahead.left);
-        ids_.prefetch(ahead.right);
-        ids_.prefetch(ahead.merged);
-      }
-      const auto& [left, right] = pairs[i];
-      const auto left_id = ids_.find(left, hashes[i].left);
-      const auto right_id = ids_.find(right, hashes[i].right);
-      if (!left_id || !right_id || right.size() < prefix_length) {
-        fail_config("BPE merge token '" + std::string(left_id ? right : left) +
-                    "' is not in the vocabulary");
-      }
-      const auto merged_id = ids_.find(merged_token(pairs[i]), hashes[i].merged);
-      if (!merged_id) fail_config("BPE merge result '" + merged + "' is not in the vocabulary");
-      const auto rank = static_cast<uint32_t>(resolved.size());
-      resolved.emplace_back(pair_key(*left_id, *right_id), MergeResult{rank, *merged_id});
-    }
     merges_ = U64Map<MergeResult>(resolved.size());
     for (std::size_t i = 0; i < resolved.size(); ++i) {
       if (i + kPrefetchDistance < resolved.size()) {
@@ -165,6 +175,18 @@ class Bpe final : public Model {
       }
       merges_.insert(resolved[i].first, resolved[i].second);
     }
+  }
+
+  // The error the first merge that cannot be resolved gets.
+  [[noreturn]] void fail_unknown_merge(const MergePair& pair) const {
+    const auto& [left, right] = pair;
+    const std::size_t prefix_length = prefix_ ? prefix_->size() : 0;
+    if (!ids_.find(left) || !ids_.find(right) || right.size() < prefix_length) {
+      fail_config("BPE merge token '" + std::string(ids_.find(left) ? right : left) +
+                  "' is not in the vocabulary");
+    }
+    const std::string merged = std::string(left) + std::string(right.substr(prefix_length));
+    fail_config("BPE merge result '" + merged + "' is not in the vocabulary");
   }
 
   std::optional<MergeResult> find_merge(uint32_t left, uint32_t right) const {
