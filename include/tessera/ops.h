@@ -134,6 +134,10 @@ Array dequantize(const Array& w, const Array& scales, const Array& biases, int g
 // x [..., K]; the result [..., N] takes x's dtype.
 Array quantized_matmul(const Array& x, const Array& w, const Array& scales, const Array& biases,
                        bool transpose = true, int group_size = 64, int bits = 4);
+// quantized_matmul(x, w, scales, biases) + bias [N], the bias added in float32 before rounding
+// (addmm's contract): the quantized Linear layer's op.
+Array quantized_addmm(const Array& bias, const Array& x, const Array& w, const Array& scales,
+                      const Array& biases, int group_size = 64, int bits = 4);
 
 // ---- indexing ----
 // Rows of `a` along `axis` picked by integer `indices` (any shape): embedding lookup is take(w, ids, 0).

@@ -218,14 +218,16 @@ class Dequantize : public Primitive {  // inputs: packed w, scales, biases
   int group_size, bits;
 };
 
-// x [..., K] times the dequantized 2-d weight, transposed or not; inputs: x, w, scales, biases.
+// x [..., K] times the dequantized 2-d weight, transposed or not, plus an optional output bias
+// [N] added in float32; inputs: x, w, scales, biases [, bias].
 class QuantizedMatmul : public Primitive {
  public:
-  QuantizedMatmul(bool transpose, int group_size, int bits)
-      : transpose(transpose), group_size(group_size), bits(bits) {}
+  QuantizedMatmul(bool transpose, int group_size, int bits, bool has_bias)
+      : transpose(transpose), group_size(group_size), bits(bits), has_bias(has_bias) {}
   TESSERA_PRIMITIVE(QuantizedMatmul)
   bool transpose;
   int group_size, bits;
+  bool has_bias;
 };
 
 class Take : public Primitive {  // inputs: a, indices

@@ -10,8 +10,9 @@ Linear Linear::load(Weights& w, const std::string& prefix, int64_t in, int64_t o
 
 Array Linear::operator()(const Array& x) const {
   if (const auto* q = std::get_if<QuantizedWeight>(&weight)) {
-    Array y = quantized_matmul(x, q->packed, q->scales, q->biases, true, q->spec.group_size, q->spec.bits);
-    return bias ? add(y, *bias) : y;
+    const QuantizationSpec& spec = q->spec;
+    return bias ? quantized_addmm(*bias, x, q->packed, q->scales, q->biases, spec.group_size, spec.bits)
+                : quantized_matmul(x, q->packed, q->scales, q->biases, true, spec.group_size, spec.bits);
   }
   const Array& dense = std::get<Array>(weight);
   return bias ? addmm(*bias, x, transpose(dense)) : matmul(x, transpose(dense));

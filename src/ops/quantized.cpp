@@ -64,8 +64,9 @@ Array dequantize(const Array& w, const Array& scales, const Array& biases, int g
   return build<Dequantize>(shape, scales.dtype(), {w, scales, biases}, group_size, bits);
 }
 
-Array quantized_matmul(const Array& x, const Array& w, const Array& scales, const Array& biases,
-                       bool transpose, int group_size, int bits) {
+namespace {
+Array quantized_matmul_impl(const Array& x, const Array& w, const Array& scales, const Array& biases,
+                            bool transpose, int group_size, int bits, const std::optional<Array>& bias) {
   int64_t packed_len = check_packed(w, scales, biases, group_size, bits, "quantized_matmul");
   detail::check_floating(x, "quantized_matmul");
   TESSERA_CHECK(w.ndim() == 2, "quantized_matmul",
@@ -77,9 +78,28 @@ Array quantized_matmul(const Array& x, const Array& w, const Array& scales, cons
                 "x " + to_string(x.shape()) + " does not align with " + std::to_string(k) +
                     " input features of the " + (transpose ? "transposed " : "") + "weights " +
                     to_string(w.shape()));
+  std::vector<Array> inputs = {x, w, scales, biases};
+  if (bias) {
+    TESSERA_CHECK(bias->ndim() == 1 && bias->shape(0) == n, "quantized_addmm",
+                  "bias of shape " + to_string(bias->shape()) + " does not match " + std::to_string(n) +
+                      " output features");
+    detail::check_floating(*bias, "quantized_addmm");
+    inputs.push_back(*bias);
+  }
   Shape out = x.shape();
   out.back() = n;
-  return build<QuantizedMatmul>(out, x.dtype(), {x, w, scales, biases}, transpose, group_size, bits);
+  return build<QuantizedMatmul>(out, x.dtype(), std::move(inputs), transpose, group_size, bits, bias.has_value());
+}
+}  // namespace
+
+Array quantized_matmul(const Array& x, const Array& w, const Array& scales, const Array& biases,
+                       bool transpose, int group_size, int bits) {
+  return quantized_matmul_impl(x, w, scales, biases, transpose, group_size, bits, std::nullopt);
+}
+
+Array quantized_addmm(const Array& bias, const Array& x, const Array& w, const Array& scales,
+                      const Array& biases, int group_size, int bits) {
+  return quantized_matmul_impl(x, w, scales, biases, true, group_size, bits, bias);
 }
 
 }  // namespace tessera

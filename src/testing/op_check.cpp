@@ -641,6 +641,20 @@ std::vector<OpCase> build_cases() {
   quantized_matmul_case("quantized_matmul_8bit_g32", {1, 96}, {24, 96}, true, 32, 8);
   quantized_matmul_case("quantized_matmul_2bit_g128", {4, 256}, {8, 256}, true, 128, 2);
   quantized_matmul_case("quantized_matmul_untransposed_8bit", {5, 64}, {64, 96}, false, 32, 8);
+  auto quantized_addmm_case = [&](const std::string& name, Shape x) {
+    add_case({name, {normal(x), normal({24, 128}), normal({24})},
+              [](const std::vector<Array>& in) {
+                QuantizedArrays q = quantize(in[1], 64, 4);
+                return quantized_addmm(in[2], in[0], q.weight, q.scales, q.biases, 64, 4);
+              },
+              [](const std::vector<RefTensor>& in) {
+                RefTensor w_hat = ref_dequantize(ref_quantize(in[1], 64, 4), 64, 4);
+                return ref_zip(ref_matmul(in[0], ref_transpose_last2(w_hat)), in[2],
+                               [](double y, double b) { return y + b; });
+              }});
+  };
+  quantized_addmm_case("quantized_addmm_few_rows", {2, 128});
+  quantized_addmm_case("quantized_addmm_many_rows", {3, 20, 128});
 
   // Sizes past the kernels' parallel threshold, so the threaded paths are checked too.
   add_case(binary_case_shapes("add_large_threaded", tessera::add, [](double a, double b) { return a + b; }, {64, 1, 1024}, {2, 1024}));

@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <optional>
 #include <cstring>
 #include <vector>
 
@@ -73,10 +74,17 @@ int64_t columns_per_tile(int64_t m, int64_t n, int64_t k, size_t element_size, i
   return std::max(align, (even + align - 1) / align * align);
 }
 
-// c[M, N] = x[M, K] @ W (dequantized; W^T when transposed), E the tile's element type.
+// Adds bias[n0, n0 + cols) to those columns of every row of c, right after they were computed.
+void add_bias(const float* bias, int64_t rows, int64_t n0, int64_t cols, float* c, int64_t ldc) {
+  if (!bias) return;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = n0; j < n0 + cols; ++j) c[r * ldc + j] += bias[j];
+}
+
+// c[M, N] = x[M, K] @ W (dequantized; W^T when transposed) [+ bias], E the tile's element type.
 template <typename E, typename Gemm>
 void tiled_quantized_matmul(const E* x, int64_t m, int64_t k, const cpu::PackedMatrix& w,
-                            bool transpose, int64_t n, float* c, Gemm gemm) {
+                            bool transpose, int64_t n, const float* bias, float* c, Gemm gemm) {
   const int64_t tile_cols = columns_per_tile(m, n, k, sizeof(E), w.group_size, transpose);
   const int64_t tiles = (n + tile_cols - 1) / tile_cols;
 #pragma omp parallel
@@ -92,6 +100,7 @@ void tiled_quantized_matmul(const E* x, int64_t m, int64_t k, const cpu::PackedM
         cpu::dequantize_window(w, 0, k, n0, cols, tile.data(), cols);
         gemm(false, false, m, cols, k, x, k, tile.data(), cols, c + n0, n);
       }
+      add_bias(bias, m, n0, cols, c, n);
     }
   }
 }
@@ -137,8 +146,14 @@ void QuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
   const Array& x = inputs[0];
   PackedOperand w = packed_operand(inputs[1], inputs[2], inputs[3], group_size, bits);
   const int64_t k = x.shape(-1), n = out.shape(-1), m = x.size() / std::max<int64_t>(k, 1);
+  std::optional<cpu::Float32View> bias_view;
+  if (has_bias) bias_view = cpu::as_float32(inputs[4]);
+  const float* bias = bias_view ? bias_view->data : nullptr;
   write_float32_result(out, [&](float* c) {
-    if (k == 0) return std::fill(c, c + out.size(), 0.0f);
+    if (k == 0) {
+      std::fill(c, c + out.size(), 0.0f);
+      return add_bias(bias, m, 0, n, c, n);
+    }
     if (transpose && m <= cpu::kFusedRows && cpu::has_avx512()) {
       // Few rows: every weight is used m times only, so unpacking it straight into FMAs beats
       // writing a tile for the GEMM; threads split the output columns.
@@ -146,8 +161,11 @@ void QuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
       const int64_t threads = omp_get_max_threads();
       const int64_t chunk = (n + threads - 1) / threads;
 #pragma omp parallel for schedule(static) if (n * k >= cpu::kParallelThreshold)
-      for (int64_t n0 = 0; n0 < n; n0 += chunk)
-        cpu::quantized_gemv_avx512(xf.data, m, w.matrix, n0, std::min(n, n0 + chunk), c, n);
+      for (int64_t n0 = 0; n0 < n; n0 += chunk) {
+        const int64_t n1 = std::min(n, n0 + chunk);
+        cpu::quantized_gemv_avx512(xf.data, m, w.matrix, n0, n1, c, n);
+        add_bias(bias, m, n0, n1 - n0, c, n);
+      }
       return;
     }
     // bfloat16 activations keep bfloat16 tiles, so the GEMM runs on AMX.
@@ -159,7 +177,7 @@ void QuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
         cpu::copy_to_contiguous(x, rows.data(), Dtype::bfloat16);
         xd = rows.data();
       }
-      tiled_quantized_matmul(xd, m, k, w.matrix, transpose, n, c,
+      tiled_quantized_matmul(xd, m, k, w.matrix, transpose, n, bias, c,
                              [](bool ta, bool tb, int64_t m_, int64_t n_, int64_t k_, const bfloat16* a,
                                 int64_t lda, const bfloat16* b, int64_t ldb, float* cc, int64_t ldc) {
                                cpu::gemm_bf16(ta, tb, m_, n_, k_, 1.0f, a, lda, b, ldb, 0.0f, cc, ldc);
@@ -167,7 +185,7 @@ void QuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
       return;
     }
     cpu::Float32View xf = cpu::as_float32(x);
-    tiled_quantized_matmul(xf.data, m, k, w.matrix, transpose, n, c,
+    tiled_quantized_matmul(xf.data, m, k, w.matrix, transpose, n, bias, c,
                            [](bool ta, bool tb, int64_t m_, int64_t n_, int64_t k_, const float* a,
                               int64_t lda, const float* b, int64_t ldb, float* cc, int64_t ldc) {
                              cpu::gemm_f32(ta, tb, m_, n_, k_, 1.0f, a, lda, b, ldb, 0.0f, cc, ldc);
