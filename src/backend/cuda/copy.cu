@@ -23,13 +23,6 @@ __global__ void convert_kernel(const In* src, Out* dst, int64_t n, StridedLayout
   }
 }
 
-// Same-dtype copies move raw words: one kernel per item size instead of one per dtype.
-template <typename Word>
-void launch_copy(const void* src, void* dst, int64_t n, const StridedLayout<2>& layout) {
-  LaunchShape s = launch_shape(n);
-  convert_kernel<Word, Word><<<s.blocks, s.threads, 0, stream()>>>(static_cast<const Word*>(src),
-                                                                     static_cast<Word*>(dst), n, layout);
-}
 
 template <typename T>
 __global__ void fill_kernel(T* out, int64_t n, T value) {
@@ -51,12 +44,12 @@ void copy_strided(const Array& src, void* dst, Dtype dst_dtype, const Strides& d
   if (src.dtype() == dst_dtype) {
     const void* in = static_cast<const uint8_t*>(src.buffer()->device(Device::cuda(0))) +
                      src.offset() * int64_t(itemsize(src.dtype()));
-    switch (itemsize(dst_dtype)) {
-      case 1: launch_copy<uint8_t>(in, dst, n, layout); break;
-      case 2: launch_copy<uint16_t>(in, dst, n, layout); break;
-      case 4: launch_copy<uint32_t>(in, dst, n, layout); break;
-      default: launch_copy<uint64_t>(in, dst, n, layout); break;
-    }
+    dispatch_word(itemsize(dst_dtype), [&](auto word) {  // same dtype: move raw words
+      using W = decltype(word);
+      LaunchShape s = launch_shape(n);
+      convert_kernel<W, W><<<s.blocks, s.threads, 0, stream()>>>(static_cast<const W*>(in), static_cast<W*>(dst), n,
+                                                                 layout);
+    });
   } else {
     dispatch_device_dtype(src.dtype(), [&](auto in_type) {
       dispatch_device_dtype(dst_dtype, [&](auto out_type) {

@@ -42,6 +42,18 @@ decltype(auto) dispatch_float_dtype(Dtype dtype, const char* op, F&& f) {
   }
 }
 
+// Calls f(W{}) with W an unsigned word of `bytes` bytes: kernels that only move elements (copies,
+// gathers) are instantiated per item size, not per dtype.
+template <typename F>
+decltype(auto) dispatch_word(size_t bytes, F&& f) {
+  switch (bytes) {
+    case 1: return f(uint8_t{});
+    case 2: return f(uint16_t{});
+    case 4: return f(uint32_t{});
+    default: return f(uint64_t{});
+  }
+}
+
 template <typename T>
 inline constexpr bool is_half_v = std::is_same_v<T, __half> || std::is_same_v<T, __nv_bfloat16>;
 

@@ -137,7 +137,7 @@ void Take::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   cuda::TakeLayout l{cuda::make_layout<1>(outer, {&outer_st}), cuda::make_layout<1>(inner, {&inner_st}),
                      cuda::make_layout<1>(indices.shape(), {&indices.strides()}), indices.size(), numel(inner),
                      axis_size, a.strides()[size_t(axis)]};
-  cuda::dispatch_device_dtype(a.dtype(), [&](auto t) {
+  cuda::dispatch_word(itemsize(a.dtype()), [&](auto t) {
     using T = decltype(t);
     T* o = cuda::allocate_output<T>(out);
     if (out.size() == 0) return;
@@ -159,7 +159,7 @@ void TakeAlongAxis::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   Strides a_strides = a.strides();
   a_strides[size_t(axis)] = 0;  // the gathered index supplies this coordinate
   auto layout = cuda::make_layout<2>(out.shape(), {&a_strides, &indices.strides()});
-  cuda::dispatch_device_dtype(a.dtype(), [&](auto t) {
+  cuda::dispatch_word(itemsize(a.dtype()), [&](auto t) {
     using T = decltype(t);
     T* o = cuda::allocate_output<T>(out);
     if (out.size() == 0) return;
