@@ -22,27 +22,18 @@ struct BertConfig {
 
   explicit BertConfig(const ModelConfig& c, bool roberta)
       : roberta_style(roberta),
-        vocab(c.get_int("vocab_size")),
-        hidden(c.get_int("hidden_size")),
-        layers(c.get_int("num_hidden_layers")),
-        heads(c.get_int("num_attention_heads")),
-        intermediate(c.get_int("intermediate_size")),
-        max_positions(c.get_int("max_position_embeddings")),
+        vocab(c.get_positive_int("vocab_size")),
+        hidden(c.get_positive_int("hidden_size")),
+        layers(c.get_positive_int("num_hidden_layers")),
+        heads(c.get_positive_int("num_attention_heads")),
+        intermediate(c.get_positive_int("intermediate_size")),
+        max_positions(c.get_positive_int("max_position_embeddings")),
         type_vocab(c.get_int("type_vocab_size", 2)),
         pad_id(c.get_int("pad_token_id", roberta ? 1 : 0)),
         labels(c.has("num_labels") ? c.get_int("num_labels")
                                    : int64_t(std::max<size_t>(c.object_size("id2label"), 2))),
         eps(float(c.get_float("layer_norm_eps", 1e-12))),
         act(c.get_string("hidden_act", "gelu")) {
-    auto positive = [&](int64_t v, const char* key) {
-      TESSERA_CHECK(v > 0, "config", c.source() + ": \"" + key + "\" must be positive");
-    };
-    positive(vocab, "vocab_size");
-    positive(hidden, "hidden_size");
-    positive(layers, "num_hidden_layers");
-    positive(heads, "num_attention_heads");
-    positive(intermediate, "intermediate_size");
-    positive(max_positions, "max_position_embeddings");
     TESSERA_CHECK(hidden % heads == 0, "config",
                   c.source() + ": hidden_size " + std::to_string(hidden) +
                       " is not a multiple of num_attention_heads " + std::to_string(heads));

@@ -53,6 +53,16 @@ int64_t ModelConfig::get_int(const std::string& key, int64_t fallback) const {
   return has(key) ? get_int(key) : fallback;
 }
 
+int64_t ModelConfig::get_positive_int(const std::string& key) const {
+  int64_t v = get_int(key);
+  if (v <= 0) fail("config", source_ + ": \"" + key + "\" must be positive");
+  return v;
+}
+
+int64_t ModelConfig::get_positive_int(const std::string& key, int64_t fallback) const {
+  return has(key) ? get_positive_int(key) : fallback;
+}
+
 double ModelConfig::get_float(const std::string& key, double fallback) const {
   if (!has(key)) return fallback;
   const auto& v = json_->value[key];

@@ -17,6 +17,9 @@ class ModelConfig {
   bool has(const std::string& key) const;
   int64_t get_int(const std::string& key) const;  // required
   int64_t get_int(const std::string& key, int64_t fallback) const;
+  // Sizes (vocab_size, hidden_size, ...): integers that must be > 0.
+  int64_t get_positive_int(const std::string& key) const;
+  int64_t get_positive_int(const std::string& key, int64_t fallback) const;
   double get_float(const std::string& key, double fallback) const;
   std::string get_string(const std::string& key) const;
   std::string get_string(const std::string& key, const std::string& fallback) const;

@@ -26,27 +26,18 @@ struct DecoderConfig {
   std::vector<bool> sparse;  // per layer: MoE (true) or dense MLP
 
   DecoderConfig(const ModelConfig& c, const DecoderSpec& spec)
-      : vocab(c.get_int("vocab_size")),
-        hidden(c.get_int("hidden_size")),
-        layers(c.get_int("num_hidden_layers")),
-        heads(c.get_int("num_attention_heads")),
-        kv_heads(c.get_int("num_key_value_heads", heads)),
-        head_dim(c.get_int("head_dim", heads > 0 ? hidden / heads : 0)),
+      : vocab(c.get_positive_int("vocab_size")),
+        hidden(c.get_positive_int("hidden_size")),
+        layers(c.get_positive_int("num_hidden_layers")),
+        heads(c.get_positive_int("num_attention_heads")),
+        kv_heads(c.get_positive_int("num_key_value_heads", heads)),
+        head_dim(c.get_positive_int("head_dim", hidden / heads)),
         intermediate(c.get_int("intermediate_size")),
         eps(float(c.get_float("rms_norm_eps", 1e-6))),
         act(c.get_string("hidden_act", "silu")),
         tie(c.get_bool("tie_word_embeddings", spec.tie_word_embeddings)),
         qkv_bias(c.get_bool("qkv_bias", c.get_bool("attention_bias", spec.qkv_bias))),
         o_bias(c.get_bool("attention_bias", false)) {
-    auto positive = [&](int64_t v, const char* key) {
-      TESSERA_CHECK(v > 0, "config", c.source() + ": \"" + key + "\" must be positive");
-    };
-    positive(vocab, "vocab_size");
-    positive(hidden, "hidden_size");
-    positive(layers, "num_hidden_layers");
-    positive(heads, "num_attention_heads");
-    positive(kv_heads, "num_key_value_heads");
-    positive(head_dim, "head_dim");
     TESSERA_CHECK(heads % kv_heads == 0, "config",
                   c.source() + ": num_attention_heads " + std::to_string(heads) +
                       " is not a multiple of num_key_value_heads " + std::to_string(kv_heads));

@@ -12,6 +12,7 @@
 #include <fstream>
 #include <set>
 
+#include "models/bert.h"
 #include "tessera/model.h"
 #include "tessera/ops.h"
 #include "tessera/safetensors.h"
@@ -71,6 +72,14 @@ int argmax_mismatches(const std::vector<float>& got, const std::vector<float>& w
   return mismatches;
 }
 
+ModelInputs fixture_inputs(const TensorMap& inputs) {
+  auto optional_input = [&](const char* key) -> std::optional<Array> {
+    auto it = inputs.find(key);
+    return it == inputs.end() ? std::nullopt : std::optional<Array>(it->second);
+  };
+  return {inputs.at("input_ids"), optional_input("attention_mask"), optional_input("token_type_ids")};
+}
+
 class EncoderFixture : public ::testing::TestWithParam<EncoderParam> {};
 
 TEST_P(EncoderFixture, MatchesTransformers) {
@@ -80,12 +89,7 @@ TEST_P(EncoderFixture, MatchesTransformers) {
   std::unique_ptr<Model> model = load_model(dir.string(), {p.device, p.dtype});
   TensorMap inputs = load_safetensors((dir / "inputs.safetensors").string());
   TensorMap expected = load_safetensors((dir / "expected.safetensors").string());
-  auto optional_input = [&](const char* key) -> std::optional<Array> {
-    auto it = inputs.find(key);
-    return it == inputs.end() ? std::nullopt : std::optional<Array>(it->second);
-  };
-  ModelOutputs out = model->forward({inputs.at("input_ids"), optional_input("attention_mask"),
-                                     optional_input("token_type_ids")});
+  ModelOutputs out = model->forward(fixture_inputs(inputs));
   set_default_device(Device::cpu());
   double tolerance = p.dtype == Dtype::float32 ? 1e-5 : p.dtype == Dtype::float16 ? 1e-2 : 2.5e-2;
   ASSERT_EQ(out.size(), expected.size()) << "outputs differ from the fixture's fields";
@@ -114,11 +118,7 @@ TEST_P(EncoderFixture, PackedRunMatchesAtRealTokens) {
   std::unique_ptr<Model> model = load_model(dir.string(), {p.device, p.dtype});
   TensorMap inputs = load_safetensors((dir / "inputs.safetensors").string());
   TensorMap expected = load_safetensors((dir / "expected.safetensors").string());
-  auto optional_input = [&](const char* key) -> std::optional<Array> {
-    auto it = inputs.find(key);
-    return it == inputs.end() ? std::nullopt : std::optional<Array>(it->second);
-  };
-  ModelInputs in{inputs.at("input_ids"), optional_input("attention_mask"), optional_input("token_type_ids")};
+  ModelInputs in = fixture_inputs(inputs);
   in.skip_padding = true;
   ModelOutputs out = model->forward(in);
   set_default_device(Device::cpu());
@@ -147,16 +147,16 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, EncoderFixture, ::testing::ValuesIn(all_param
                                   std::string(name(info.param.dtype));
                          });
 
-// The fixture set must keep covering every architecture and head the encoders promise.
+// The fixture set must keep covering every encoder architecture and head.
 TEST(EncoderFixtures, CoverEveryArchitecture) {
   std::set<std::string> covered;
   for (const auto& entry : fs::directory_iterator(kModels)) {
     std::ifstream in(entry.path() / "config.json");
     std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    for (const std::string& a : supported_architectures())
-      if (text.find("\"" + a + "\"") != std::string::npos) covered.insert(a);
+    for (const ArchitectureEntry& a : bert_family_architectures())
+      if (text.find("\"" + a.name + "\"") != std::string::npos) covered.insert(a.name);
   }
-  for (const std::string& a : supported_architectures()) EXPECT_TRUE(covered.count(a)) << a;
+  for (const ArchitectureEntry& a : bert_family_architectures()) EXPECT_TRUE(covered.count(a.name)) << a.name;
 }
 
 }  // namespace
