@@ -9,7 +9,7 @@ packages=(
   libopenblas-dev libdnnl-dev libblis-dev
   nlohmann-json3-dev libutf8proc-dev libpcre2-dev libcli11-dev
   zlib1g-dev
-  python3
+  python3 python3-pip
 )
 
 missing=()
