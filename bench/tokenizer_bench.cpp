@@ -3,6 +3,7 @@
 // object; bench/tokenizer_bench.py runs it next to the Python `tokenizers` library.
 //
 //   tokenizer_bench TOKENIZER_JSON TEXTS_JSONL [--repeats N]
+//   tokenizer_bench TOKENIZER_JSON --load-only [--repeats N]   (best and median load time)
 #include <omp.h>
 
 #include <algorithm>
@@ -99,6 +100,17 @@ int main(int argc, char** argv) {
   int repeats = 5;
   if (argc >= 5 && std::string(argv[3]) == "--repeats") repeats = std::max(1, std::atoi(argv[4]));
   try {
+    if (std::string(argv[2]) == "--load-only") {
+      std::vector<double> load_ms;
+      for (int i = 0; i < repeats; ++i) {
+        const auto start = Clock::now();
+        const auto loaded = tessera::Tokenizer::from_file(argv[1]);
+        load_ms.push_back(seconds_since(start) * 1e3);
+      }
+      std::printf("{\"best_load_ms\": %.2f, \"median_load_ms\": %.2f}\n",
+                  *std::min_element(load_ms.begin(), load_ms.end()), median(load_ms));
+      return 0;
+    }
     std::vector<std::pair<std::string, std::optional<std::string>>> inputs;
     std::size_t bytes = 0;
     std::ifstream stream(argv[2]);
