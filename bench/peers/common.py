@@ -160,9 +160,13 @@ def run_driver(plan, engines):
     """Every case of the plan on every engine, engine by engine (one model resident at a time)."""
     for engine in engines:
         loaded = {}
+        over_budget = {}  # (model, device, dtype) -> fewest tokens whose run was over the budget
         for case in plan["cases"]:
             label = f'{engine.name} {case["model"]} {case["device"]} {case["dtype"]} {case["batch"]}x{case["seq"]}'
+            group, tokens = (case["model_dir"], case["device"], case["dtype"]), case["batch"] * case["seq"]
             reason = engine.unsupported(case)
+            if reason is None and tokens >= over_budget.get(group, float("inf")):
+                reason = f"a smaller case was already over the {plan['peer_max_run_s']:g} s budget (--peer-max-run-s)"
             if reason is None:
                 try:
                     result = measure(engine, case, plan, loaded)
@@ -170,6 +174,8 @@ def run_driver(plan, engines):
                     result = record(engine, case, plan, error=one_line_error(e))
             else:
                 result = record(engine, case, plan, error=reason)
+            if result["error"] and "budget" in result["error"]:
+                over_budget[group] = min(tokens, over_budget.get(group, float("inf")))
             shown = f'{result["median_ms"]:.2f} ms' if result["median_ms"] is not None else f'not run: {result["error"]}'
             print(f"  {label}: {shown}", file=sys.stderr, flush=True)
             print(json.dumps(result), flush=True)
