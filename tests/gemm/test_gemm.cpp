@@ -77,17 +77,23 @@ double relative_error(const Case& c, float alpha, float beta, Gemm gemm, ToDoubl
   double diff2 = 0, ref2 = 0;
   for (int64_t i = 0; i < c.m; ++i) {
     for (int64_t j = 0; j < c.n; ++j) {
-      double dot = 0;
+      double dot = 0, magnitude = 0;
       for (int64_t p = 0; p < c.k; ++p) {
         const int64_t a_at = c.trans_a ? p * a.ld + i : i * a.ld + p;
         const int64_t b_at = c.trans_b ? j * b.ld + p : p * b.ld + j;
-        dot += reference_a(a.data[a_at], a_f32.data[a_at]) *
-               reference_b(b.data[b_at], b_f32.data[b_at]);
+        const double term = reference_a(a.data[a_at], a_f32.data[a_at]) *
+                            reference_b(b.data[b_at], b_f32.data[b_at]);
+        dot += term;
+        magnitude += std::abs(term);
       }
       const int64_t at = i * out.ld + j;
-      const double ref = alpha * dot + (beta == 0.0f ? 0.0 : double(beta) * out_before[at]);
+      const double c_term = beta == 0.0f ? 0.0 : double(beta) * out_before[at];
+      const double ref = alpha * dot + c_term;
+      // Rounding error scales with the terms summed, not with their (possibly cancelling) sum:
+      // a 1x1 output of a 129-long dot product can be far smaller than its terms.
+      const double scale = std::abs(alpha) * magnitude + std::abs(c_term);
       diff2 += (out.data[at] - ref) * (out.data[at] - ref);
-      ref2 += ref * ref;
+      ref2 += scale * scale;
     }
     for (int64_t j = c.n; j < out.ld; ++j)
       EXPECT_EQ(out.data[i * out.ld + j], out_before[i * out.ld + j]) << "padding of C written";
