@@ -30,7 +30,12 @@ void forward_and_wait(Model& model, const ModelInputs& inputs) {
 
 ModelInputs read_inputs(const std::string& path, Device device) {
   TensorMap tensors = load_safetensors(path);
-  return {to_device(tensors.at("input_ids"), device), to_device(tensors.at("attention_mask"), device), std::nullopt};
+  ModelInputs inputs{to_device(tensors.at("input_ids"), device), to_device(tensors.at("attention_mask"), device),
+                     std::nullopt};
+  // Padded rows run packed on the CPU (padding costs nothing). On CUDA varlen_attention is still
+  // a per-sequence composition that costs more launches than the padding it saves.
+  inputs.skip_padding = device.type == DeviceType::cpu;
+  return inputs;
 }
 
 }  // namespace
