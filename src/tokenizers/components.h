@@ -15,6 +15,8 @@
 
 namespace tessera::tokenizers {
 
+class Regex;
+
 using Json = nlohmann::json;
 struct ModelSections;
 
@@ -69,6 +71,8 @@ const Json& require(const Json& json, const char* key);
 std::string require_string(const Json& json, const char* key);
 bool optional_bool(const Json& json, const char* key, bool fallback);
 SplitBehavior parse_split_behavior(const Json& json);
+// A {"String": literal} or {"Regex": pattern} object; `component` names the owner in errors.
+std::unique_ptr<Regex> parse_pattern(const Json& pattern, const char* component);
 // Concatenation of encodings (sequence after sequence), as Encoding::merge does.
 Encoding merge_encodings(std::vector<Encoding> encodings);
 

@@ -1,5 +1,6 @@
 // Helpers shared by the component factories.
 #include "tokenizers/components.h"
+#include "tokenizers/pattern.h"
 
 namespace tessera::tokenizers {
 
@@ -25,6 +26,12 @@ bool optional_bool(const Json& json, const char* key, bool fallback) {
   if (it == json.end() || it->is_null()) return fallback;
   if (!it->is_boolean()) fail_config(std::string("field '") + key + "' must be a boolean");
   return it->get<bool>();
+}
+
+std::unique_ptr<Regex> parse_pattern(const Json& pattern, const char* component) {
+  if (pattern.contains("String")) return std::make_unique<Regex>(pattern["String"].get<std::string>(), true);
+  if (pattern.contains("Regex")) return std::make_unique<Regex>(pattern["Regex"].get<std::string>(), false);
+  fail_config(std::string(component) + " pattern must be {\"String\": ...} or {\"Regex\": ...}");
 }
 
 SplitBehavior parse_split_behavior(const Json& json) {

@@ -210,14 +210,7 @@ class StripDecoder final : public Decoder {
 class ReplaceDecoder final : public Decoder {
  public:
   explicit ReplaceDecoder(const Json& json) : content_(require_string(json, "content")) {
-    const Json& pattern = require(json, "pattern");
-    if (pattern.contains("String")) {
-      regex_ = std::make_unique<Regex>(pattern["String"].get<std::string>(), true);
-    } else if (pattern.contains("Regex")) {
-      regex_ = std::make_unique<Regex>(pattern["Regex"].get<std::string>(), false);
-    } else {
-      fail_config("Replace pattern must be {\"String\": ...} or {\"Regex\": ...}");
-    }
+    regex_ = parse_pattern(require(json, "pattern"), "Replace");
   }
   std::vector<std::string> decode_chain(std::vector<std::string> tokens) const override {
     for (auto& token : tokens) {

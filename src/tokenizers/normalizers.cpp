@@ -126,14 +126,7 @@ class StripAccents final : public Normalizer {
 class Replace final : public Normalizer {
  public:
   explicit Replace(const Json& json) : content_(require_string(json, "content")) {
-    const Json& pattern = require(json, "pattern");
-    if (pattern.contains("String")) {
-      regex_ = std::make_unique<Regex>(pattern["String"].get<std::string>(), true);
-    } else if (pattern.contains("Regex")) {
-      regex_ = std::make_unique<Regex>(pattern["Regex"].get<std::string>(), false);
-    } else {
-      fail_config("Replace pattern must be {\"String\": ...} or {\"Regex\": ...}");
-    }
+    regex_ = parse_pattern(require(json, "pattern"), "Replace");
   }
   void normalize(NormalizedString& text) const override {
     text.replace(regex_->find_matches(text.get()), content_);

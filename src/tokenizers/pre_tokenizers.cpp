@@ -126,14 +126,7 @@ class SplitPattern final : public PreTokenizer {
   explicit SplitPattern(const Json& json)
       : behavior_(parse_split_behavior(require(json, "behavior"))),
         invert_(optional_bool(json, "invert", false)) {
-    const Json& pattern = require(json, "pattern");
-    if (pattern.contains("String")) {
-      regex_ = std::make_unique<Regex>(pattern["String"].get<std::string>(), true);
-    } else if (pattern.contains("Regex")) {
-      regex_ = std::make_unique<Regex>(pattern["Regex"].get<std::string>(), false);
-    } else {
-      fail_config("Split pattern must be {\"String\": ...} or {\"Regex\": ...}");
-    }
+    regex_ = parse_pattern(require(json, "pattern"), "Split");
   }
   void pre_tokenize(PreTokenizedString& text) const override {
     text.split_normalized([this](std::size_t, NormalizedString&& piece) {
