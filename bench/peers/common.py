@@ -194,3 +194,16 @@ def run_unavailable(plan, engine_names, reason):
         for case in plan["cases"]:
             print(json.dumps(record(missing, case, plan, error=reason)), flush=True)
     print(f"  {', '.join(engine_names)}: not run: {reason}", file=sys.stderr, flush=True)
+
+
+def run_peer(make_engines, engine_names, install_hint):
+    """A peer driver's whole main: its engines from make_engines(plan) run the plan, or, when the
+    engine's package does not import, one "not installed" row per engine name."""
+    plan = read_plan()
+    try:
+        engines = make_engines(plan)
+    except ImportError as e:
+        run_unavailable(plan, engine_names, f"not installed ({e.name}); {install_hint}")
+        return 0
+    run_driver(plan, engines)
+    return 0

@@ -3,7 +3,7 @@ encoder of bench/peers/mlx_encoder.py loading the same safetensors; the forward 
 mx.compile'd per shape, as MLX code meant to be fast is."""
 import sys
 
-from common import Engine, read_plan, run_driver, run_unavailable
+from common import Engine, run_peer
 
 
 class MlxEngine(Engine):
@@ -39,16 +39,5 @@ class MlxEngine(Engine):
         return lambda: mx.eval(compiled(ids, mask))
 
 
-def main():
-    plan = read_plan()
-    try:
-        engine = MlxEngine()
-    except ImportError as e:
-        run_unavailable(plan, ["mlx"], f"not installed ({e.name}); pip install 'mlx[cpu]' (Linux) or mlx-cuda-13")
-        return 0
-    run_driver(plan, [engine])
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_peer(lambda plan: [MlxEngine()], ["mlx"], "pip install 'mlx[cpu]' (Linux) or mlx-cuda-13"))

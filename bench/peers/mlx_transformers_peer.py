@@ -2,7 +2,7 @@
 on the bench plan, loading the same checkpoint directory with its from_pretrained."""
 import sys
 
-from common import Engine, read_plan, run_driver, run_unavailable
+from common import Engine, run_peer
 
 
 class MlxTransformersEngine(Engine):
@@ -47,16 +47,5 @@ class MlxTransformersEngine(Engine):
         return forward
 
 
-def main():
-    plan = read_plan()
-    try:
-        engine = MlxTransformersEngine()
-    except ImportError as e:
-        run_unavailable(plan, ["mlx-transformers"], f"not installed ({e.name}); pip install mlx-transformers")
-        return 0
-    run_driver(plan, [engine])
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_peer(lambda plan: [MlxTransformersEngine()], ["mlx-transformers"], "pip install mlx-transformers"))

@@ -6,7 +6,7 @@ import os
 import sys
 import warnings
 
-from common import Engine, read_plan, run_driver, run_unavailable
+from common import Engine, run_peer
 
 
 def export_path(cache_dir, model_dir):
@@ -84,16 +84,5 @@ class OrtEngine(Engine):
         return lambda: session.run(None, feeds)
 
 
-def main():
-    plan = read_plan()
-    try:
-        engine = OrtEngine(plan)
-    except ImportError as e:
-        run_unavailable(plan, ["onnxruntime"], f"not installed ({e.name}); see scripts/bench-peers-setup.sh")
-        return 0
-    run_driver(plan, [engine])
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_peer(lambda plan: [OrtEngine(plan)], ["onnxruntime"], "see scripts/bench-peers-setup.sh"))

@@ -2,7 +2,7 @@
 and SDPA attention, threads matched to tessera's (torch.set_num_threads)."""
 import sys
 
-from common import Engine, read_plan, run_driver, run_unavailable
+from common import Engine, run_peer
 
 
 class TorchEngine(Engine):
@@ -51,16 +51,5 @@ class TorchEngine(Engine):
         return self.torch.cuda.max_memory_allocated() / 1e6 if device == "cuda" else None
 
 
-def main():
-    plan = read_plan()
-    try:
-        engines = [TorchEngine("eager", plan["threads"]), TorchEngine("sdpa", plan["threads"])]
-    except ImportError as e:
-        run_unavailable(plan, ["torch-eager", "torch-sdpa"], f"not installed ({e.name}); see scripts/bench-peers-setup.sh")
-        return 0
-    run_driver(plan, engines)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_peer(lambda plan: [TorchEngine("eager", plan["threads"]), TorchEngine("sdpa", plan["threads"])], ["torch-eager", "torch-sdpa"], "see scripts/bench-peers-setup.sh"))
