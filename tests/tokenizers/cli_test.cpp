@@ -1,14 +1,11 @@
 // The `tessera tokenize` command: JSON lines in and out, and one-line errors on bad input.
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+
+#include "support/cli_runner.h"
 
 namespace {
 
@@ -17,18 +14,8 @@ namespace fs = std::filesystem;
 
 const fs::path kFixtures = fs::path(TESSERA_FIXTURES) / "tokenizers";
 
-struct RunResult {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-std::string read_file(const fs::path& path) {
-  std::ifstream stream(path, std::ios::binary);
-  std::ostringstream contents;
-  contents << stream.rdbuf();
-  return contents.str();
-}
+using tessera::testing_support::CommandResult;
+using tessera::testing_support::read_file;
 
 std::vector<Json> fixture_rows(const std::string& name) {
   std::vector<Json> rows;
@@ -44,24 +31,11 @@ std::vector<Json> parse_lines(const std::string& text) {
   return lines;
 }
 
-class CliTest : public testing::Test {
+// Runs `tessera tokenize ARGS` in a scratch directory (tests/support/cli_runner.h).
+class CliTest : public tessera::testing_support::CliTest {
  protected:
-  void SetUp() override {
-    dir_ =
-        fs::temp_directory_path() / ("tessera_cli_test_" + std::to_string(::getpid()) + "_" +
-                                     testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  RunResult run(const std::string& args, const std::string& stdin_bytes) {
-    std::ofstream(dir_ / "in", std::ios::binary) << stdin_bytes;
-    const std::string command = std::string(TESSERA_BINARY) + " tokenize " + args + " < '" +
-                                (dir_ / "in").string() + "' > '" + (dir_ / "out").string() +
-                                "' 2> '" + (dir_ / "err").string() + "'";
-    const int status = std::system(command.c_str());
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, read_file(dir_ / "out"),
-            read_file(dir_ / "err")};
+  CommandResult run(const std::string& args, const std::string& stdin_bytes) {
+    return tessera::testing_support::CliTest::run("tokenize " + args, stdin_bytes);
   }
 
   // Runs every fixture row of `name` with the given special-token setting through the command.
@@ -77,7 +51,7 @@ class CliTest : public testing::Test {
     }
     const std::string args = "'" + (kFixtures / name).string() + "'" +
                              (add_special_tokens ? "" : " --no-special-tokens");
-    const RunResult result = run(args, input);
+    const CommandResult result = run(args, input);
     ASSERT_EQ(result.exit_code, 0) << result.err;
     const auto lines = parse_lines(result.out);
     ASSERT_EQ(lines.size(), expected.size());
@@ -88,11 +62,9 @@ class CliTest : public testing::Test {
       }
     }
   }
-
-  fs::path dir_;
 };
 
-void expect_one_error_line(const RunResult& result) {
+void expect_one_error_line(const CommandResult& result) {
   EXPECT_NE(result.exit_code, 0);
   ASSERT_FALSE(result.err.empty());
   EXPECT_EQ(result.err.find('\n'), result.err.size() - 1) << result.err;
@@ -108,7 +80,7 @@ TEST_F(CliTest, EncodesLikeTheReferenceWithoutSpecialTokens) {
 }
 
 TEST_F(CliTest, AcceptsTheTokenizerJsonFileItself) {
-  const RunResult result = run("'" + (kFixtures / "bert-cased" / "tokenizer.json").string() + "'",
+  const CommandResult result = run("'" + (kFixtures / "bert-cased" / "tokenizer.json").string() + "'",
                                "{\"text\": \"Hi\"}\n");
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(parse_lines(result.out).size(), 1u);
@@ -121,7 +93,7 @@ TEST_F(CliTest, DecodesIdsSkippingSpecialTokens) {
     input += Json{{"ids", row["input_ids"]}}.dump() + "\n";
     expected.push_back(row["decoded"]);
   }
-  const RunResult result = run("'" + (kFixtures / "roberta-bpe").string() + "' --decode", input);
+  const CommandResult result = run("'" + (kFixtures / "roberta-bpe").string() + "' --decode", input);
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const auto lines = parse_lines(result.out);
   ASSERT_EQ(lines.size(), expected.size());
