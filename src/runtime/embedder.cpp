@@ -134,7 +134,7 @@ std::vector<std::vector<float>> Embedder::embed_ids(const std::vector<std::vecto
         pooled = max(where(greater(m, zeros({1})), hidden, full({1}, -1e9)), {1});
         break;
       case Pooling::last_token:
-        pooled = squeeze(take_along_axis(hidden, reshape(Array(last, {b, 1, 1}), {b, 1, 1}), 1), 1);
+        pooled = squeeze(take_along_axis(hidden, Array(last, {b, 1, 1}), 1), 1);
         break;
     }
     if (config_.normalize) {  // x / max(||x||, 1e-12), as torch.nn.functional.normalize

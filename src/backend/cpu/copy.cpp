@@ -107,7 +107,7 @@ void Concatenate::eval_cpu(const std::vector<Array>& inputs, Array& out) {
   size_t item = itemsize(out.dtype());
   int64_t outer = 1;
   for (int d = 0; d < axis; ++d) outer *= out.shape()[size_t(d)];
-  int64_t out_row = out.size() / std::max<int64_t>(outer, 1);  // bytes per outer index / item
+  int64_t out_row = out.size() / std::max<int64_t>(outer, 1);  // elements per outer index
   int64_t done = 0;
   for (const Array& in : inputs) {
     std::shared_ptr<Buffer> tmp;

@@ -45,8 +45,7 @@ Operand<E> prepare(const Array& a, Dtype compute_dtype) {
     const auto* base = static_cast<const E*>(a.buffer()->host()) + a.offset();
     return {base, *layout, Strides(a.strides().begin(), a.strides().end() - 2), nullptr};
   }
-  // Convert/compact into a row-major copy (only the distinct batch entries are copied because
-  // broadcast batch dims keep stride 0... but a compact copy materialises them, which is fine).
+  // Otherwise a row-major copy in the compute dtype (broadcast batch entries are materialised).
   auto buffer = Buffer::allocate_host(size_t(a.size()) * sizeof(E));
   cpu::copy_to_contiguous(a, buffer->mutable_host(), compute_dtype);
   Strides rm = row_major_strides(a.shape());
