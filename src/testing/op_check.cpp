@@ -202,6 +202,14 @@ RefTensor ref_attention(const RefTensor& q, const RefTensor& k, const RefTensor&
 struct RefQuantized {
   RefTensor packed, scales, biases;
 };
+double round_to(Dtype dtype, double v) {
+  switch (dtype) {
+    case Dtype::float16: return to_float(to_float16(float(v)));
+    case Dtype::bfloat16: return to_float(to_bfloat16(float(v)));
+    default: return v;
+  }
+}
+
 RefQuantized ref_quantize(const RefTensor& w, int group_size, int bits) {
   Shape packed_shape = w.shape, group_shape = w.shape;
   packed_shape.back() = w.shape.back() * bits / 32;
@@ -218,8 +226,9 @@ RefQuantized ref_quantize(const RefTensor& w, int group_size, int bits) {
       scale = edge / q_edge;
       bias = edge;
     }
-    r.scales.data[g] = scale;
-    r.biases.data[g] = bias;
+    // Scales and biases are stored in the weight's dtype (as MLX does); the codes use the unrounded ones.
+    r.scales.data[g] = round_to(w.dtype, scale);
+    r.biases.data[g] = round_to(w.dtype, bias);
     for (int i = 0; i < group_size; ++i) {
       float q = std::clamp(std::rint((float(x[i]) - bias) / scale), 0.0f, steps);
       size_t bit = size_t(i * bits);
@@ -731,6 +740,7 @@ RefTensor to_reference(const Array& a) {
     return out;
   });
   t.exact = !is_floating(a.dtype());
+  t.dtype = a.dtype();
   return t;
 }
 

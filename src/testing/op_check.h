@@ -16,6 +16,9 @@ struct RefTensor {
   Shape shape;
   std::vector<double> data;
   bool exact = false;  // integer results (indices, casts) compare exactly
+  // The dtype the values were stored in, so a reference can round what the op stores in that
+  // dtype (quantization scales and biases) the same way.
+  Dtype dtype = Dtype::float32;
   double at(const std::vector<int64_t>& index) const;  // broadcasting, right-aligned
 };
 
