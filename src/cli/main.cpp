@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cli/commands.h"
+#include "tessera/device.h"
 #include "tessera/error.h"
 
 namespace {
@@ -51,6 +52,10 @@ int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::printf("tessera %s (cuda: %s)\n", TESSERA_VERSION, tessera::cuda_available() ? "available" : "unavailable");
+    return 0;
   }
   for (const Command& c : kCommands) {
     if (std::strcmp(argv[1], c.name) != 0) continue;

@@ -156,5 +156,12 @@ TEST_F(ForwardCommand, UnknownCommandAndNoArguments) {
   EXPECT_TRUE(r.one_error_line()) << r.err;
 }
 
+TEST_F(ForwardCommand, VersionSaysWhetherCudaIsUsable) {
+  CommandResult r = run("--version");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind("tessera ", 0), 0u) << r.out;
+  EXPECT_NE(r.out.find("(cuda: "), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace tessera
