@@ -58,6 +58,13 @@ int cmd_generate(int argc, char** argv) {
   app.add_option("--seed", options.sampling.seed, "random seed")->default_val(0);
   app.add_option("--stop", options.stop_strings, "stop before this text (repeatable)");
   app.add_option("--max-kv-size", options.max_kv_size, "keep at most this many tokens in the KV cache (rotating)");
+  app.add_option("--kv-bits", options.kv_quantization.bits,
+                 "store the KV cache quantized to 4 or 8 bits (MLX's affine format; 0: the compute dtype)")
+      ->check(CLI::IsMember({0, 4, 8}))
+      ->default_val(0);
+  app.add_option("--kv-group-size", options.kv_quantization.group_size, "KV cache quantization group size")
+      ->check(CLI::IsMember({32, 64, 128}))
+      ->default_val(64);
   app.add_option("--prefill-chunk", options.prefill_chunk, "prompt tokens per forward pass")->default_val(512);
   app.add_flag("--chat", chat, "wrap the prompt in the model's chat template as a user message");
   app.add_flag("--json", json, "print one JSON line {\"ids\": [...], \"text\": ...} at the end");

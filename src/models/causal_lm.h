@@ -11,6 +11,7 @@ struct CacheOptions {
   // Keep at most this many tokens per layer (rotating); sliding-window layers keep their window
   // whatever this says.
   std::optional<int64_t> max_size;
+  KVQuantization quantization;  // keys and values stored quantized (bits 0: not)
 };
 
 class CausalLM : public Model {

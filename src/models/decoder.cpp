@@ -104,7 +104,7 @@ class DecoderModel : public CausalLM {
     for (int64_t i = 0; i < cfg_.layers; ++i) {
       std::optional<int64_t> keep = options.max_size;
       if (auto w = cfg_.window[size_t(i)]) keep = keep ? std::min(*keep, *w) : *w;
-      cache.layers.emplace_back(keep);
+      cache.layers.emplace_back(keep, options.quantization);
     }
     return cache;
   }

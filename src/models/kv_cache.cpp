@@ -6,30 +6,23 @@
 
 namespace tessera {
 
+// Growth only happens before a rotating cache wraps, so the kept slots are in order.
 void LayerCache::reserve(const Array& like, int64_t tokens) {
-  if (tokens <= capacity_) return;
+  if (tokens <= capacity()) return;
   int64_t wanted = (tokens + step_ - 1) / step_ * step_;
   if (max_size_) wanted = std::min(wanted, *max_size_);
-  Shape shape = like.shape();
-  shape[2] = wanted;
-  Array fresh_k = zeros(shape, like.dtype()), fresh_v = zeros(shape, like.dtype());
-  if (capacity_ > 0) {  // growth only happens before a rotating cache wraps: slots are in order
-    fresh_k = slice_update(fresh_k, keys_, {0, 0, 0, 0});
-    fresh_v = slice_update(fresh_v, values_, {0, 0, 0, 0});
-  }
-  keys_ = fresh_k;
-  values_ = fresh_v;
-  capacity_ = wanted;
+  keys_.grow(like, wanted);
+  values_.grow(like, wanted);
 }
 
 // Writes k/v at `slot`, wrapping around the end of a full rotating buffer.
 void LayerCache::write(const Array& k, const Array& v, int64_t slot) {
-  int64_t n = k.shape(2), first = std::min(n, capacity_ - slot);
-  keys_ = slice_update(keys_, slice_axis(k, 2, 0, first), {0, 0, slot, 0});
-  values_ = slice_update(values_, slice_axis(v, 2, 0, first), {0, 0, slot, 0});
+  int64_t n = k.shape(2), first = std::min(n, capacity() - slot);
+  keys_.write(first < n ? slice_axis(k, 2, 0, first) : k, slot);
+  values_.write(first < n ? slice_axis(v, 2, 0, first) : v, slot);
   if (first < n) {
-    keys_ = slice_update(keys_, slice_axis(k, 2, first, n), {0, 0, 0, 0});
-    values_ = slice_update(values_, slice_axis(v, 2, first, n), {0, 0, 0, 0});
+    keys_.write(slice_axis(k, 2, first, n), 0);
+    values_.write(slice_axis(v, 2, first, n), 0);
   }
 }
 
@@ -40,15 +33,15 @@ CachedKeysValues LayerCache::update(const Array& k, const Array& v) {
     // Slots are positions: append and attend to the prefix.
     reserve(k, end);
     write(k, v, offset_);
-    out.keys = slice_axis(keys_, 2, 0, end);
-    out.values = slice_axis(values_, 2, 0, end);
+    out.keys = keys_.read(0, end);
+    out.values = values_.read(0, end);
     for (int64_t p = 0; p < end; ++p) out.key_positions.push_back(p);
   } else if (n == 1 && offset_ >= *max_size_) {
     // Decoding with a full rotating buffer: the new token replaces the oldest and every slot is
     // attended (order does not matter to attention; positions say who is who).
     write(k, v, offset_ % *max_size_);
-    out.keys = keys_;
-    out.values = values_;
+    out.keys = keys_.read(0, capacity());
+    out.values = values_.read(0, capacity());
     for (int64_t s = 0; s < *max_size_; ++s)  // the newest token in slot s
       out.key_positions.push_back(offset_ - (offset_ - s) % *max_size_);
   } else {
@@ -63,8 +56,8 @@ CachedKeysValues LayerCache::update(const Array& k, const Array& v) {
     }
     for (int64_t p = offset_; p < end; ++p) out.key_positions.push_back(p);
     Array order(slots, {int64_t(slots.size())});
-    out.keys = concatenate({take(keys_, order, 2), k}, 2);
-    out.values = concatenate({take(values_, order, 2), v}, 2);
+    out.keys = concatenate({keys_.gather(order), k}, 2);
+    out.values = concatenate({values_.gather(order), v}, 2);
     int64_t stored = std::min(n, *max_size_);
     write(slice_axis(k, 2, n - stored, n), slice_axis(v, 2, n - stored, n), (end - stored) % *max_size_);
   }

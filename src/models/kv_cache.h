@@ -5,12 +5,14 @@
 // Buffers are preallocated [B, Hkv, capacity, D] and grown in steps; new tokens are written with
 // slice_update, which reuses the buffer in place once the previous step's graph has let go of it.
 // A rotating cache keeps at most `max_size` tokens (a sliding-window layer needs no more, and a
-// bounded cache caps memory for long generations): token t lives in slot t % max_size.
+// bounded cache caps memory for long generations): token t lives in slot t % max_size. Either kind
+// can hold its keys and values quantized (CacheTensor), dequantized as attention reads them.
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <vector>
 
+#include "models/cache_tensor.h"
 #include "tessera/array.h"
 
 namespace tessera {
@@ -25,25 +27,33 @@ struct CachedKeysValues {
 class LayerCache {
  public:
   // max_size: nullopt keeps every token; otherwise the cache rotates over that many slots.
-  explicit LayerCache(std::optional<int64_t> max_size = std::nullopt, int64_t step = 256)
-      : max_size_(max_size), step_(step) {}
+  explicit LayerCache(std::optional<int64_t> max_size = std::nullopt, KVQuantization quant = {},
+                      int64_t step = 256)
+      : max_size_(max_size), step_(step), keys_(quant), values_(quant) {}
 
   // Appends k, v [B,Hkv,S,D] (the tokens at positions offset()..offset()+S-1).
   CachedKeysValues update(const Array& k, const Array& v);
   int64_t offset() const { return offset_; }  // tokens seen so far
-  int64_t capacity() const { return capacity_; }
+  int64_t capacity() const { return keys_.capacity(); }
+  size_t nbytes() const { return keys_.nbytes() + values_.nbytes(); }
+  const CacheTensor& keys() const { return keys_; }
 
  private:
   void reserve(const Array& like, int64_t tokens);
   void write(const Array& k, const Array& v, int64_t slot);
   std::optional<int64_t> max_size_;
-  int64_t step_, offset_ = 0, capacity_ = 0;
-  Array keys_, values_;
+  int64_t step_, offset_ = 0;
+  CacheTensor keys_, values_;
 };
 
 struct KVCache {
   std::vector<LayerCache> layers;
   int64_t offset() const { return layers.empty() ? 0 : layers.front().offset(); }
+  size_t nbytes() const {
+    size_t n = 0;
+    for (const LayerCache& l : layers) n += l.nbytes();
+    return n;
+  }
 };
 
 }  // namespace tessera

@@ -33,7 +33,7 @@ GenerationResult generate(CausalLM& model, const std::vector<int64_t>& prompt, c
   GenerationResult result;
   result.prompt_tokens = int64_t(prompt.size());
   Sampler sampler(options.sampling);
-  KVCache cache = model.make_cache({options.max_kv_size});
+  KVCache cache = model.make_cache({options.max_kv_size, options.kv_quantization});
   std::optional<TextStream> stream;
   if (tokenizer) stream.emplace(*tokenizer, options.stop_strings);
 

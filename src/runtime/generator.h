@@ -20,6 +20,7 @@ struct GenerationOptions {
   std::vector<std::string> stop_strings;  // text ends before the first occurrence
   int64_t prefill_chunk = 512;            // prompt tokens per forward call
   std::optional<int64_t> max_kv_size;     // rotating cache of at most this many tokens
+  KVQuantization kv_quantization;         // keys and values stored quantized (bits 0: not)
 };
 
 struct GenerationResult {

@@ -38,6 +38,9 @@ TEST_F(GenerateCli, ChatWithoutTemplateAndBadInputsFailInOneLine) {
         "generate " + quoted(kLlama) + " --prompt hi --prompt-ids 1",
         "generate " + quoted(kLlama) + " --prompt hi --top-p 0",
         "generate " + quoted(kLlama) + " --prompt hi --temp -1",
+        "generate " + quoted(kLlama) + " --prompt hi --kv-bits 3",
+        "generate " + quoted(kLlama) + " --prompt hi --kv-bits 8 --kv-group-size 48",
+        "generate " + quoted(kLlama) + " --prompt hi --kv-bits 8",  // head_dim 8 < group 64
         std::string("generate /nonexistent --prompt hi"),
         "generate " + quoted(std::filesystem::path(TESSERA_FIXTURES) / "models" / "bert_model") + " --prompt-ids 1,2"}) {
     auto r = run(args);

@@ -1,0 +1,71 @@
+#include "models/cache_tensor.h"
+
+#include "tessera/error.h"
+#include "tessera/ops.h"
+
+namespace tessera {
+
+namespace {
+
+// A buffer of `capacity` slots along axis 2 that keeps the old buffer's slots.
+Array regrown(const Array& old, Shape shape, int64_t capacity, Dtype dtype) {
+  shape[2] = capacity;
+  Array fresh = zeros(shape, dtype);
+  return old.valid() ? slice_update(fresh, old, {0, 0, 0, 0}) : fresh;
+}
+
+}  // namespace
+
+void CacheTensor::grow(const Array& like, int64_t capacity) {
+  if (!quantized()) {
+    data_ = regrown(data_, like.shape(), capacity, like.dtype());
+  } else {
+    int64_t d = like.shape(3);
+    TESSERA_CHECK(d % quant_.group_size == 0, "kv cache",
+                  "the " + std::to_string(quant_.bits) + "-bit cache quantizes each head's " + std::to_string(d) +
+                      " values in groups of " + std::to_string(quant_.group_size) + ", which must divide it");
+    Shape packed = like.shape(), groups = like.shape();
+    packed[3] = d * quant_.bits / 32;
+    groups[3] = d / quant_.group_size;
+    data_ = regrown(data_, packed, capacity, Dtype::uint32);
+    scales_ = regrown(scales_, groups, capacity, like.dtype());
+    biases_ = regrown(biases_, groups, capacity, like.dtype());
+  }
+  capacity_ = capacity;
+}
+
+void CacheTensor::write(const Array& x, int64_t slot) {
+  std::vector<int64_t> at{0, 0, slot, 0};
+  if (!quantized()) {
+    data_ = slice_update(data_, x, at);
+    return;
+  }
+  QuantizedArrays q = quantize(x, quant_.group_size, quant_.bits);
+  data_ = slice_update(data_, q.weight, at);
+  scales_ = slice_update(scales_, q.scales, at);
+  biases_ = slice_update(biases_, q.biases, at);
+}
+
+Array CacheTensor::dequantized(const Array& data, const Array& scales, const Array& biases) const {
+  return quantized() ? dequantize(data, scales, biases, quant_.group_size, quant_.bits) : data;
+}
+
+Array CacheTensor::read(int64_t begin, int64_t end) const {
+  if (begin == 0 && end == capacity_) return dequantized(data_, scales_, biases_);
+  if (!quantized()) return slice_axis(data_, 2, begin, end);
+  return dequantized(slice_axis(data_, 2, begin, end), slice_axis(scales_, 2, begin, end),
+                     slice_axis(biases_, 2, begin, end));
+}
+
+Array CacheTensor::gather(const Array& slots) const {
+  if (!quantized()) return take(data_, slots, 2);
+  return dequantized(take(data_, slots, 2), take(scales_, slots, 2), take(biases_, slots, 2));
+}
+
+size_t CacheTensor::nbytes() const {
+  size_t n = data_.valid() ? data_.nbytes() : 0;
+  if (scales_.valid()) n += scales_.nbytes() + biases_.nbytes();
+  return n;
+}
+
+}  // namespace tessera
