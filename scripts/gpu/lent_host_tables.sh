@@ -1,40 +1,53 @@
 #!/usr/bin/env bash
 # The lent GPU machine's tables in one short call, with a binary built on the dev machine: the
-# benchmark suite on CUDA (tessera vs PyTorch, the paper's grid) and on the host CPU at 16 threads
-# (tessera vs PyTorch). Device time is scarce, so nothing is compiled there.
+# benchmark suite on CUDA (tessera vs PyTorch vs real MLX, the paper's grid) and on the host CPU at
+# 16 threads (tessera vs PyTorch). Device time is scarce, so nothing is compiled there.
 #
-#   On the dev machine:   scripts/gpu/lent_host_tables.sh --pack   (copies build/release/tessera
-#                         into .prebuilt/, ignored by git; .deps/ comes from fetch-debs.sh)
-#   On the GPU machine:   scripts/gpu/lent_host_tables.sh          (carry .prebuilt and .deps)
+#   On the dev machine:   scripts/gpu/lent_host_tables.sh --pack
+#       fills .gpu-carry/ (ignored by git): build/release/tessera, the three Debian runtime
+#       libraries it links (from .deps/, made by scripts/gpu/fetch-debs.sh), and the mlx +
+#       mlx-cuda-13 wheels with mlx-cuda's non-sm_90 device code blanked (slim_fatbin.py) so the
+#       whole carry fits one call's 64 MiB.
+#   On the GPU machine:   scripts/gpu/lent_host_tables.sh          (carry .gpu-carry)
 #
-# Steps can be narrowed: STEPS="cuda cpu16" (default both). Results (JSON, CSV, PNG, the tables)
-# go to $OUT; the tables print last.
+# Steps can be narrowed: STEPS="cuda cpu16 cuda-more" (the default). Results (JSON, CSV, the tables) go to
+# $OUT; the tables print last.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
+CARRY=.gpu-carry
+MLX_VERSION=${MLX_VERSION:-0.32.4}
 
 if [[ "${1:-}" == "--pack" ]]; then
-  mkdir -p .prebuilt
-  grep -qx "/.prebuilt/" .git/info/exclude || echo "/.prebuilt/" >>.git/info/exclude
-  cp build/release/tessera .prebuilt/tessera
-  strip .prebuilt/tessera
-  ls -la .prebuilt .deps | head -40
+  set -e
+  rm -rf "$CARRY" && mkdir -p "$CARRY/debs" "$CARRY/wheels"
+  grep -qx "/$CARRY/" .git/info/exclude || echo "/$CARRY/" >>.git/info/exclude
+  cp build/release/tessera "$CARRY/tessera" && strip "$CARRY/tessera"
+  cp .deps/libdnnl2_*.deb .deps/libutf8proc2_*.deb .deps/libpcre2-8-0_*.deb "$CARRY/debs/"
+  tmp=$(mktemp -d)
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_35_x86_64 -d "$tmp" "mlx==$MLX_VERSION" "mlx-cuda-13==$MLX_VERSION"
+  cp "$tmp"/mlx-"$MLX_VERSION"-*.whl "$CARRY/wheels/"
+  wheel=$(basename "$tmp"/mlx_cuda_13-*.whl)
+  mkdir "$tmp/unpacked" && (cd "$tmp/unpacked" && unzip -q "../$wheel")
+  python3 scripts/gpu/slim_fatbin.py "$tmp/unpacked/mlx/lib/libmlx.so" --keep-sm 90
+  (cd "$tmp/unpacked" && zip -q -r -9 "$ROOT/$CARRY/wheels/$wheel" .)
+  rm -rf "$tmp"
+  du -ab "$CARRY" | sort -n | tail -8
   exit 0
 fi
 
 OUT=${OUT:-/tmp/tessera-gpu-out}
-STEPS=${STEPS-"cuda cpu16"}
+STEPS=${STEPS-"cuda cpu16 cuda-more"}
 CACHE=/tmp/tessera-bench-cache
 mkdir -p "$OUT" "$CACHE"
-BIN="$ROOT/.prebuilt/tessera"
+BIN="$ROOT/$CARRY/tessera"
 
 # The binary's Debian libraries (oneDNN, utf8proc, pcre2) unpacked beside it, never into /; CUDA
 # 13's runtime and cuBLASLt from the machine's toolkit or its Python wheels.
 mkdir -p /tmp/deps
-for deb in .deps/libdnnl2_*.deb .deps/libutf8proc2_*.deb .deps/libpcre2-8-0_*.deb; do
-  dpkg -x "$deb" /tmp/deps
-done
+for deb in "$CARRY"/debs/*.deb; do dpkg -x "$deb" /tmp/deps; done
 libs=/tmp/deps/usr/lib/x86_64-linux-gnu
 for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
   $(python3 -c 'import glob, nvidia, os; [print(p) for b in nvidia.__path__ for p in glob.glob(os.path.join(b, "*", "lib"))]' 2>/dev/null); do
@@ -51,10 +64,17 @@ missing=$(ldd "$BIN" | grep "not found")
   "$BIN" --version
 } 2>&1 | tee "$OUT/inventory.log"
 
-# The peers run under the machine's own python3 (its torch), without the unpacked libraries.
+# MLX beside the machine's torch: its wheels into /tmp/site, whose nvidia/ is torch's CUDA wheels
+# (libmlx.so looks for cuBLAS, cuDNN, NCCL, NVRTC there, relative to itself).
+if python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site "$CARRY"/wheels/*.whl; then
+  ln -sfn "$(python3 -c 'import nvidia; print(list(nvidia.__path__)[0])')" /tmp/site/nvidia
+else
+  echo "the mlx wheels did not install: the mlx rows will say why"
+fi
+# The peers run under the machine's own python3 (its torch) and MLX, without the unpacked libraries.
 cat >"$OUT/python" <<'PY'
 #!/usr/bin/env bash
-exec env -u LD_LIBRARY_PATH python3 "$@"
+exec env -u LD_LIBRARY_PATH PYTHONPATH=/tmp/site python3 "$@"
 PY
 chmod +x "$OUT/python"
 
@@ -62,29 +82,36 @@ suite() {
   local name=$1 limit=$2
   shift 2
   echo "=== $name: tessera bench $*"
-  timeout "$limit" "$BIN" bench --peers torch --python "$OUT/python" --cache-dir "$CACHE" \
+  timeout "$limit" "$BIN" bench --python "$OUT/python" --cache-dir "$CACHE" \
     --json "$OUT/$name.json" --csv "$OUT/$name.csv" "$@" >"$OUT/$name.md" 2>"$OUT/$name.err"
   echo "exit $?" >>"$OUT/$name.err"
   tail -3 "$OUT/$name.err"
 }
 
+# Each suite has its own time limit, so one that overruns costs only its own table; the order puts
+# the runs the docs need most first.
 for step in $STEPS; do
   case "$step" in
     cuda)
-      suite cuda-paper 150 --device cuda --dtype float16 --grid paper --runs 10 \
-        --models bert-base,roberta-base,xlm-roberta-base
-      suite cuda-padding 40 --device cuda --dtype float16 --models bert-base --batch 32 --seq 128 \
-        --padding 0.5 --runs 10
+      suite cuda-bert 70 --peers torch,mlx --device cuda --dtype float16 --grid paper --runs 10 \
+        --models bert-base
       ;;
     cpu16)
-      suite cpu16 100 --device cpu --threads 16 --models bert-base --batch 1,8 --seq 128 \
+      suite cpu16 50 --peers torch --device cpu --threads 16 --models bert-base --batch 1,8 --seq 128 \
         --dtype float32,bfloat16 --runs 10
-      suite cpu16-512 50 --device cpu --threads 16 --models bert-base --batch 1 --seq 512 \
+      suite cpu16-512 30 --peers torch --device cpu --threads 16 --models bert-base --batch 1 --seq 512 \
         --dtype float32,bfloat16 --runs 10
+      ;;
+    cuda-more)
+      suite cuda-roberta-xlmr 50 --peers torch --device cuda --dtype float16 --grid paper --runs 10 \
+        --models roberta-base,xlm-roberta-base
+      suite cuda-padding 20 --peers torch --device cuda --dtype float16 --models bert-base --batch 32 \
+        --seq 128 --padding 0.5 --runs 10
       ;;
     *) echo "unknown step $step" ;;
   esac
 done
+shopt -s nullglob
 for f in "$OUT"/*.md; do
   echo "=== $(basename "$f")"
   cat "$f"
