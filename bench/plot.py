@@ -16,7 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 def main(results_path, png_path):
     with open(results_path) as f:
         document = json.load(f)
-    rows = [r for r in document["results"] if r.get("median_ms") is not None]
+    # Latency of whole passes (encoders' forward, causal LMs' prefill); decode steps are another scale.
+    rows = [r for r in document["results"] if r.get("median_ms") is not None and r.get("task", "forward") != "decode"]
     if not rows:
         sys.exit("plot.py: no measured results to draw")
     panels = defaultdict(list)

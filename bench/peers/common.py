@@ -72,6 +72,7 @@ def record(engine, case, plan, *, stats=None, load_ms=0.0, peak_mb=0.0, device_p
         "dtype": case["dtype"],
         "batch": case["batch"],
         "seq": case["seq"],
+        "task": task_of(case),
         "padding": plan["padding"],
         "threads": plan["threads"],
         "runs": plan["runs"],
@@ -87,8 +88,14 @@ def record(engine, case, plan, *, stats=None, load_ms=0.0, peak_mb=0.0, device_p
     }
     if stats:
         r.update(stats)
-        r["tokens_per_s"] = case["batch"] * case["seq"] / (stats["median_ms"] / 1000.0)
+        tokens = case["batch"] if task_of(case) == "decode" else case["batch"] * case["seq"]
+        r["tokens_per_s"] = tokens / (stats["median_ms"] / 1000.0)
     return r
+
+
+def task_of(case):
+    """forward (encoders), or for causal LMs prefill / decode (see BenchCase in bench_grid.h)."""
+    return case.get("task", "forward")
 
 
 def one_line_error(e):
@@ -99,6 +106,7 @@ class Engine:
     """One engine (one row per case). Subclasses implement the four hooks."""
 
     name = "engine"
+    generates = False  # runs the prefill/decode tasks of causal LMs
 
     def version(self):
         raise NotImplementedError
@@ -115,7 +123,8 @@ class Engine:
         raise NotImplementedError
 
     def prepare(self, model, inputs, case):
-        """A function of no arguments that runs one forward pass and waits for its outputs."""
+        """A function of no arguments that runs what the case's task times (one forward pass, a
+        prefill, or one decode step) and waits for its outputs."""
         raise NotImplementedError
 
     def reset_device_peak(self, device):
@@ -165,6 +174,8 @@ def run_driver(plan, engines):
             label = f'{engine.name} {case["model"]} {case["device"]} {case["dtype"]} {case["batch"]}x{case["seq"]}'
             group, tokens = (case["model_dir"], case["device"], case["dtype"]), case["batch"] * case["seq"]
             reason = engine.unsupported(case)
+            if reason is None and task_of(case) != "forward" and not engine.generates:
+                reason = "this peer runs encoders only"
             if reason is None and tokens >= over_budget.get(group, float("inf")):
                 reason = f"a smaller case was already over the {plan['peer_max_run_s']:g} s budget (--peer-max-run-s)"
             if reason is None:

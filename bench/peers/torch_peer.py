@@ -1,11 +1,17 @@
-"""PyTorch + transformers on the bench plan: AutoModel from the same checkpoint directory, eager
-and SDPA attention, threads matched to tessera's (torch.set_num_threads)."""
+"""PyTorch + transformers on the bench plan: AutoModel (AutoModelForCausalLM for causal LMs) from
+the same checkpoint directory, eager and SDPA attention, threads matched to tessera's
+(torch.set_num_threads). Causal LMs time a prefill into a fresh DynamicCache, or one greedy decode
+step after the prompt, as tessera does."""
+import json
+import os
 import sys
 
 from common import Engine, run_peer
 
 
 class TorchEngine(Engine):
+    generates = True
+
     def __init__(self, attention, threads):
         import torch
         import transformers
@@ -25,9 +31,12 @@ class TorchEngine(Engine):
         return None
 
     def load(self, model_dir, device, dtype):
-        from transformers import AutoModel
+        from transformers import AutoModel, AutoModelForCausalLM
 
-        model = AutoModel.from_pretrained(model_dir, dtype=getattr(self.torch, dtype), attn_implementation=self.attention)
+        with open(os.path.join(model_dir, "config.json")) as f:
+            causal = json.load(f).get("architectures", [""])[0].endswith("ForCausalLM")
+        model_class = AutoModelForCausalLM if causal else AutoModel
+        model = model_class.from_pretrained(model_dir, dtype=getattr(self.torch, dtype), attn_implementation=self.attention)
         return model.eval().to(device)
 
     def prepare(self, model, inputs, case):
@@ -36,12 +45,33 @@ class TorchEngine(Engine):
         mask = torch.from_numpy(inputs["attention_mask"]).to(case["device"])
         synchronize = torch.cuda.synchronize if case["device"] == "cuda" else (lambda: None)
 
+        task = case.get("task", "forward")
+
         def forward():
             with torch.inference_mode():
                 model(input_ids=ids, attention_mask=mask)
             synchronize()
 
-        return forward
+        def prefill():
+            with torch.inference_mode():
+                out = model(input_ids=ids, use_cache=True, logits_to_keep=1)
+            synchronize()
+            return out
+
+        if task == "forward":
+            return forward
+        if task == "prefill":
+            return prefill
+        state = {"out": prefill()}
+
+        def decode():
+            with torch.inference_mode():
+                prev = state["out"]
+                nxt = prev.logits[:, -1:].argmax(-1)
+                state["out"] = model(input_ids=nxt, past_key_values=prev.past_key_values, use_cache=True)
+            synchronize()
+
+        return decode
 
     def reset_device_peak(self, device):
         if device == "cuda":

@@ -1,6 +1,9 @@
 // Grid expansion and validation, and `tessera bench` argument parsing through --dry-run.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <nlohmann/json.hpp>
+
 #include "runtime/bench/bench_grid.h"
 #include "support/cli_runner.h"
 #include "tessera/device.h"
@@ -84,6 +87,27 @@ TEST_F(BenchCli, DefaultGridIsTheQuickOne) {
   EXPECT_NE(r.out.find("xlm-roberta-base cpu float32 8x128\n"), std::string::npos);
   auto paper = run("bench --dry-run --device cpu --grid paper --models bert-base");
   EXPECT_NE(paper.out.find("bert-base cpu float32 128x512\n"), std::string::npos);
+}
+
+// A causal LM is timed as llama-bench does: prefill of the prompt, and one decode step after it
+// (tokens/s = batch / step time).
+TEST_F(BenchCli, CausalLMsReportPrefillAndDecode) {
+  std::filesystem::path llama = std::filesystem::path(TESSERA_FIXTURES) / "decoders" / "llama";
+  std::filesystem::path json = dir_ / "out.json";
+  auto r = run("bench --models " + testing_support::quoted(llama) + " --batch 2 --seq 8 --runs 10 --json " +
+               testing_support::quoted(json) + " --cache-dir " + testing_support::quoted(dir_ / "cache"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("2×8 prefill"), std::string::npos) << r.out;
+  nlohmann::json results = nlohmann::json::parse(std::ifstream(json))["results"];
+  ASSERT_EQ(results.size(), 2u);
+  std::vector<std::string> tasks;
+  for (const auto& row : results) {
+    tasks.push_back(row["task"]);
+    ASSERT_TRUE(row["error"].is_null()) << row.dump();
+    double tokens = row["task"] == "decode" ? 2 : 16;
+    EXPECT_NEAR(row["tokens_per_s"].get<double>(), tokens / (row["median_ms"].get<double>() / 1000), 1e-6);
+  }
+  EXPECT_EQ(tasks, (std::vector<std::string>{"prefill", "decode"}));
 }
 
 TEST_F(BenchCli, BadArgumentsFailWithOneLine) {

@@ -63,10 +63,10 @@ TEST(BenchResult, CsvHeaderRowsAndQuoting) {
   std::string csv = to_csv({measured(), failed});
   std::string header = csv.substr(0, csv.find('\n'));
   EXPECT_EQ(header,
-            "engine,version,model,device,dtype,batch,seq,padding,threads,runs,median_ms,p90_ms,mean_ms,min_ms,"
+            "engine,version,model,device,dtype,batch,seq,task,padding,threads,runs,median_ms,p90_ms,mean_ms,min_ms,"
             "tokens_per_s,load_ms,peak_rss_mb,device_peak_mb,vs_tessera,error");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 3);
-  EXPECT_NE(csv.find("tessera,v,bert-base,cpu,float32,8,128,0.0,2,10,100.0,120.0,105.0,95.0,10240.0,0.5,450.0,,,\n"),
+  EXPECT_NE(csv.find("tessera,v,bert-base,cpu,float32,8,128,forward,0.0,2,10,100.0,120.0,105.0,95.0,10240.0,0.5,450.0,,,\n"),
             std::string::npos);
   EXPECT_NE(csv.find(",,,,,0.5,450.0,,,\"boom, \"\"quoted\"\"\"\n"), std::string::npos);
 }

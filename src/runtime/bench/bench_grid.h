@@ -28,6 +28,10 @@ struct BenchSettings {
 struct BenchCase {
   std::string model, device, dtype;
   int64_t batch = 0, seq = 0;
+  // What is timed. forward: one forward pass of batch x seq (encoders). For causal LMs, as
+  // llama-bench's pp/tg: prefill: the seq-token prompts into an empty KV cache; decode: one
+  // token per row appended after a seq-token prompt.
+  std::string task = "forward";
   bool operator==(const BenchCase&) const = default;
 };
 

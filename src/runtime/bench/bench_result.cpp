@@ -9,7 +9,8 @@ namespace tessera::bench {
 
 double BenchResult::tokens_per_s() const {
   if (!latency || latency->median_ms <= 0) return 0;
-  return double(config.batch * config.seq) / (latency->median_ms / 1000.0);
+  int64_t tokens = config.task == "decode" ? config.batch : config.batch * config.seq;
+  return double(tokens) / (latency->median_ms / 1000.0);
 }
 
 namespace {
@@ -38,6 +39,7 @@ void to_json(nlohmann::json& j, const BenchResult& r) {
        {"dtype", r.config.dtype},
        {"batch", r.config.batch},
        {"seq", r.config.seq},
+       {"task", r.config.task},
        {"padding", r.padding},
        {"threads", r.threads},
        {"runs", r.runs},
@@ -57,7 +59,7 @@ void from_json(const nlohmann::json& j, BenchResult& r) {
   r.engine = j.at("engine").get<std::string>();
   r.version = j.value("version", "");
   r.config = {j.at("model").get<std::string>(), j.at("device").get<std::string>(), j.at("dtype").get<std::string>(),
-              j.at("batch").get<int64_t>(), j.at("seq").get<int64_t>()};
+              j.at("batch").get<int64_t>(), j.at("seq").get<int64_t>(), j.value("task", "forward")};
   r.padding = j.value("padding", 0.0);
   r.threads = j.value("threads", 0);
   r.runs = j.value("runs", 0);
@@ -81,7 +83,7 @@ BenchResult parse_result_line(const std::string& line) {
 
 const std::vector<std::string>& csv_columns() {
   static const std::vector<std::string> columns = {
-      "engine", "version", "model", "device", "dtype", "batch", "seq", "padding", "threads", "runs",
+      "engine", "version", "model", "device", "dtype", "batch", "seq", "task", "padding", "threads", "runs",
       "median_ms", "p90_ms", "mean_ms", "min_ms", "tokens_per_s", "load_ms", "peak_rss_mb",
       "device_peak_mb", "vs_tessera", "error"};
   return columns;

@@ -28,7 +28,8 @@ struct BenchResult {
   std::optional<double> ratio_vs_tessera;  // peer median / tessera median, set when merged
 
   bool ok() const { return latency.has_value(); }
-  // Positions processed per second (batch x sequence, padding included) at the median latency.
+  // Positions processed per second at the median latency: batch x sequence (padding included),
+  // or batch for a decode step.
   double tokens_per_s() const;
 };
 

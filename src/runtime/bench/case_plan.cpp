@@ -5,11 +5,22 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "models/config.h"
 #include "runtime/bench/bench_inputs.h"
 
 namespace tessera::bench {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+bool generates_text(const std::string& model_dir) {
+  ModelConfig config = ModelConfig::load(model_dir);
+  std::vector<std::string> names = config.has("architectures") ? config.get_strings("architectures") : std::vector<std::string>{};
+  return !names.empty() && names.front().ends_with("ForCausalLM");
+}
+
+}  // namespace
 
 std::vector<PreparedCase> prepare_cases(const std::vector<BenchCase>& cases,
                                         const std::map<std::string, BenchModel>& models,
@@ -28,7 +39,15 @@ std::vector<PreparedCase> prepare_cases(const std::vector<BenchCase>& cases,
     std::replace(file_stem.begin(), file_stem.end(), '/', '-');  // hub ids
     fs::path path = cache_dir / "inputs" / (file_stem + "-" + name);
     generator->make(c.batch, c.seq, settings.padding).save(path.string());  // cheap; never stale
-    prepared.push_back({c, model.dir, path.string(), generator->source()});
+    if (!generates_text(model.dir)) {
+      prepared.push_back({c, model.dir, path.string(), generator->source()});
+      continue;
+    }
+    for (const char* task : {"prefill", "decode"}) {
+      BenchCase timed = c;
+      timed.task = task;
+      prepared.push_back({timed, model.dir, path.string(), generator->source()});
+    }
   }
   return prepared;
 }
@@ -43,6 +62,7 @@ nlohmann::json peer_plan(const std::vector<PreparedCase>& cases, const BenchSett
                           {"dtype", c.config.dtype},
                           {"batch", c.config.batch},
                           {"seq", c.config.seq},
+                          {"task", c.config.task},
                           {"inputs", c.inputs_path}});
   return {{"runs", settings.runs},
           {"warmup", settings.warmup},

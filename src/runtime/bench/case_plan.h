@@ -26,7 +26,7 @@ std::vector<PreparedCase> prepare_cases(const std::vector<BenchCase>& cases,
                                         const BenchSettings& settings, const std::filesystem::path& cache_dir);
 
 // {"runs", "warmup", "threads", "padding", "peer_max_run_s", "cache_dir", "cases": [{"model", "model_dir", "device",
-// "dtype", "batch", "seq", "inputs"}]}: what bench/peers/common.py reads.
+// "dtype", "batch", "seq", "task", "inputs"}]}: what bench/peers/common.py reads.
 nlohmann::json peer_plan(const std::vector<PreparedCase>& cases, const BenchSettings& settings,
                          const std::filesystem::path& cache_dir);
 

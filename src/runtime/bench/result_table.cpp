@@ -15,6 +15,7 @@ std::string fixed(double value, int decimals) {
 
 std::vector<std::string> row_cells(const BenchResult& r) {
   std::string shape = std::to_string(r.config.batch) + "×" + std::to_string(r.config.seq);
+  if (r.config.task != "forward") shape += " " + r.config.task;
   std::vector<std::string> cells = {r.config.model, r.config.device, r.config.dtype, shape, r.engine};
   if (!r.ok()) {
     cells.insert(cells.end(), {"—", "—", "—", "—", "—", "not run: " + r.error});

@@ -1,8 +1,10 @@
 #include "runtime/bench/tessera_runner.h"
 
 #include <chrono>
+#include <functional>
 #include <memory>
 
+#include "models/causal_lm.h"
 #include "runtime/bench/peak_memory.h"
 #include "tessera/model.h"
 #include "tessera/ops.h"
@@ -18,14 +20,43 @@ double elapsed_ms(Clock::time_point since) {
   return std::chrono::duration<double, std::milli>(Clock::now() - since).count();
 }
 
+// eval queues device work; reading one value back waits for it to finish.
+void wait_for(const Array& result) {
+  eval(result);
+  if (result.device() != Device::cpu())
+    eval(to_device(slice_axis(reshape(result, {-1}), 0, 0, 1), Device::cpu()));
+}
+
 void forward_and_wait(Model& model, const ModelInputs& inputs) {
   ModelOutputs outputs = model.forward(inputs);
   std::vector<Array> all;
   for (auto& [field, value] : outputs) all.push_back(value);
   eval(all);
-  // A device may still be running what eval queued: reading one value back waits for it.
-  if (all.front().device() != Device::cpu())
-    eval(to_device(slice_axis(reshape(all.front(), {-1}), 0, 0, 1), Device::cpu()));
+  wait_for(all.front());
+}
+
+// What one timed run does for the case's task: a forward pass, or for a causal LM a prefill into
+// a fresh cache, or one decode step (the cache filled with the prompt beforehand, untimed).
+std::function<void()> timed_run(Model& model, const ModelInputs& inputs, const std::string& task) {
+  if (task == "forward") return [&model, inputs] { forward_and_wait(model, inputs); };
+  auto* lm = dynamic_cast<CausalLM*>(&model);
+  TESSERA_CHECK(lm, "bench", "task " + task + " needs a causal LM, not " + model.architecture());
+  if (task == "prefill") {
+    return [lm, ids = inputs.input_ids] {
+      KVCache cache = lm->make_cache();
+      wait_for(lm->forward(ids, cache, true));
+    };
+  }
+  TESSERA_CHECK(task == "decode", "bench", "unknown task " + task);
+  auto cache = std::make_shared<KVCache>(lm->make_cache());
+  Array logits = lm->forward(inputs.input_ids, *cache, true);
+  wait_for(logits);
+  auto next = std::make_shared<Array>(argmax(logits, -1));  // [B,1]: greedy, as the peers
+  return [lm, cache, next] {
+    Array step = lm->forward(*next, *cache, true);
+    *next = argmax(step, -1);
+    wait_for(*next);
+  };
 }
 
 ModelInputs read_inputs(const std::string& path, Device device) {
@@ -49,7 +80,7 @@ std::vector<BenchResult> run_tessera(const std::vector<PreparedCase>& cases, con
   for (const PreparedCase& c : cases) {
     const BenchCase& k = c.config;
     progress.start("tessera " + k.model + " " + k.device + " " + k.dtype + " " + std::to_string(k.batch) + "x" +
-                   std::to_string(k.seq));
+                   std::to_string(k.seq) + (k.task == "forward" ? "" : " " + k.task));
     BenchResult r;
     r.engine = "tessera";
     r.version = "tessera (this build)";
@@ -72,11 +103,12 @@ std::vector<BenchResult> run_tessera(const std::vector<PreparedCase>& cases, con
       ModelInputs inputs = read_inputs(c.inputs_path, device);
       reset_peak_rss();
       reset_peak_memory();
-      for (int i = 0; i < settings.warmup; ++i) forward_and_wait(*model, inputs);
+      std::function<void()> run = timed_run(*model, inputs, k.task);
+      for (int i = 0; i < settings.warmup; ++i) run();
       std::vector<double> samples;
       for (int i = 0; i < settings.runs; ++i) {
         Clock::time_point start = Clock::now();
-        forward_and_wait(*model, inputs);
+        run();
         samples.push_back(elapsed_ms(start));
       }
       r.latency = summarize_latencies(samples);
