@@ -110,7 +110,23 @@ class DecoderModel : public CausalLM {
   }
 
   Array forward(const Array& ids, KVCache& cache, bool last_only) override {
-    return run(ids, cache, last_only, {});
+    check_ids(ids);
+    return run(ids, {&cache}, {ids.shape(1)}, last_only, {});
+  }
+
+  Array forward_packed(const std::vector<Array>& ids, const std::vector<KVCache*>& caches) override {
+    TESSERA_CHECK(!ids.empty() && ids.size() == caches.size(), "forward",
+                  "packed sequences need one cache each, got " + std::to_string(ids.size()) + " sequences and " +
+                      std::to_string(caches.size()) + " caches");
+    std::vector<int64_t> lengths;
+    for (const Array& s : ids) {
+      check_ids(s);
+      TESSERA_CHECK(s.shape(0) == 1, "forward", "a packed sequence is [1, length], got " + to_string(s.shape()));
+      lengths.push_back(s.shape(1));
+    }
+    std::vector<Array> as_int64;
+    for (const Array& s : ids) as_int64.push_back(astype(s, Dtype::int64));
+    return run(concatenate(as_int64, 1), caches, lengths, true, {});
   }
 
   ModelOutputs forward(const ModelInputs& in) override {
@@ -122,7 +138,8 @@ class DecoderModel : public CausalLM {
       for (int64_t m : astype(*in.attention_mask, Dtype::int64).to_vector<int64_t>()) padding.push_back(m == 0);
       if (std::find(padding.begin(), padding.end(), true) == padding.end()) padding.clear();
     }
-    return {{"logits", run(in.input_ids, cache, false, padding)}};
+    check_ids(in.input_ids);
+    return {{"logits", run(in.input_ids, {&cache}, {in.input_ids.shape(1)}, false, padding)}};
   }
 
  private:
@@ -166,30 +183,49 @@ class DecoderModel : public CausalLM {
     return l;
   }
 
-  Array run(const Array& ids, KVCache& cache, bool last_only, const std::vector<bool>& padding) {
-    const DecoderConfig& c = cfg_;
+  void check_ids(const Array& ids) const {
     TESSERA_CHECK(ids.ndim() == 2, "forward", "input_ids must be [batch, sequence], got " + to_string(ids.shape()));
     TESSERA_CHECK(ids.dtype() == Dtype::int64 || ids.dtype() == Dtype::int32, "forward",
                   "input_ids must be int64 or int32, got " + std::string(name(ids.dtype())));
-    TESSERA_CHECK(int64_t(cache.layers.size()) == c.layers, "forward", "the KV cache belongs to another model");
     for (int64_t id : astype(ids, Dtype::int64).to_vector<int64_t>())
-      TESSERA_CHECK(id >= 0 && id < c.vocab, "forward",
-                    "input_ids contains " + std::to_string(id) + ", outside the vocabulary of " + std::to_string(c.vocab));
-    int64_t batch = ids.shape(0), seq = ids.shape(1);
+      TESSERA_CHECK(id >= 0 && id < cfg_.vocab, "forward",
+                    "input_ids contains " + std::to_string(id) + ", outside the vocabulary of " +
+                        std::to_string(cfg_.vocab));
+  }
+
+  // ids [B,T] holds the sequences one after another along T (lengths[i] tokens each, past in
+  // caches[i]); with several sequences B is 1. last_only: the last token of each sequence,
+  // [N,1,vocab] (with one sequence [B,1,vocab]); else [B,T,vocab].
+  Array run(const Array& ids, const std::vector<KVCache*>& caches, const std::vector<int64_t>& lengths,
+            bool last_only, const std::vector<bool>& padding) {
+    const DecoderConfig& c = cfg_;
+    for (const KVCache* cache : caches)
+      TESSERA_CHECK(int64_t(cache->layers.size()) == c.layers, "forward", "the KV cache belongs to another model");
     Array x = take(embed_, ids, 0);
+    std::vector<LayerCache*> layer_caches(caches.size());
     for (size_t i = 0; i < layers_.size(); ++i) {
       const DecoderLayer& l = layers_[i];
+      for (size_t s = 0; s < caches.size(); ++s) layer_caches[s] = &caches[s]->layers[i];
       Array h = rms_norm(x, l.input_norm, c.eps);
-      x = add(x, attention(l, h, cache.layers[i], c.window[i], batch, seq, padding));
+      x = add(x, attention(l, h, layer_caches, lengths, c.window[i], padding));
       h = rms_norm(x, l.post_attention_norm, c.eps);
       x = add(x, l.moe ? (*l.moe)(h) : (*l.mlp)(h));
     }
-    if (last_only) x = slice_axis(x, 1, seq - 1, seq);
+    if (last_only) {
+      std::vector<int32_t> last;
+      int64_t end = 0;
+      for (int64_t n : lengths) last.push_back(int32_t((end += n) - 1));
+      x = take(x, Array(last, {int64_t(last.size())}), 1);  // [B, N, H]
+      if (lengths.size() > 1) x = reshape(x, {int64_t(lengths.size()), 1, c.hidden});
+    }
     return matmul(rms_norm(x, norm_, c.eps), transpose(lm_head_));
   }
 
-  Array attention(const DecoderLayer& l, const Array& h, LayerCache& cache, std::optional<int64_t> window,
-                  int64_t batch, int64_t seq, const std::vector<bool>& padding) const {
+  // Projections run over all the packed tokens at once; rotary positions, the cache and the
+  // attention itself per sequence.
+  Array attention(const DecoderLayer& l, const Array& h, const std::vector<LayerCache*>& caches,
+                  const std::vector<int64_t>& lengths, std::optional<int64_t> window,
+                  const std::vector<bool>& padding) const {
     const DecoderConfig& c = cfg_;
     Array q = l.q(h), k = l.k(h), v = l.v(h);
     if (spec_.qk_norm == QKNorm::full) {
@@ -202,19 +238,36 @@ class DecoderModel : public CausalLM {
       };
       q = clip(q), k = clip(k), v = clip(v);
     }
+    int64_t batch = h.shape(0);
+    if (caches.size() == 1) return l.o(attend(l, q, k, v, *caches[0], batch, h.shape(1), window, padding));
+    std::vector<Array> contexts;
+    int64_t at = 0;
+    for (size_t s = 0; s < caches.size(); ++s) {
+      int64_t n = lengths[s];
+      contexts.push_back(attend(l, slice_axis(q, 1, at, at + n), slice_axis(k, 1, at, at + n),
+                                slice_axis(v, 1, at, at + n), *caches[s], batch, n, window, padding));
+      at += n;
+    }
+    return l.o(concatenate(contexts, 1));
+  }
+
+  // One sequence's (or one equal-length batch's) attention: q/k/v [B,S,width] in, [B,S,heads*D] out.
+  Array attend(const DecoderLayer& l, const Array& q_in, const Array& k_in, const Array& v_in, LayerCache& cache,
+               int64_t batch, int64_t seq, std::optional<int64_t> window, const std::vector<bool>& padding) const {
+    const DecoderConfig& c = cfg_;
     auto heads = [&](const Array& t, int64_t n, const std::optional<Array>& norm) {
       Array split = reshape(t, {batch, seq, n, c.head_dim});
       if (spec_.qk_norm == QKNorm::per_head && norm) split = rms_norm(split, *norm, c.eps);
       return swapaxes(split, 1, 2);  // [B, n, S, D]
     };
     int64_t offset = cache.offset();
-    q = rotary_(heads(q, c.heads, l.q_norm), offset);
-    k = rotary_(heads(k, c.kv_heads, l.k_norm), offset);
-    CachedKeysValues kv = cache.update(k, heads(v, c.kv_heads, std::nullopt));
+    Array q = rotary_(heads(q_in, c.heads, l.q_norm), offset);
+    Array k = rotary_(heads(k_in, c.kv_heads, l.k_norm), offset);
+    CachedKeysValues kv = cache.update(k, heads(v_in, c.kv_heads, std::nullopt));
     AttentionMask m = attention_mask(kv.key_positions, offset, seq, batch, window, padding);
     Array ctx = scaled_dot_product_attention(q, kv.keys, kv.values, 1.0f / std::sqrt(float(c.head_dim)),
                                              m.mask, m.causal);
-    return l.o(reshape(swapaxes(ctx, 1, 2), {batch, seq, c.heads * c.head_dim}));
+    return reshape(swapaxes(ctx, 1, 2), {batch, seq, c.heads * c.head_dim});
   }
 
   // Query at position p attends the key at position kp when kp <= p, p - kp < window, and the key

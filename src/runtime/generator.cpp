@@ -19,65 +19,128 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-std::vector<float> last_logits(const Array& logits) {
-  return contiguous(to_device(astype(reshape(logits, {-1}), Dtype::float32), Device::cpu())).to_vector<float>();
-}
+// One prompt's generation in progress.
+struct Sequence {
+  std::vector<int64_t> prompt, context;  // context: the prompt and the tokens generated so far
+  size_t prefilled = 0;
+  KVCache cache;
+  Sampler sampler;
+  std::optional<TextStream> stream;
+  std::vector<float> logits;  // of the next token, once the prompt is in
+  GenerationResult result;
+  bool done = false;
+};
 
 }  // namespace
 
-GenerationResult generate(CausalLM& model, const std::vector<int64_t>& prompt, const GenerationOptions& options,
-                          const Tokenizer* tokenizer, const std::function<void(const std::string&)>& on_text) {
-  TESSERA_CHECK(!prompt.empty(), "generate", "the prompt is empty");
+std::vector<GenerationResult> generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                                       const GenerationOptions& options, const Tokenizer* tokenizer,
+                                       const std::function<void(size_t, const std::string&)>& on_text) {
+  TESSERA_CHECK(!prompts.empty(), "generate", "no prompts");
   TESSERA_CHECK(options.prefill_chunk > 0, "generate", "prefill chunk must be positive");
   TESSERA_CHECK(!on_text || tokenizer, "generate", "streaming text needs a tokenizer");
-  GenerationResult result;
-  result.prompt_tokens = int64_t(prompt.size());
-  Sampler sampler(options.sampling);
-  KVCache cache = model.make_cache({options.max_kv_size, options.kv_quantization});
-  std::optional<TextStream> stream;
-  if (tokenizer) stream.emplace(*tokenizer, options.stop_strings);
+  std::vector<Sequence> seqs;
+  seqs.reserve(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    TESSERA_CHECK(!prompts[i].empty(), "generate", "prompt " + std::to_string(i) + " is empty");
+    SamplingOptions sampling = options.sampling;
+    sampling.seed += i;  // each sequence its own draws; the first as a single prompt would get
+    seqs.push_back({prompts[i], prompts[i], 0, model.make_cache({options.max_kv_size, options.kv_quantization}),
+                    Sampler(sampling), std::nullopt, {}, {}, false});
+    if (tokenizer) seqs.back().stream.emplace(*tokenizer, options.stop_strings);
+    seqs.back().result.prompt_tokens = int64_t(prompts[i].size());
+  }
 
-  // Prefill: every chunk but the last only fills the cache; the last yields the first logits.
+  // Runs the given sequences' next tokens as one packed pass; each gets its last-token logits.
+  auto step = [&](const std::vector<Sequence*>& batch, const std::vector<std::vector<int64_t>>& tokens) {
+    std::vector<Array> ids;
+    std::vector<KVCache*> caches;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      ids.emplace_back(tokens[i], Shape{1, int64_t(tokens[i].size())});
+      caches.push_back(&batch[i]->cache);
+    }
+    Array logits = batch.size() == 1 ? model.forward(ids[0], *caches[0], true) : model.forward_packed(ids, caches);
+    logits = contiguous(astype(to_device(logits, Device::cpu()), Dtype::float32));
+    eval(logits);
+    std::vector<float> all = logits.to_vector<float>();
+    size_t vocab = all.size() / batch.size();
+    for (size_t i = 0; i < batch.size(); ++i)
+      batch[i]->logits.assign(all.begin() + long(i * vocab), all.begin() + long((i + 1) * vocab));
+  };
+
+  // Prefill: each round takes the next chunk of every prompt not yet in its cache.
   auto start = Clock::now();
-  Array logits;
-  for (size_t begin = 0; begin < prompt.size(); begin += size_t(options.prefill_chunk)) {
-    size_t end = std::min(prompt.size(), begin + size_t(options.prefill_chunk));
-    std::vector<int64_t> chunk(prompt.begin() + long(begin), prompt.begin() + long(end));
-    logits = model.forward(Array(chunk, {1, int64_t(chunk.size())}), cache, true);
-    eval(logits);
+  while (true) {
+    std::vector<Sequence*> batch;
+    std::vector<std::vector<int64_t>> chunks;
+    for (Sequence& s : seqs) {
+      if (s.prefilled == s.prompt.size()) continue;
+      size_t end = std::min(s.prompt.size(), s.prefilled + size_t(options.prefill_chunk));
+      chunks.emplace_back(s.prompt.begin() + long(s.prefilled), s.prompt.begin() + long(end));
+      s.prefilled = end;
+      batch.push_back(&s);
+    }
+    if (batch.empty()) break;
+    step(batch, chunks);
   }
-  result.prompt_seconds = seconds_since(start);
+  double prompt_seconds = seconds_since(start);
 
+  // Decode: every unfinished sequence samples its next token; those still going run one packed
+  // step, so a finished sequence costs nothing from then on.
   start = Clock::now();
-  std::vector<int64_t> context = prompt;
-  result.finish_reason = "length";
-  for (int64_t step = 0; step < options.max_tokens; ++step) {
-    int64_t token = sampler.next(last_logits(logits), context);
-    if (std::find(options.stop_ids.begin(), options.stop_ids.end(), token) != options.stop_ids.end()) {
-      result.finish_reason = "stop";
-      break;
-    }
-    result.ids.push_back(token);
-    context.push_back(token);
-    if (stream) {
-      std::string piece = stream->push(token);
-      if (on_text && !piece.empty()) on_text(piece);
-      if (stream->stopped()) {
-        result.finish_reason = "stop";
-        break;
+  for (int64_t produced = 0; produced < options.max_tokens; ++produced) {
+    std::vector<Sequence*> batch;
+    std::vector<std::vector<int64_t>> tokens;
+    for (size_t i = 0; i < seqs.size(); ++i) {
+      Sequence& s = seqs[i];
+      if (s.done) continue;
+      int64_t token = s.sampler.next(s.logits, s.context);
+      if (std::find(options.stop_ids.begin(), options.stop_ids.end(), token) != options.stop_ids.end()) {
+        s.result.finish_reason = "stop";
+        s.done = true;
+        continue;
       }
+      s.result.ids.push_back(token);
+      s.context.push_back(token);
+      if (s.stream) {
+        std::string piece = s.stream->push(token);
+        if (on_text && !piece.empty()) on_text(i, piece);
+        if (s.stream->stopped()) {
+          s.result.finish_reason = "stop";
+          s.done = true;
+          continue;
+        }
+      }
+      if (produced + 1 == options.max_tokens) continue;
+      batch.push_back(&s);
+      tokens.push_back({token});
     }
-    if (step + 1 == options.max_tokens) break;
-    logits = model.forward(Array(std::vector<int64_t>{token}, {1, 1}), cache, true);
-    eval(logits);
+    if (batch.empty()) break;
+    step(batch, tokens);
   }
-  if (stream) {
-    std::string rest = stream->finish();
-    if (on_text && !rest.empty()) on_text(rest);
-    result.text = stream->text();
+  double decode_seconds = seconds_since(start);
+
+  std::vector<GenerationResult> results;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    Sequence& s = seqs[i];
+    if (s.result.finish_reason.empty()) s.result.finish_reason = "length";
+    if (s.stream) {
+      std::string rest = s.stream->finish();
+      if (on_text && !rest.empty()) on_text(i, rest);
+      s.result.text = s.stream->text();
+    }
+    s.result.prompt_seconds = prompt_seconds;
+    s.result.decode_seconds = decode_seconds;
+    results.push_back(std::move(s.result));
   }
-  result.decode_seconds = seconds_since(start);
-  return result;
+  return results;
+}
+
+GenerationResult generate(CausalLM& model, const std::vector<int64_t>& prompt, const GenerationOptions& options,
+                          const Tokenizer* tokenizer, const std::function<void(const std::string&)>& on_text) {
+  std::function<void(size_t, const std::string&)> each;
+  if (on_text) each = [&](size_t, const std::string& piece) { on_text(piece); };
+  return generate(model, std::vector<std::vector<int64_t>>{prompt}, options, tokenizer, each).front();
 }
 
 std::vector<int64_t> eos_token_ids(const std::string& model_dir) {

@@ -31,7 +31,15 @@ struct GenerationResult {
   double prompt_seconds = 0, decode_seconds = 0;
 };
 
-// `on_text` receives each final piece of text as it is produced (needs a tokenizer).
+// Several prompts at once, each with its own KV cache: the prompts are prefilled together and
+// every decode step runs the unfinished sequences as one packed pass (CausalLM::forward_packed),
+// so prompts of different lengths cost no padding and a finished sequence no further compute.
+// Sequence i samples with seed options.sampling.seed + i. `on_text(i, piece)` streams sequence i.
+std::vector<GenerationResult> generate(CausalLM& model, const std::vector<std::vector<int64_t>>& prompts,
+                                       const GenerationOptions& options, const Tokenizer* tokenizer = nullptr,
+                                       const std::function<void(size_t, const std::string&)>& on_text = {});
+
+// One prompt; `on_text` receives each final piece of text as it is produced (needs a tokenizer).
 GenerationResult generate(CausalLM& model, const std::vector<int64_t>& prompt, const GenerationOptions& options,
                           const Tokenizer* tokenizer = nullptr,
                           const std::function<void(const std::string&)>& on_text = {});

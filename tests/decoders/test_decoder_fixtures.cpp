@@ -101,6 +101,32 @@ TEST_P(DecoderFixture, GreedyContinuationMatchesTransformers) {
   for (size_t i = 0; i < want.size() && margins[i] > 1e-3f; ++i) EXPECT_EQ(got.ids[i], want[i]) << "step " << i;
 }
 
+// Sequences of different lengths packed into one pass (prefill, then a decode step) give each
+// sequence the logits it gets alone.
+TEST_P(DecoderFixture, PackedSequencesMatchSeparatePasses) {
+  auto lm = load_lm(GetParam());
+  int64_t vocab = lm->vocab_size();
+  std::vector<int64_t> lengths{3, 7, 5};
+  std::vector<Array> prompts, alone;
+  std::vector<KVCache> own, shared;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    prompts.push_back(random::randint({1, lengths[i]}, 0, vocab, Dtype::int64, 11 + i));
+    own.push_back(lm->make_cache());
+    shared.push_back(lm->make_cache());
+    alone.push_back(lm->forward(prompts[i], own.back(), true));
+  }
+  std::vector<KVCache*> caches;
+  for (KVCache& c : shared) caches.push_back(&c);
+  EXPECT_LE(relative_error(lm->forward_packed(prompts, caches), concatenate(alone, 0)), 1e-5);
+  std::vector<Array> next, next_alone;
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    next.push_back(Array(std::vector<int64_t>{int64_t(i + 1)}, {1, 1}));
+    next_alone.push_back(lm->forward(next.back(), own[i], true));
+  }
+  EXPECT_LE(relative_error(lm->forward_packed(next, caches), concatenate(next_alone, 0)), 1e-5);
+  for (size_t i = 0; i < lengths.size(); ++i) EXPECT_EQ(shared[i].offset(), lengths[i] + 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, DecoderFixture, ::testing::ValuesIn(fixtures()),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
 
@@ -227,6 +253,31 @@ TEST(Sampling, SeedReproducesAndTemperatureZeroIsGreedy) {
   GenerationResult greedy = generate(*lm, prompt, options);
   options.sampling = {.temperature = 1.0f, .top_k = 1, .seed = 3};
   EXPECT_EQ(generate(*lm, prompt, options).ids, greedy.ids);
+}
+
+// Prompts generated together (packed, finishing at different times) give what each gives alone.
+TEST(BatchedGeneration, EqualsOnePromptAtATime) {
+  auto lm = load_lm("qwen3_moe");
+  GenerationOptions options;
+  options.max_tokens = 6;
+  options.sampling.temperature = 0.8f;
+  options.sampling.seed = 5;
+  options.prefill_chunk = 4;
+  std::vector<std::vector<int64_t>> prompts{{5, 9, 2}, {17, 4, 8, 30, 1, 2, 99, 3, 7}, {12}};
+  // A stop token (the third that prompt 0 draws) ends that sequence early, the others go on.
+  std::vector<GenerationResult> free_run = generate(*lm, prompts, options);
+  ASSERT_EQ(free_run[0].ids.size(), 6u);
+  options.stop_ids = {free_run[0].ids[2]};
+  std::vector<GenerationResult> together = generate(*lm, prompts, options);
+  ASSERT_EQ(together.size(), prompts.size());
+  EXPECT_EQ(together[0].finish_reason, "stop");
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    GenerationOptions alone = options;
+    alone.sampling.seed = options.sampling.seed + i;
+    GenerationResult want = generate(*lm, prompts[i], alone);
+    EXPECT_EQ(together[i].ids, want.ids) << "prompt " << i;
+    EXPECT_EQ(together[i].finish_reason, want.finish_reason) << "prompt " << i;
+  }
 }
 
 TEST(Sampling, StopTokensEndGeneration) {
