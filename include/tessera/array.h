@@ -50,6 +50,9 @@ class Array {
   // A materialised array over existing storage (e.g. a mapped checkpoint region).
   static Array from_buffer(std::shared_ptr<Buffer> buffer, Shape shape, Dtype dtype,
                            Strides strides = {}, int64_t offset = 0);
+  // The same, placed on `stream` (a backend's view of device storage it is filling).
+  static Array from_buffer(std::shared_ptr<Buffer> buffer, Stream stream, Shape shape, Dtype dtype,
+                           Strides strides = {}, int64_t offset = 0);
   // A pending array computed by `primitive` from `inputs` on `stream`.
   static Array make(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive,
                     std::vector<Array> inputs, Stream stream);

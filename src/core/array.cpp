@@ -49,6 +49,13 @@ Array Array::from_buffer(std::shared_ptr<Buffer> buffer, Shape shape, Dtype dtyp
   return a;
 }
 
+Array Array::from_buffer(std::shared_ptr<Buffer> buffer, Stream stream, Shape shape, Dtype dtype,
+                         Strides strides, int64_t offset) {
+  Array a = from_buffer(std::move(buffer), std::move(shape), dtype, std::move(strides), offset);
+  a.node_->stream = stream;
+  return a;
+}
+
 Array Array::make(Shape shape, Dtype dtype, std::shared_ptr<Primitive> primitive,
                   std::vector<Array> inputs, Stream stream) {
   Array a;

@@ -19,6 +19,7 @@
 
 #include "backend/cuda/copy.h"
 #include "backend/cuda/runtime.h"
+#include "backend/cuda/gemm.h"
 #include "core/primitives.h"
 
 namespace tessera {
@@ -243,7 +244,8 @@ void tune(Plan& plan, Run run) {
   plan.tuned = true;
 }
 
-// out[..., M, N] = a @ b (+ bias) with every operand already on the device in `dtype`.
+}  // namespace
+
 void gemm(const Array& a_in, const Array& b_in, const Array* bias, Array& out) {
   Dtype dtype = out.dtype();
   size_t item = itemsize(dtype);
@@ -301,8 +303,6 @@ void gemm(const Array& a_in, const Array& b_in, const Array* bias, Array& out) {
   if (!plan.tuned && capturing == cudaStreamCaptureStatusNone) tune(plan, run);
   TESSERA_CUBLAS_CHECK(run(plan.candidates.front()));
 }
-
-}  // namespace
 
 }  // namespace cuda
 

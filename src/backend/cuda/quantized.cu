@@ -1,0 +1,225 @@
+// The quantized primitives on CUDA, in MLX's affine format (see ops/quantized.cpp). Quantizing
+// runs one thread per group with the CPU's float32 arithmetic (IEEE division, no contraction),
+// so both backends write the same bits. quantized_matmul with few rows (decode) is one fused
+// kernel: a warp per output feature streams that feature's packed words once, dequantizes them
+// in registers and dots them with every row of x. With more rows the arithmetic dominates, and
+// the weight is dequantized into a scratch matrix for a cuBLASLt GEMM.
+#include "backend/cuda/copy.h"
+#include "backend/cuda/device_types.cuh"
+#include "backend/cuda/gemm.h"
+#include "core/primitives.h"
+
+namespace tessera {
+
+namespace cuda {
+
+namespace {
+
+// Rows of x up to which the fused matrix-vector kernel runs.
+constexpr int kFusedMaxRows = 8;
+constexpr int kWarpsPerBlock = 8;
+
+// `a` on the device, row-major, in `dtype`: itself when it already is, else a copy kept in `keep`.
+template <typename T>
+const T* contiguous_data(const Array& a, Dtype dtype, std::shared_ptr<Buffer>& keep) {
+  if (a.is_contiguous() && a.dtype() == dtype && a.device().type == DeviceType::cuda) return device_data<T>(a);
+  keep = contiguous_copy(a, dtype);
+  return static_cast<const T*>(keep->device(Device::cuda(0)));
+}
+
+// The packed words with float32 scales and biases, all row-major on the device.
+struct PackedWeights {
+  const uint32_t* words;
+  const float *scales, *biases;
+  std::shared_ptr<Buffer> keep[3];
+};
+PackedWeights packed_weights(const Array& w, const Array& scales, const Array& biases) {
+  PackedWeights p;
+  p.words = contiguous_data<uint32_t>(w, Dtype::uint32, p.keep[0]);
+  p.scales = contiguous_data<float>(scales, Dtype::float32, p.keep[1]);
+  p.biases = contiguous_data<float>(biases, Dtype::float32, p.keep[2]);
+  return p;
+}
+
+__global__ void group_params_kernel(const float* w, int64_t groups, int group_size, int bits, float* params) {
+  int64_t g = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (g >= groups) return;
+  const float steps = float((1 << bits) - 1);
+  const float* x = w + g * group_size;
+  float lo = INFINITY, hi = -INFINITY;
+  for (int i = 0; i < group_size; ++i) {
+    lo = fminf(lo, x[i]);
+    hi = fmaxf(hi, x[i]);
+  }
+  const bool low_edge = fabsf(lo) > fabsf(hi);
+  float scale = fmaxf(__fdiv_rn(__fsub_rn(hi, lo), steps), 1e-7f);
+  scale = low_edge ? scale : -scale;
+  const float edge = low_edge ? lo : hi;
+  const float q_edge = rintf(__fdiv_rn(edge, scale));
+  float bias = 0.0f;
+  if (q_edge != 0.0f) {
+    scale = __fdiv_rn(edge, q_edge);
+    bias = edge;
+  }
+  params[2 * g] = scale;
+  params[2 * g + 1] = bias;
+}
+
+// One thread per packed word.
+__global__ void pack_kernel(const float* w, const float* params, int64_t words, int group_size, int bits,
+                            uint32_t* packed) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= words) return;
+  const int per_word = 32 / bits;
+  const int64_t first = i * per_word, g = first / group_size;
+  const float scale = params[2 * g], bias = params[2 * g + 1], top = float((1 << bits) - 1);
+  uint32_t word = 0;
+  for (int p = 0; p < per_word; ++p) {
+    float q = rintf(__fdiv_rn(__fsub_rn(w[first + p], bias), scale));
+    word |= uint32_t(fminf(fmaxf(q, 0.0f), top)) << (p * bits);
+  }
+  packed[i] = word;
+}
+
+// Element e of the unpacked matrix is code e of the packed stream; its group is e / group_size
+// (rows hold whole groups), so scales and biases index by that alone.
+template <typename T>
+__global__ void dequantize_kernel(const uint32_t* packed, const float* scales, const float* biases, int64_t words,
+                                  int group_size, int bits, T* out) {
+  int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= words) return;
+  const int per_word = 32 / bits;
+  const uint32_t mask = (1u << bits) - 1, word = packed[i];
+  const int64_t first = i * per_word, g = first / group_size;
+  const float scale = scales[g], bias = biases[g];
+  for (int p = 0; p < per_word; ++p) out[first + p] = store<T>(__fmaf_rn(float((word >> (p * bits)) & mask), scale, bias));
+}
+
+// out[r, n] = sum_k x[r, k] * W[n, k] (+ bias[n]) for r < rows <= kFusedMaxRows; W packed [N, K].
+template <typename T, int Bits>
+__global__ void fused_matvec_kernel(const T* x, int rows, int64_t k, const uint32_t* packed, const float* scales,
+                                    const float* biases, int group_size, const float* bias, int64_t n, T* out) {
+  constexpr int per_word = 32 / Bits;
+  constexpr uint32_t mask = (1u << Bits) - 1;
+  const int64_t feature = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (feature >= n) return;
+  const int64_t words_per_row = k / per_word, groups_per_row = k / group_size;
+  const uint32_t* w = packed + feature * words_per_row;
+  float acc[kFusedMaxRows] = {};
+  for (int64_t j = lane; j < words_per_row; j += 32) {
+    const uint32_t word = w[j];
+    const int64_t col = j * per_word, g = feature * groups_per_row + col / group_size;
+    const float scale = scales[g], shift = biases[g];
+#pragma unroll
+    for (int p = 0; p < per_word; ++p) {
+      const float value = float((word >> (p * Bits)) & mask) * scale + shift;
+#pragma unroll
+      for (int r = 0; r < kFusedMaxRows; ++r)
+        if (r < rows) acc[r] += value * load(x[r * k + col + p]);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kFusedMaxRows; ++r) {
+    if (r >= rows) break;
+    const float total = warp_sum(acc[r]);
+    if (lane == 0) out[r * n + feature] = store<T>(total + (bias ? bias[feature] : 0.0f));
+  }
+}
+
+unsigned blocks_for(int64_t n, unsigned threads = 256) { return unsigned((n + threads - 1) / threads); }
+
+}  // namespace
+
+}  // namespace cuda
+
+void QuantizeGroupParams::eval_cuda(const std::vector<Array>& inputs, Array& out) {
+  cuda::OpScope scope("quantize");
+  float* params = cuda::allocate_output<float>(out);
+  const int64_t groups = inputs[0].size() / group_size;
+  if (groups == 0) return;
+  std::shared_ptr<Buffer> keep;
+  const float* w = cuda::contiguous_data<float>(inputs[0], Dtype::float32, keep);
+  cuda::group_params_kernel<<<cuda::blocks_for(groups), 256, 0, cuda::stream()>>>(w, groups, group_size, bits, params);
+  cuda::check_launch("quantize group parameters");
+}
+
+void QuantizePack::eval_cuda(const std::vector<Array>& inputs, Array& out) {
+  cuda::OpScope scope("quantize");
+  uint32_t* packed = cuda::allocate_output<uint32_t>(out);
+  const int64_t words = out.size();
+  if (words == 0) return;
+  std::shared_ptr<Buffer> keep_w, keep_params;
+  const float* w = cuda::contiguous_data<float>(inputs[0], Dtype::float32, keep_w);
+  const float* params = cuda::contiguous_data<float>(inputs[1], Dtype::float32, keep_params);
+  cuda::pack_kernel<<<cuda::blocks_for(words), 256, 0, cuda::stream()>>>(w, params, words, group_size, bits, packed);
+  cuda::check_launch("quantize pack");
+}
+
+void Dequantize::eval_cuda(const std::vector<Array>& inputs, Array& out) {
+  cuda::OpScope scope("dequantize");
+  cuda::PackedWeights w = cuda::packed_weights(inputs[0], inputs[1], inputs[2]);
+  const int64_t words = inputs[0].size();
+  cuda::dispatch_float_dtype(out.dtype(), "dequantize", [&](auto t) {
+    using T = decltype(t);
+    T* o = cuda::allocate_output<T>(out);
+    if (words == 0) return;
+    cuda::dequantize_kernel<T><<<cuda::blocks_for(words), 256, 0, cuda::stream()>>>(w.words, w.scales, w.biases, words,
+                                                                                  group_size, bits, o);
+    cuda::check_launch("dequantize");
+  });
+}
+
+void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
+  cuda::OpScope scope("quantized_matmul");
+  const Array& x = inputs[0];
+  const Dtype dtype = out.dtype();
+  const int64_t k = x.shape(-1), n = out.shape(-1), rows = x.size() / std::max<int64_t>(k, 1);
+  cuda::PackedWeights w = cuda::packed_weights(inputs[1], inputs[2], inputs[3]);
+  cuda::dispatch_float_dtype(dtype, "quantized_matmul", [&](auto t) {
+    using T = decltype(t);
+    T* o = cuda::allocate_output<T>(out);
+    if (out.size() == 0) return;
+    if (transpose && rows <= cuda::kFusedMaxRows) {
+      std::shared_ptr<Buffer> keep_x, keep_bias;
+      const T* xs = cuda::contiguous_data<T>(x, dtype, keep_x);
+      const float* bias = has_bias ? cuda::contiguous_data<float>(inputs[4], Dtype::float32, keep_bias) : nullptr;
+      const unsigned blocks = unsigned((n + cuda::kWarpsPerBlock - 1) / cuda::kWarpsPerBlock);
+      auto launch = [&](auto kernel) {
+        kernel<<<blocks, cuda::kWarpsPerBlock * 32, 0, cuda::stream()>>>(xs, int(rows), k, w.words, w.scales, w.biases,
+                                                                         group_size, bias, n, o);
+      };
+      switch (bits) {
+        case 2: launch(cuda::fused_matvec_kernel<T, 2>); break;
+        case 4: launch(cuda::fused_matvec_kernel<T, 4>); break;
+        default: launch(cuda::fused_matvec_kernel<T, 8>); break;
+      }
+      cuda::check_launch("quantized matrix-vector");
+      return;
+    }
+    // Dequantize into scratch [N, K] (transposed) or [K, N], then one GEMM over all rows of x.
+    const int64_t words = inputs[1].size();
+    auto scratch = Buffer::allocate_device(Device::cuda(0), size_t(words) * (32 / bits) * sizeof(T));
+    T* dense = static_cast<T*>(scratch->mutable_device(Device::cuda(0)));
+    cuda::dequantize_kernel<T><<<cuda::blocks_for(words), 256, 0, cuda::stream()>>>(w.words, w.scales, w.biases, words,
+                                                                                  group_size, bits, dense);
+    cuda::check_launch("dequantize");
+    // Views of device storage, on the output's stream.
+    auto view = [&](std::shared_ptr<Buffer> buffer, Shape shape, Strides strides = {}, int64_t offset = 0) {
+      return Array::from_buffer(std::move(buffer), out.stream(), std::move(shape), dtype, std::move(strides), offset);
+    };
+    Array weight = transpose ? view(scratch, {k, n}, {1, k}) : view(scratch, {k, n});
+    Array x2d = x.is_contiguous() && x.dtype() == dtype && x.device().type == DeviceType::cuda
+                    ? view(x.buffer(), {rows, k}, {k, 1}, x.offset())
+                    : view(cuda::contiguous_copy(x, dtype), {rows, k});
+    Array out2d = view(out.buffer(), {rows, n});
+    std::optional<Array> bias;
+    if (has_bias)
+      bias = inputs[4].dtype() == dtype && inputs[4].device().type == DeviceType::cuda
+                 ? inputs[4]
+                 : view(cuda::contiguous_copy(inputs[4], dtype), {n});
+    cuda::gemm(x2d, weight, bias ? &*bias : nullptr, out2d);
+  });
+}
+
+}  // namespace tessera
