@@ -4,13 +4,14 @@
 # 16 threads (tessera vs PyTorch). Device time is scarce, so nothing is compiled there.
 #
 #   On the dev machine:   scripts/gpu/lent_host_tables.sh --pack
-#       fills .gpu-carry/ (ignored by git): build/release/tessera, the three Debian runtime
+#       fills .gpu-carry/ (ignored by git): build/release/tessera, tests/test_core and test_cuda
+#       (xz-compressed), the three Debian runtime
 #       libraries it links (from .deps/, made by scripts/gpu/fetch-debs.sh), and the mlx +
 #       mlx-cuda-13 wheels with mlx-cuda's non-sm_90 device code blanked (slim_fatbin.py) so the
 #       whole carry fits one call's 64 MiB.
 #   On the GPU machine:   scripts/gpu/lent_host_tables.sh          (carry .gpu-carry)
 #
-# Steps can be narrowed: STEPS="cuda cpu16 cuda-more" (the default). Results (JSON, CSV, the tables) go to
+# Steps can be narrowed: STEPS="cuda cudatests cpu16 cuda-more" (the default). Results (JSON, CSV, the tables) go to
 # $OUT; the tables print last.
 set -uo pipefail
 
@@ -23,7 +24,9 @@ if [[ "${1:-}" == "--pack" ]]; then
   set -e
   rm -rf "$CARRY" && mkdir -p "$CARRY/debs" "$CARRY/wheels"
   grep -qx "/$CARRY/" .git/info/exclude || echo "/$CARRY/" >>.git/info/exclude
-  cp build/release/tessera "$CARRY/tessera" && strip "$CARRY/tessera"
+  for bin in tessera tests/test_core tests/test_cuda; do
+    strip -o "$CARRY/$(basename $bin)" "build/release/$bin" && xz -T2 -6 "$CARRY/$(basename $bin)"
+  done
   cp .deps/libdnnl2_*.deb .deps/libutf8proc2_*.deb .deps/libpcre2-8-0_*.deb "$CARRY/debs/"
   tmp=$(mktemp -d)
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
@@ -39,10 +42,16 @@ if [[ "${1:-}" == "--pack" ]]; then
 fi
 
 OUT=${OUT:-/tmp/tessera-gpu-out}
-STEPS=${STEPS-"cuda cpu16 cuda-more"}
+STEPS=${STEPS-"cuda cudatests cpu16 cuda-more"}
 CACHE=/tmp/tessera-bench-cache
 mkdir -p "$OUT" "$CACHE"
-BIN="$ROOT/$CARRY/tessera"
+BIN=/tmp/tessera-bin/tessera
+mkdir -p /tmp/tessera-bin
+for f in "$CARRY"/*.xz; do
+  python3 -c 'import lzma, sys; open(sys.argv[2], "wb").write(lzma.open(sys.argv[1]).read())' "$f" \
+    "/tmp/tessera-bin/$(basename "$f" .xz)"
+done
+chmod +x /tmp/tessera-bin/*
 
 # The binary's Debian libraries (oneDNN, utf8proc, pcre2) unpacked beside it, never into /; CUDA
 # 13's runtime and cuBLASLt from the machine's toolkit or its Python wheels.
@@ -93,19 +102,28 @@ suite() {
 for step in $STEPS; do
   case "$step" in
     cuda)
-      suite cuda-bert 70 --peers torch,mlx --device cuda --dtype float16 --grid paper --runs 10 \
+      suite cuda-bert 65 --peers torch,mlx --device cuda --dtype float16 --grid paper --runs 10 \
         --models bert-base
       ;;
     cpu16)
-      suite cpu16 50 --peers torch --device cpu --threads 16 --models bert-base --batch 1,8 --seq 128 \
+      suite cpu16 45 --peers torch --device cpu --threads 16 --models bert-base --batch 1,8 --seq 128 \
         --dtype float32,bfloat16 --runs 10
-      suite cpu16-512 30 --peers torch --device cpu --threads 16 --models bert-base --batch 1 --seq 512 \
+      suite cpu16-512 25 --peers torch --device cpu --threads 16 --models bert-base --batch 1 --seq 512 \
         --dtype float32,bfloat16 --runs 10
       ;;
+    cudatests)
+      # The op table on the GPU against float64 references (test_core finds no fixtures here:
+      # the op cases build their own random inputs).
+      echo "=== cudatests"
+      (cd /tmp && timeout 50 env OMP_WAIT_POLICY=passive /tmp/tessera-bin/test_core --gtest_filter='*cuda*:*Cuda*' \
+        >"$OUT/cudatests.log" 2>&1; echo "exit $?" >>"$OUT/cudatests.log"
+        timeout 20 /tmp/tessera-bin/test_cuda >>"$OUT/cudatests.log" 2>&1; echo "exit $?" >>"$OUT/cudatests.log")
+      grep -E "^\[  (PASSED|FAILED) |tests? ran|exit " "$OUT/cudatests.log" | head -30
+      ;;
     cuda-more)
-      suite cuda-roberta-xlmr 50 --peers torch --device cuda --dtype float16 --grid paper --runs 10 \
+      suite cuda-roberta-xlmr 45 --peers torch --device cuda --dtype float16 --grid paper --runs 10 \
         --models roberta-base,xlm-roberta-base
-      suite cuda-padding 20 --peers torch --device cuda --dtype float16 --models bert-base --batch 32 \
+      suite cuda-padding 15 --peers torch --device cuda --dtype float16 --models bert-base --batch 32 \
         --seq 128 --padding 0.5 --runs 10
       ;;
     *) echo "unknown step $step" ;;
