@@ -4,7 +4,7 @@
 # 16 threads (tessera vs PyTorch). Device time is scarce, so nothing is compiled there.
 #
 #   On the dev machine:   scripts/gpu/lent_host_tables.sh --pack
-#       fills .gpu-carry/ (ignored by git): build/release/tessera, tests/test_core and test_cuda
+#       fills .gpu-carry/ (ignored by git): build/release/tessera and the CUDA-running tests
 #       (xz-compressed), the three Debian runtime
 #       libraries it links (from .deps/, made by scripts/gpu/fetch-debs.sh), and the mlx +
 #       mlx-cuda-13 wheels with mlx-cuda's non-sm_90 device code blanked (slim_fatbin.py) so the
@@ -24,7 +24,7 @@ if [[ "${1:-}" == "--pack" ]]; then
   set -e
   rm -rf "$CARRY" && mkdir -p "$CARRY/debs" "$CARRY/wheels"
   grep -qx "/$CARRY/" .git/info/exclude || echo "/$CARRY/" >>.git/info/exclude
-  for bin in tessera tests/test_core tests/test_cuda; do
+  for bin in tessera tests/test_core tests/test_cuda tests/test_models tests/test_decoders; do
     strip -o "$CARRY/$(basename $bin)" "build/release/$bin" && xz -T2 -6 "$CARRY/$(basename $bin)"
   done
   cp .deps/libdnnl2_*.deb .deps/libutf8proc2_*.deb .deps/libpcre2-8-0_*.deb "$CARRY/debs/"
@@ -112,13 +112,17 @@ for step in $STEPS; do
         --dtype float32,bfloat16 --runs 10
       ;;
     cudatests)
-      # The op table on the GPU against float64 references (test_core finds no fixtures here:
-      # the op cases build their own random inputs).
+      # The CUDA cases of the op table (float64 references), the attention paths, and the encoder
+      # and decoder fixtures. The tests were built with the fixtures at /work/main/tests/fixtures.
       echo "=== cudatests"
-      (cd /tmp && timeout 50 env OMP_WAIT_POLICY=passive /tmp/tessera-bin/test_core --gtest_filter='*cuda*:*Cuda*' \
-        >"$OUT/cudatests.log" 2>&1; echo "exit $?" >>"$OUT/cudatests.log"
-        timeout 20 /tmp/tessera-bin/test_cuda >>"$OUT/cudatests.log" 2>&1; echo "exit $?" >>"$OUT/cudatests.log")
-      grep -E "^\[  (PASSED|FAILED) |tests? ran|exit " "$OUT/cudatests.log" | head -30
+      [[ -e /work/main ]] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
+      for t in "test_core *cuda*:*Cuda* 50" "test_cuda * 15" "test_models *cuda* 30" "test_decoders *cuda* 30"; do
+        read -r bin filter limit <<<"$t"
+        (cd /tmp && timeout "$limit" env OMP_WAIT_POLICY=passive "/tmp/tessera-bin/$bin" --gtest_filter="$filter" \
+          >"$OUT/$bin.log" 2>&1)
+        echo "$bin: exit $?, $(grep -E '^\[  PASSED  \]' "$OUT/$bin.log")"
+        grep -E '^\[  FAILED  \] .*\(' "$OUT/$bin.log" | head -15
+      done
       ;;
     cuda-more)
       suite cuda-roberta-xlmr 45 --peers torch --device cuda --dtype float16 --grid paper --runs 10 \

@@ -32,8 +32,10 @@ std::vector<std::string> fixtures() {
 }
 
 double relative_error(const Array& got_array, const Array& want_array) {
-  std::vector<float> got = contiguous(astype(got_array, Dtype::float32)).to_vector<float>();
-  std::vector<float> want = contiguous(astype(want_array, Dtype::float32)).to_vector<float>();
+  auto host = [](const Array& a) {
+    return contiguous(to_device(astype(a, Dtype::float32), Device::cpu())).to_vector<float>();
+  };
+  std::vector<float> got = host(got_array), want = host(want_array);
   EXPECT_EQ(got.size(), want.size());
   double diff = 0, norm = 0;
   for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
@@ -44,22 +46,47 @@ double relative_error(const Array& got_array, const Array& want_array) {
   return std::sqrt(diff / std::max(norm, 1e-300));
 }
 
-std::unique_ptr<CausalLM> load_lm(const std::string& fixture, Dtype dtype = Dtype::float32) {
-  std::unique_ptr<Model> m = load_model((kDecoders / fixture).string(), {Device::cpu(), dtype});
+std::unique_ptr<CausalLM> load_lm(const std::string& fixture, Dtype dtype = Dtype::float32,
+                                  Device device = Device::cpu()) {
+  std::unique_ptr<Model> m = load_model((kDecoders / fixture).string(), {device, dtype});
   auto* lm = dynamic_cast<CausalLM*>(m.get());
   EXPECT_NE(lm, nullptr);
   m.release();
   return std::unique_ptr<CausalLM>(lm);
 }
 
-class DecoderFixture : public ::testing::TestWithParam<std::string> {};
+// Every fixture on every available device (CTranslate2-style: the same checks per backend).
+struct DecoderParam {
+  std::string fixture;
+  Device device;
+};
+
+std::vector<DecoderParam> decoder_params() {
+  std::vector<Device> devices = {Device::cpu()};
+  if (cuda_available()) devices.push_back(Device::cuda(0));
+  std::vector<DecoderParam> params;
+  for (const std::string& f : fixtures())
+    for (Device d : devices) params.push_back({f, d});
+  return params;
+}
+
+void PrintTo(const DecoderParam& p, std::ostream* os) { *os << p.fixture << " on " << to_string(p.device); }
+
+class DecoderFixture : public ::testing::TestWithParam<DecoderParam> {
+ protected:
+  // Ops run on the default device; inputs made on the host are uploaded once.
+  void SetUp() override { set_default_device(GetParam().device); }
+  void TearDown() override { set_default_device(Device::cpu()); }
+  const std::string& fixture() const { return GetParam().fixture; }
+  std::unique_ptr<CausalLM> lm(Dtype dtype = Dtype::float32) const { return load_lm(fixture(), dtype, GetParam().device); }
+};
 
 TEST_P(DecoderFixture, LogitsMatchTransformers) {
-  TensorMap inputs = load_safetensors((kDecoders / GetParam() / "inputs.safetensors").string());
-  TensorMap expected = load_safetensors((kDecoders / GetParam() / "expected.safetensors").string());
+  TensorMap inputs = load_safetensors((kDecoders / fixture() / "inputs.safetensors").string());
+  TensorMap expected = load_safetensors((kDecoders / fixture() / "expected.safetensors").string());
   for (auto [dtype, tolerance] : {std::pair{Dtype::float32, 1e-5}, std::pair{Dtype::bfloat16, 2.5e-2}}) {
-    auto lm = load_lm(GetParam(), dtype);
-    ModelOutputs out = lm->forward(ModelInputs{inputs.at("input_ids")});
+    auto model = lm(dtype);
+    ModelOutputs out = model->forward(ModelInputs{inputs.at("input_ids")});
     ASSERT_EQ(out.at("logits").shape(), expected.at("logits").shape());
     EXPECT_LE(relative_error(out.at("logits"), expected.at("logits")), tolerance) << name(dtype);
   }
@@ -67,10 +94,10 @@ TEST_P(DecoderFixture, LogitsMatchTransformers) {
 
 // Prefill in uneven chunks, then one token at a time: the cache must reproduce the full pass.
 TEST_P(DecoderFixture, IncrementalDecodingMatchesFullForward) {
-  TensorMap inputs = load_safetensors((kDecoders / GetParam() / "inputs.safetensors").string());
-  TensorMap expected = load_safetensors((kDecoders / GetParam() / "expected.safetensors").string());
+  TensorMap inputs = load_safetensors((kDecoders / fixture() / "inputs.safetensors").string());
+  TensorMap expected = load_safetensors((kDecoders / fixture() / "expected.safetensors").string());
   Array ids = inputs.at("input_ids");
-  auto lm = load_lm(GetParam());
+  auto lm = this->lm();
   for (std::vector<int64_t> chunks : {std::vector<int64_t>{4, 3, 1, 1, 1}, std::vector<int64_t>{1, 1, 5, 3}}) {
     KVCache cache = lm->make_cache();
     std::vector<Array> pieces;
@@ -86,11 +113,11 @@ TEST_P(DecoderFixture, IncrementalDecodingMatchesFullForward) {
 }
 
 TEST_P(DecoderFixture, GreedyContinuationMatchesTransformers) {
-  TensorMap greedy = load_safetensors((kDecoders / GetParam() / "greedy.safetensors").string());
+  TensorMap greedy = load_safetensors((kDecoders / fixture() / "greedy.safetensors").string());
   std::vector<int64_t> prompt = greedy.at("prompt").to_vector<int64_t>();
   std::vector<int64_t> want = greedy.at("ids").to_vector<int64_t>();
   std::vector<float> margins = greedy.at("margins").to_vector<float>();
-  auto lm = load_lm(GetParam());
+  auto lm = this->lm();
   GenerationOptions options;
   options.max_tokens = int64_t(want.size());
   options.sampling.temperature = 0;
@@ -104,7 +131,7 @@ TEST_P(DecoderFixture, GreedyContinuationMatchesTransformers) {
 // Sequences of different lengths packed into one pass (prefill, then a decode step) give each
 // sequence the logits it gets alone.
 TEST_P(DecoderFixture, PackedSequencesMatchSeparatePasses) {
-  auto lm = load_lm(GetParam());
+  auto lm = this->lm();
   int64_t vocab = lm->vocab_size();
   std::vector<int64_t> lengths{3, 7, 5};
   std::vector<Array> prompts, alone;
@@ -127,8 +154,10 @@ TEST_P(DecoderFixture, PackedSequencesMatchSeparatePasses) {
   for (size_t i = 0; i < lengths.size(); ++i) EXPECT_EQ(shared[i].offset(), lengths[i] + 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, DecoderFixture, ::testing::ValuesIn(fixtures()),
-                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Fixtures, DecoderFixture, ::testing::ValuesIn(decoder_params()),
+                         [](const ::testing::TestParamInfo<DecoderParam>& info) {
+                           return info.param.fixture + (info.param.device.type == DeviceType::cpu ? "_cpu" : "_cuda");
+                         });
 
 TEST(DecoderFixtures, CoverEveryDecoderArchitecture) {
   std::set<std::string> covered;
