@@ -35,26 +35,30 @@ class Vocabulary {
   std::size_t size() const { return size_; }  // distinct tokens
 
  private:
-  // A token and its id; `hash_tag` (high bits of the token's hash) rules out nearly every
-  // mismatching slot without touching the arena. length == kEmpty marks a free slot.
-  struct Slot {
-    uint32_t offset;  // into arena_
+  // Where a token's bytes are in arena_; length == kEmpty marks a free slot or an unused id.
+  struct Span {
+    uint32_t offset;
     uint32_t length;
+  };
+  // A token and its id; `hash_tag` (high bits of the token's hash) rules out nearly every
+  // mismatching slot without touching the arena.
+  struct Slot : Span {
     uint32_t id;
     uint32_t hash_tag;
   };
   static constexpr uint32_t kEmpty = UINT32_MAX;
-  static constexpr uint32_t kNoSlot = UINT32_MAX;
 
-  std::string_view text_of(const Slot& slot) const {
-    return {arena_.data() + slot.offset, slot.length};
+  std::string_view text_of(const Span& span) const {
+    return {arena_.data() + span.offset, span.length};
   }
   // The slot holding `token`, or the free slot where it would go.
   std::size_t probe(std::string_view token, uint64_t hash) const;
 
-  std::vector<char> arena_;
-  std::vector<Slot> slots_;  // power-of-two size, at most half full
-  std::vector<uint32_t> slot_of_id_;
+  std::vector<char> arena_;  // the tokens' bytes in the order they were first listed
+  std::vector<Slot> slots_;  // power-of-two size, at most 2/3 full
+  // By id, so that token() reads neither the hash table nor, for ids listed in order, anything
+  // but the next bytes of the arena: BPE loading checks its guesses of merge results this way.
+  std::vector<Span> token_of_id_;
   std::size_t size_ = 0;
 };
 
