@@ -136,14 +136,30 @@ std::string_view JsonCursor::read_string(std::string& scratch) {
     }
     if (pos_ >= text_.size()) break;
     switch (text_[pos_++]) {
-      case '"': scratch.push_back('"'); break;
-      case '\\': scratch.push_back('\\'); break;
-      case '/': scratch.push_back('/'); break;
-      case 'b': scratch.push_back('\b'); break;
-      case 'f': scratch.push_back('\f'); break;
-      case 'n': scratch.push_back('\n'); break;
-      case 'r': scratch.push_back('\r'); break;
-      case 't': scratch.push_back('\t'); break;
+      case '"':
+        scratch.push_back('"');
+        break;
+      case '\\':
+        scratch.push_back('\\');
+        break;
+      case '/':
+        scratch.push_back('/');
+        break;
+      case 'b':
+        scratch.push_back('\b');
+        break;
+      case 'f':
+        scratch.push_back('\f');
+        break;
+      case 'n':
+        scratch.push_back('\n');
+        break;
+      case 'r':
+        scratch.push_back('\r');
+        break;
+      case 't':
+        scratch.push_back('\t');
+        break;
       case 'u': {
         char32_t code_point = read_hex4();
         if (code_point >= 0xDC00 && code_point <= 0xDFFF) fail("lone low surrogate");
@@ -178,8 +194,7 @@ void JsonCursor::skip_utf8_sequence() {
                              : lead >= 0xE0 && lead <= 0xEF ? 3
                              : lead >= 0xF0 && lead <= 0xF4 ? 4
                                                             : 0;
-  if (length == 0 || pos_ + length > text_.size() ||
-      !is_valid_utf8(text_.substr(pos_, length))) {
+  if (length == 0 || pos_ + length > text_.size() || !is_valid_utf8(text_.substr(pos_, length))) {
     fail("ill-formed UTF-8");
   }
   pos_ += length;

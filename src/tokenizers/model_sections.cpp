@@ -93,7 +93,7 @@ class SectionScanner {
   }
 
   void read_token_ids() {
-    std::vector<TokenId> entries;
+    SectionVector<TokenId> entries;
     entries.reserve(most_entries(sizeof(R"("":0,)") - 1));
     cursor_.expect('{');
     if (!cursor_.consume('}')) {
@@ -109,7 +109,7 @@ class SectionScanner {
   }
 
   void read_scored_pieces() {
-    std::vector<ScoredPiece> pieces;
+    SectionVector<ScoredPiece> pieces;
     pieces.reserve(most_entries(sizeof(R"(["",0],)") - 1));
     cursor_.expect('[');
     if (!cursor_.consume(']')) {
@@ -128,7 +128,7 @@ class SectionScanner {
   }
 
   void read_merges() {
-    std::vector<MergePair> merges;
+    SectionVector<MergePair> merges;
     merges.reserve(most_entries(sizeof(R"(" ",)") - 1));
     cursor_.expect('[');
     if (!cursor_.consume(']')) {

@@ -1,7 +1,6 @@
 // The public Tokenizer: loading and the thin layer over TokenizerPipeline.
 #include "tessera/tokenizer.h"
 
-
 #include "tessera/buffer.h"
 #include "tessera/error.h"
 #include "tokenizers/model_sections.h"

@@ -99,7 +99,8 @@ class Bpe final : public Model {
     std::size_t offset = 0;
     for (const Symbol& symbol : symbols) {
       if (symbol.length == 0) continue;
-      out.push_back(Token{symbol.id, std::string(ids_.token(symbol.id).value_or("")),
+      out.push_back(Token{symbol.id,
+                          std::string(ids_.token(symbol.id).value_or("")),
                           {offset, offset + symbol.length}});
       offset += symbol.length;
     }
@@ -121,7 +122,7 @@ class Bpe final : public Model {
   // is hashed and its three vocabulary slots prefetched kLookupAhead merges before it is looked
   // up, and its slot of the merge table kInsertAhead merges before it is inserted. One thread:
   // on a loaded machine a second one mostly waits at a barrier.
-  void load_merges(const std::vector<MergePair>& pairs) {
+  void load_merges(std::span<const MergePair> pairs) {
     constexpr std::size_t kLookupAhead = 16;  // powers of two: ring indices are masked
     constexpr std::size_t kInsertAhead = 8;
     struct Pending {

@@ -61,7 +61,7 @@ class PieceTrie {
   std::vector<uint32_t> piece_of_node_ = std::vector<uint32_t>(1, kNoPiece);
 };
 
-std::vector<TokenId> pieces_with_ids(const std::vector<ScoredPiece>& pieces) {
+std::vector<TokenId> pieces_with_ids(std::span<const ScoredPiece> pieces) {
   std::vector<TokenId> entries;
   entries.reserve(pieces.size());
   for (const ScoredPiece& piece : pieces) {
@@ -75,7 +75,7 @@ class Unigram final : public Model {
   Unigram(const Json& json, const ModelSections& sections)
       : Unigram(json, require_scored_pieces(sections)) {}
 
-  Unigram(const Json& json, const std::vector<ScoredPiece>& vocab)
+  Unigram(const Json& json, std::span<const ScoredPiece> vocab)
       : ids_(pieces_with_ids(vocab)), trie_(vocab.size() * 4) {
     std::size_t bytes = 0;
     for (const ScoredPiece& entry : vocab) bytes += entry.piece.size();
