@@ -141,8 +141,24 @@ class Bpe final : public Model {
     // Trained vocabularies list a merge's result right after the results of the merges before
     // it, whenever that result is a new token (every merge of Qwen2.5, 46% of Llama 3's): the id
     // after the greatest result so far is checked first, by id, in memory read in order, which
-    // spares a lookup at a random place of the vocabulary.
+    // spares a lookup at a random place of the vocabulary. The hashing stage runs kLookupAhead
+    // merges ahead of the results it could learn that id from, so it counts its own right
+    // guesses (next_new_id, at least one past the greatest result resolved) and, for runs of new
+    // tokens it has not caught up with, extrapolates from the greatest result resolved (merge
+    // latest_new_merge gave latest_new_id). Right guesses, simulated on the merge lists: 45.5%
+    // of Llama 3's (of the 45.6% that are new tokens in order), all but 16 of Qwen2.5's.
     uint32_t next_new_id = 0;
+    std::optional<uint32_t> latest_new_id;
+    std::size_t latest_new_merge = 0;
+    auto guess = [&](std::size_t i, const std::string& merged) -> std::optional<uint32_t> {
+      if (latest_new_id) next_new_id = std::max(next_new_id, *latest_new_id + 1);
+      if (ids_.token(next_new_id) == merged) return next_new_id++;
+      if (!latest_new_id) return std::nullopt;
+      const auto extrapolated = static_cast<uint32_t>(*latest_new_id + (i - latest_new_merge));
+      if (extrapolated == next_new_id || ids_.token(extrapolated) != merged) return std::nullopt;
+      next_new_id = extrapolated + 1;
+      return extrapolated;
+    };
 
     auto hash_and_prefetch = [&](std::size_t i) {
       const auto& [left, right] = pairs[i];
@@ -153,11 +169,8 @@ class Bpe final : public Model {
       pending.right_hash = Vocabulary::hash(right);
       ids_.prefetch(pending.left_hash);
       ids_.prefetch(pending.right_hash);
-      pending.merged_id.reset();
-      if (ids_.token(next_new_id) == pending.merged) {
-        pending.merged_id = next_new_id++;
-        return;
-      }
+      pending.merged_id = guess(i, pending.merged);
+      if (pending.merged_id) return;
       pending.merged_hash = Vocabulary::hash(pending.merged);
       ids_.prefetch(pending.merged_hash);
     };
@@ -168,7 +181,10 @@ class Bpe final : public Model {
       const auto right_id = ids_.find(right, pending.right_hash);
       const auto merged_id =
           pending.merged_id ? pending.merged_id : ids_.find(pending.merged, pending.merged_hash);
-      if (merged_id && *merged_id >= next_new_id) next_new_id = *merged_id + 1;
+      if (merged_id && (!latest_new_id || *merged_id > *latest_new_id)) {
+        latest_new_id = *merged_id;
+        latest_new_merge = i;
+      }
       if (!left_id || !right_id || right.size() < prefix_length || !merged_id) {
         fail_unknown_merge(pairs[i]);
       }
