@@ -13,7 +13,9 @@ The text set is ~20k lines mixing many scripts, built from the fixture generator
 
 Usage (from the repository root, after building bench/tokenizer_bench):
     pip install tokenizers
-    python3 bench/tokenizer_bench.py --binary build/tok/bench/tokenizer_bench
+    python3 bench/tokenizer_bench.py --binary build/release/bench/tokenizer_bench
+    python3 bench/tokenizer_bench.py --binary build/release/bench/tokenizer_bench --load-only \
+        --repeats 20 [--before OLD_TOKENIZER_BENCH]
 """
 import argparse
 import json
@@ -79,6 +81,19 @@ def median(values):
     return sorted(values)[len(values) // 2]
 
 
+def python_load_numbers(path, repeats):
+    """Wall and CPU time (ms) of Tokenizer.from_file: median of `repeats`, and the best wall."""
+    from tokenizers import Tokenizer
+    wall, cpu = [], []
+    for _ in range(repeats):
+        cpu_start, start = time.process_time(), time.perf_counter()
+        Tokenizer.from_file(str(path))
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - cpu_start)
+    return {"best_load_ms": min(wall) * 1e3, "median_load_ms": median(wall) * 1e3,
+            "median_load_cpu_ms": median(cpu) * 1e3}
+
+
 def python_numbers(path, texts, repeats):
     from tokenizers import Tokenizer
     loads = []
@@ -101,12 +116,33 @@ def python_numbers(path, texts, repeats):
     return {"load_ms": median(loads) * 1e3, "single_s": median(single), "batch_s": median(batch)}
 
 
+def print_load_times(args, tokenizers):
+    """One row per tokenizer and engine; the engines take turns on each file."""
+    print(f"load time, {args.repeats} loads per engine (wall best / median, median CPU), ms\n")
+    print("| tokenizer | engine | best | median | median CPU |")
+    print("|---|---|---:|---:|---:|")
+    binaries = ([("tessera before", args.before)] if args.before else []) + [("tessera", args.binary)]
+    for name, path in tokenizers:
+        rows = []
+        for engine, binary in binaries:
+            out = subprocess.run([binary, str(path), "--load-only", "--repeats", str(args.repeats)],
+                                 check=True, capture_output=True, text=True).stdout
+            rows.append((engine, json.loads(out)))
+        rows.append(("tokenizers (Python)", python_load_numbers(path, args.repeats)))
+        for engine, numbers in rows:
+            print(f"| {name} | {engine} | {numbers['best_load_ms']:.1f} | "
+                  f"{numbers['median_load_ms']:.1f} | {numbers['median_load_cpu_ms']:.1f} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--binary", required=True, help="path of the built tokenizer_bench")
     parser.add_argument("--cache", default="/tmp/tessera-tokenizer-bench")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", help="run the tokenizers whose name contains this")
+    parser.add_argument("--load-only", action="store_true",
+                        help="load times only (wall best and median, median CPU time), no encoding")
+    parser.add_argument("--before", help="a tokenizer_bench built from older sources, for --load-only")
     args = parser.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -127,6 +163,9 @@ def main():
     ]
     if args.only:
         tokenizers = [t for t in tokenizers if args.only.lower() in t[0].lower()]
+    if args.load_only:
+        print_load_times(args, tokenizers)
+        return
     print(f"{len(texts)} texts, {megabytes:.2f} MB; repeats {args.repeats} (median)\n")
     print("| tokenizer | engine | load ms | single-thread MB/s | batch MB/s |")
     print("|---|---|---:|---:|---:|")

@@ -1,5 +1,6 @@
 #include "tokenizers/json_cursor.h"
 
+#include <bit>
 #include <charconv>
 #include <cstring>
 
@@ -11,6 +12,15 @@ namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+constexpr uint64_t kOnes = 0x0101010101010101ull;
+constexpr uint64_t kHighBits = 0x8080808080808080ull;
+
+// The high bit of every byte of `word` equal to `c` (exact: no false positives).
+uint64_t bytes_equal(uint64_t word, char c) {
+  const uint64_t x = word ^ (kOnes * static_cast<unsigned char>(c));
+  return ~(((x & ~kHighBits) + ~kHighBits) | x | ~kHighBits);
+}
+
 }  // namespace
 
 void JsonCursor::fail_at(std::size_t pos, const std::string& what) const {
@@ -21,6 +31,31 @@ void JsonCursor::fail_at(std::size_t pos, const std::string& what) const {
 
 void JsonCursor::fail_expecting(char c) const {
   fail(pos_ < text_.size() ? std::string("expected '") + c + "'" : "unexpected end of text");
+}
+
+char JsonCursor::peek_after_whitespace() {
+  std::size_t pos = pos_;
+  const std::size_t size = text_.size();
+  while (pos + sizeof(uint64_t) <= size) {
+    uint64_t word;
+    std::memcpy(&word, text_.data() + pos, sizeof(word));
+    const uint64_t whitespace = bytes_equal(word, ' ') | bytes_equal(word, '\n') |
+                                bytes_equal(word, '\r') | bytes_equal(word, '\t');
+    const uint64_t other = ~whitespace & kHighBits;
+    if (other != 0) {
+      pos_ = pos + static_cast<std::size_t>(std::countr_zero(other) / 8);
+      return text_[pos_];
+    }
+    pos += sizeof(word);
+  }
+  for (; pos < size; ++pos) {
+    if (!is_whitespace(text_[pos])) {
+      pos_ = pos;
+      return text_[pos];
+    }
+  }
+  pos_ = size;
+  return '\0';
 }
 
 uint32_t JsonCursor::read_hex4() {
@@ -46,31 +81,40 @@ std::string_view JsonCursor::read_string(std::string& scratch) {
   expect('"');
   const std::size_t start = pos_;
   // Fast path: most tokens have no escape, so the text itself is the value. Eight bytes at a
-  // time while none of them is a quote, a backslash or a control character.
-  constexpr uint64_t kOnes = 0x0101010101010101ull;
-  constexpr uint64_t kHighBits = 0x8080808080808080ull;
+  // time until a quote, a backslash or a control character; non-ASCII bytes are only noted, and
+  // the string is checked for well-formed UTF-8 once at its end. (A local position: pos_ is a
+  // member the compiler would store on every step, as the text's chars may alias it.)
   auto has_zero_byte = [](uint64_t word) { return (word - kOnes) & ~word & kHighBits; };
-  while (pos_ + sizeof(uint64_t) <= text_.size()) {
+  const std::size_t size = text_.size();
+  std::size_t pos = start;
+  uint64_t seen = 0;  // the OR of the string's bytes: its high bits tell whether it is ASCII
+  while (pos + sizeof(uint64_t) <= size) {
     uint64_t word;
-    std::memcpy(&word, text_.data() + pos_, sizeof(word));
+    std::memcpy(&word, text_.data() + pos, sizeof(word));
+    // Exact for the lowest flagged byte (a borrow only flags bytes above a true match).
     const uint64_t special = has_zero_byte(word ^ (kOnes * '"')) |
                              has_zero_byte(word ^ (kOnes * '\\')) |
-                             ((word - kOnes * 0x20) & ~word & kHighBits) |  // a byte below 0x20
-                             (word & kHighBits);                            // non-ASCII
-    if (special != 0) break;
-    pos_ += sizeof(word);
-  }
-  while (pos_ < text_.size()) {
-    const auto c = static_cast<unsigned char>(text_[pos_]);
-    if (c == '"') return text_.substr(start, pos_++ - start);
-    if (c == '\\') break;
-    if (c < 0x20) fail("control character in a string");
-    if (c >= 0x80) {
-      skip_utf8_sequence();
-      continue;
+                             ((word - kOnes * 0x20) & ~word & kHighBits);  // a byte below 0x20
+    if (special != 0) {
+      const int before = std::countr_zero(special) & ~7;  // bits of the bytes before it
+      seen |= word & ((uint64_t{1} << before) - 1);
+      pos += static_cast<std::size_t>(before / 8);
+      break;
     }
-    ++pos_;
+    seen |= word;
+    pos += sizeof(word);
   }
+  for (; pos < size; ++pos) {
+    const auto c = static_cast<unsigned char>(text_[pos]);
+    if (c == '"' || c == '\\' || c < 0x20) break;
+    seen |= c;
+  }
+  pos_ = pos;
+  if (pos_ >= size) fail("unterminated string");
+  if ((seen & kHighBits) != 0) check_utf8(start, pos_);
+  const char stop = text_[pos_];
+  if (stop == '"') return text_.substr(start, pos_++ - start);
+  if (stop != '\\') fail("control character in a string");
   scratch.assign(text_.substr(start, pos_ - start));
   while (pos_ < text_.size()) {
     const auto c = static_cast<unsigned char>(text_[pos_]);
@@ -92,14 +136,30 @@ std::string_view JsonCursor::read_string(std::string& scratch) {
     }
     if (pos_ >= text_.size()) break;
     switch (text_[pos_++]) {
-      case '"': scratch.push_back('"'); break;
-      case '\\': scratch.push_back('\\'); break;
-      case '/': scratch.push_back('/'); break;
-      case 'b': scratch.push_back('\b'); break;
-      case 'f': scratch.push_back('\f'); break;
-      case 'n': scratch.push_back('\n'); break;
-      case 'r': scratch.push_back('\r'); break;
-      case 't': scratch.push_back('\t'); break;
+      case '"':
+        scratch.push_back('"');
+        break;
+      case '\\':
+        scratch.push_back('\\');
+        break;
+      case '/':
+        scratch.push_back('/');
+        break;
+      case 'b':
+        scratch.push_back('\b');
+        break;
+      case 'f':
+        scratch.push_back('\f');
+        break;
+      case 'n':
+        scratch.push_back('\n');
+        break;
+      case 'r':
+        scratch.push_back('\r');
+        break;
+      case 't':
+        scratch.push_back('\t');
+        break;
       case 'u': {
         char32_t code_point = read_hex4();
         if (code_point >= 0xDC00 && code_point <= 0xDFFF) fail("lone low surrogate");
@@ -121,14 +181,20 @@ std::string_view JsonCursor::read_string(std::string& scratch) {
   fail("unterminated string");
 }
 
+void JsonCursor::check_utf8(std::size_t begin, std::size_t end) const {
+  std::size_t error_at = 0;
+  if (!is_valid_utf8(text_.substr(begin, end - begin), &error_at)) {
+    fail_at(begin + error_at, "ill-formed UTF-8");
+  }
+}
+
 void JsonCursor::skip_utf8_sequence() {
   const auto lead = static_cast<unsigned char>(text_[pos_]);
   const std::size_t length = lead >= 0xC2 && lead <= 0xDF   ? 2
                              : lead >= 0xE0 && lead <= 0xEF ? 3
                              : lead >= 0xF0 && lead <= 0xF4 ? 4
                                                             : 0;
-  if (length == 0 || pos_ + length > text_.size() ||
-      !is_valid_utf8(text_.substr(pos_, length))) {
+  if (length == 0 || pos_ + length > text_.size() || !is_valid_utf8(text_.substr(pos_, length))) {
     fail("ill-formed UTF-8");
   }
   pos_ += length;

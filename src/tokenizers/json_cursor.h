@@ -16,15 +16,12 @@ class JsonCursor {
   void set_section(std::string_view section) { section_ = section; }
 
   std::size_t position() const { return pos_; }
+  std::size_t remaining() const { return text_.size() - pos_; }
   // The next significant character ('\0' at the end of the text); skips whitespace.
   // Inline with consume() and expect(): they run a few times per vocabulary entry.
   char peek() {
-    while (pos_ < text_.size()) {
-      const char c = text_[pos_];
-      if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return c;
-      ++pos_;
-    }
-    return '\0';
+    if (pos_ < text_.size() && !is_whitespace(text_[pos_])) return text_[pos_];
+    return peek_after_whitespace();
   }
   // Consumes `c` if it is the next significant character.
   bool consume(char c) {
@@ -51,8 +48,14 @@ class JsonCursor {
   [[noreturn]] void fail_at(std::size_t pos, const std::string& what) const;
 
  private:
+  static bool is_whitespace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+  // Pretty-printed files indent every entry (a third of a 10 MB file can be spaces), so runs of
+  // whitespace are skipped eight bytes at a time.
+  char peek_after_whitespace();
   [[noreturn]] void fail_expecting(char c) const;
   void skip_string();
+  // Fails naming the first byte of [begin, end) that is not part of well-formed UTF-8.
+  void check_utf8(std::size_t begin, std::size_t end) const;
   // Advances past one well-formed multi-byte UTF-8 sequence; fails otherwise.
   void skip_utf8_sequence();
   uint32_t read_hex4();

@@ -74,6 +74,13 @@ class SectionScanner {
     return {arena.data() + offset, value.size()};
   }
 
+  // Reserving room for as many entries as the rest of the text could hold (each takes at least
+  // `min_entry_bytes`) spares the regrowth copies: the pages of the unused part are never
+  // touched, so only address space is wasted.
+  std::size_t most_entries(std::size_t min_entry_bytes) const {
+    return cursor_.remaining() / min_entry_bytes + 1;
+  }
+
   void read_vocab() {
     const char first = cursor_.peek();
     if (first == '{') {
@@ -86,7 +93,8 @@ class SectionScanner {
   }
 
   void read_token_ids() {
-    std::vector<TokenId> entries;
+    SectionVector<TokenId> entries;
+    entries.reserve(most_entries(sizeof(R"("":0,)") - 1));
     cursor_.expect('{');
     if (!cursor_.consume('}')) {
       do {
@@ -101,7 +109,8 @@ class SectionScanner {
   }
 
   void read_scored_pieces() {
-    std::vector<ScoredPiece> pieces;
+    SectionVector<ScoredPiece> pieces;
+    pieces.reserve(most_entries(sizeof(R"(["",0],)") - 1));
     cursor_.expect('[');
     if (!cursor_.consume(']')) {
       do {
@@ -119,7 +128,8 @@ class SectionScanner {
   }
 
   void read_merges() {
-    std::vector<MergePair> merges;
+    SectionVector<MergePair> merges;
+    merges.reserve(most_entries(sizeof(R"(" ",)") - 1));
     cursor_.expect('[');
     if (!cursor_.consume(']')) {
       do {

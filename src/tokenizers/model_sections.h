@@ -4,11 +4,13 @@
 // std::string per entry is what made a 10 MB file take ~0.5 s to load. The rest of the file is
 // small and goes through nlohmann::json as before, with those sections replaced by null.
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "tokenizers/huge_page_allocator.h"
 #include "tokenizers/vocabulary.h"
 
 namespace tessera::tokenizers {
@@ -20,11 +22,16 @@ struct ScoredPiece {
 
 using MergePair = std::pair<std::string_view, std::string_view>;
 
+// Up to ~10 MB each, filled front to back once: on huge pages, that is a few page faults rather
+// than thousands.
+template <typename T>
+using SectionVector = std::vector<T, HugePageAllocator<T>>;
+
 // Views into the tokenizer.json text (which must outlive this) or into `unescaped`.
 struct ModelSections {
-  std::optional<std::vector<TokenId>> token_ids;         // model.vocab as {"token": id, ...}
-  std::optional<std::vector<ScoredPiece>> scored_pieces;  // model.vocab as [[piece, score], ...]
-  std::optional<std::vector<MergePair>> merges;          // model.merges: "a b" or ["a", "b"]
+  std::optional<SectionVector<TokenId>> token_ids;          // model.vocab as {"token": id, ...}
+  std::optional<SectionVector<ScoredPiece>> scored_pieces;  // model.vocab as [[piece, score], ...]
+  std::optional<SectionVector<MergePair>> merges;           // model.merges: "a b" or ["a", "b"]
   std::vector<char> unescaped;  // reserved once to the text's size, so it never moves
 };
 

@@ -1,8 +1,7 @@
 // The public Tokenizer: loading and the thin layer over TokenizerPipeline.
 #include "tessera/tokenizer.h"
 
-#include <fstream>
-
+#include "tessera/buffer.h"
 #include "tessera/error.h"
 #include "tokenizers/model_sections.h"
 #include "tokenizers/pipeline.h"
@@ -37,18 +36,17 @@ Tokenizer Tokenizer::from_json(std::string_view json) {
 Tokenizer Tokenizer::from_file(const std::filesystem::path& path) {
   std::filesystem::path file = path;
   if (std::filesystem::is_directory(file)) file /= "tokenizer.json";
-  std::ifstream stream(file, std::ios::binary | std::ios::ate);
-  if (!stream) fail("tokenizer", "cannot open " + file.string());
-  // One read into an uninitialized buffer of the file's size: a stringstream would copy 10 MB
-  // twice and a std::string would zero it first.
-  const auto size = static_cast<std::size_t>(stream.tellg());
-  const std::unique_ptr<char[]> contents(new char[size]);
-  stream.seekg(0);
-  if (!stream.read(contents.get(), static_cast<std::streamsize>(size))) {
-    fail("tokenizer", "cannot read " + file.string());
+  // Mapped, not read: the text is scanned once, front to back, and a read would first copy it
+  // into fresh pages (10 MB: ~2,500 page faults and a copy, ~10% of the load).
+  std::shared_ptr<MappedFile> mapped;
+  try {
+    mapped = MappedFile::open(file.string());
+  } catch (const Error&) {
+    fail("tokenizer", "cannot open " + file.string());
   }
   try {
-    return from_json(std::string_view(contents.get(), size));
+    return from_json(
+        std::string_view(reinterpret_cast<const char*>(mapped->data()), mapped->size()));
   } catch (const Error& error) {
     throw Error(std::string(error.what()) + " (in " + file.string() + ")");
   }

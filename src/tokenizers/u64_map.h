@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "tokenizers/huge_page_allocator.h"
+
 namespace tessera::tokenizers {
 
 template <typename Value>
@@ -50,7 +52,7 @@ class U64Map {
   }
 
   void grow() {
-    std::vector<Slot> old = std::move(slots_);
+    std::vector<Slot, HugePageAllocator<Slot>> old = std::move(slots_);
     allocate(2 * size_);
     for (const Slot& slot : old) {
       if (slot.key != kEmptyKey) slots_[find_slot(slot.key)] = slot;
@@ -69,7 +71,7 @@ class U64Map {
     return index;
   }
 
-  std::vector<Slot> slots_;
+  std::vector<Slot, HugePageAllocator<Slot>> slots_;
   std::size_t size_ = 0;
   int shift_ = 0;
 };

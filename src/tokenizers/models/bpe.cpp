@@ -1,5 +1,6 @@
 // Byte-pair encoding: start from characters (or their bytes) and apply the learned merges,
 // lowest rank first, exactly as tokenizers' Word::merge_all does.
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <memory>
@@ -98,7 +99,8 @@ class Bpe final : public Model {
     std::size_t offset = 0;
     for (const Symbol& symbol : symbols) {
       if (symbol.length == 0) continue;
-      out.push_back(Token{symbol.id, std::string(ids_.token(symbol.id).value_or("")),
+      out.push_back(Token{symbol.id,
+                          std::string(ids_.token(symbol.id).value_or("")),
                           {offset, offset + symbol.length}});
       offset += symbol.length;
     }
@@ -116,64 +118,94 @@ class Bpe final : public Model {
 
   // A pair listed twice keeps its last rank, as the map the DOM loader filled did.
   // 300k merges make ~900k vocabulary lookups and 300k inserts at random places of tables larger
-  // than the L2 cache. The hashes are computed first, so that each slot can be prefetched a few
-  // merges before it is needed, and the lookups (read-only) are shared among the OpenMP threads.
-  void load_merges(const std::vector<MergePair>& pairs) {
+  // than the L2 cache, so the loop is a software pipeline that hides those cache misses: merge i
+  // is hashed and its three vocabulary slots prefetched kLookupAhead merges before it is looked
+  // up, and its slot of the merge table kInsertAhead merges before it is inserted. One thread:
+  // on a loaded machine a second one mostly waits at a barrier.
+  void load_merges(std::span<const MergePair> pairs) {
+    constexpr std::size_t kLookupAhead = 16;  // powers of two: ring indices are masked
+    constexpr std::size_t kInsertAhead = 8;
+    struct Pending {
+      std::string merged;  // left + right without the continuing-subword prefix
+      uint64_t left_hash, right_hash, merged_hash;
+      std::optional<uint32_t> merged_id;  // when the guess below was right
+    };
+    struct Resolved {
+      uint64_t key;
+      MergeResult result;
+    };
     const std::size_t prefix_length = prefix_ ? prefix_->size() : 0;
-    auto merged_token = [prefix_length](const MergePair& pair, std::string& merged) {
-      merged.assign(pair.first);
-      merged.append(pair.second.substr(std::min(prefix_length, pair.second.size())));
+    std::array<Pending, kLookupAhead> lookups;
+    std::array<Resolved, kInsertAhead> inserts;
+    merges_ = U64Map<MergeResult>(pairs.size());
+    // Trained vocabularies list a merge's result right after the results of the merges before
+    // it, whenever that result is a new token (every merge of Qwen2.5, 46% of Llama 3's): the id
+    // after the greatest result so far is checked first, by id, in memory read in order, which
+    // spares a lookup at a random place of the vocabulary. The hashing stage runs kLookupAhead
+    // merges ahead of the results it could learn that id from, so it counts its own right
+    // guesses (next_new_id, at least one past the greatest result resolved) and, for runs of new
+    // tokens it has not caught up with, extrapolates from the greatest result resolved (merge
+    // latest_new_merge gave latest_new_id). Right guesses, simulated on the merge lists: 45.5%
+    // of Llama 3's (of the 45.6% that are new tokens in order), all but 16 of Qwen2.5's.
+    uint32_t next_new_id = 0;
+    std::optional<uint32_t> latest_new_id;
+    std::size_t latest_new_merge = 0;
+    auto guess = [&](std::size_t i, const std::string& merged) -> std::optional<uint32_t> {
+      if (latest_new_id) next_new_id = std::max(next_new_id, *latest_new_id + 1);
+      if (ids_.token(next_new_id) == merged) return next_new_id++;
+      if (!latest_new_id) return std::nullopt;
+      const auto extrapolated = static_cast<uint32_t>(*latest_new_id + (i - latest_new_merge));
+      if (extrapolated == next_new_id || ids_.token(extrapolated) != merged) return std::nullopt;
+      next_new_id = extrapolated + 1;
+      return extrapolated;
     };
-    struct Hashes {
-      uint64_t left, right, merged;
-    };
-    const auto count = static_cast<std::ptrdiff_t>(pairs.size());
-    std::vector<Hashes> hashes(pairs.size());
-    std::vector<std::pair<uint64_t, MergeResult>> resolved(pairs.size());
-    std::ptrdiff_t first_unknown = count;
-#pragma omp parallel reduction(min : first_unknown)
-    {
-      std::string merged;
-#pragma omp for schedule(static)
-      for (std::ptrdiff_t i = 0; i < count; ++i) {
-        const MergePair& pair = pairs[static_cast<std::size_t>(i)];
-        merged_token(pair, merged);
-        hashes[static_cast<std::size_t>(i)] = {Vocabulary::hash(pair.first),
-                                               Vocabulary::hash(pair.second),
-                                               Vocabulary::hash(merged)};
-      }
-      constexpr std::ptrdiff_t kPrefetchDistance = 8;
-#pragma omp for schedule(static)
-      for (std::ptrdiff_t i = 0; i < count; ++i) {
-        if (i + kPrefetchDistance < count) {
-          const Hashes& ahead = hashes[static_cast<std::size_t>(i + kPrefetchDistance)];
-          ids_.prefetch(ahead.left);
-          ids_.prefetch(ahead.right);
-          ids_.prefetch(ahead.merged);
-        }
-        const MergePair& pair = pairs[static_cast<std::size_t>(i)];
-        const Hashes& hash = hashes[static_cast<std::size_t>(i)];
-        const auto left_id = ids_.find(pair.first, hash.left);
-        const auto right_id = ids_.find(pair.second, hash.right);
-        merged_token(pair, merged);
-        const auto merged_id = ids_.find(merged, hash.merged);
-        if (!left_id || !right_id || pair.second.size() < prefix_length || !merged_id) {
-          first_unknown = std::min(first_unknown, i);
-          continue;
-        }
-        resolved[static_cast<std::size_t>(i)] = {pair_key(*left_id, *right_id),
-                                                 MergeResult{static_cast<uint32_t>(i), *merged_id}};
-      }
-    }
-    if (first_unknown < count) fail_unknown_merge(pairs[static_cast<std::size_t>(first_unknown)]);
 
-    constexpr std::size_t kPrefetchDistance = 8;
-    merges_ = U64Map<MergeResult>(resolved.size());
-    for (std::size_t i = 0; i < resolved.size(); ++i) {
-      if (i + kPrefetchDistance < resolved.size()) {
-        merges_.prefetch(resolved[i + kPrefetchDistance].first);
+    auto hash_and_prefetch = [&](std::size_t i) {
+      const auto& [left, right] = pairs[i];
+      Pending& pending = lookups[i % kLookupAhead];
+      pending.merged.assign(left);
+      pending.merged.append(right.substr(std::min(prefix_length, right.size())));
+      pending.left_hash = Vocabulary::hash(left);
+      pending.right_hash = Vocabulary::hash(right);
+      ids_.prefetch(pending.left_hash);
+      ids_.prefetch(pending.right_hash);
+      pending.merged_id = guess(i, pending.merged);
+      if (pending.merged_id) return;
+      pending.merged_hash = Vocabulary::hash(pending.merged);
+      ids_.prefetch(pending.merged_hash);
+    };
+    auto resolve = [&](std::size_t i) {
+      const auto& [left, right] = pairs[i];
+      const Pending& pending = lookups[i % kLookupAhead];
+      const auto left_id = ids_.find(left, pending.left_hash);
+      const auto right_id = ids_.find(right, pending.right_hash);
+      const auto merged_id =
+          pending.merged_id ? pending.merged_id : ids_.find(pending.merged, pending.merged_hash);
+      if (merged_id && (!latest_new_id || *merged_id > *latest_new_id)) {
+        latest_new_id = *merged_id;
+        latest_new_merge = i;
       }
-      merges_.insert(resolved[i].first, resolved[i].second);
+      if (!left_id || !right_id || right.size() < prefix_length || !merged_id) {
+        fail_unknown_merge(pairs[i]);
+      }
+      const Resolved resolved{pair_key(*left_id, *right_id),
+                              MergeResult{static_cast<uint32_t>(i), *merged_id}};
+      merges_.prefetch(resolved.key);
+      inserts[i % kInsertAhead] = resolved;
+    };
+    auto insert = [&](std::size_t i) {
+      const Resolved& resolved = inserts[i % kInsertAhead];
+      merges_.insert(resolved.key, resolved.result);
+    };
+
+    const std::size_t count = pairs.size();
+    // Each stage frees the ring slot that the stage after it in this body fills.
+    for (std::size_t i = 0; i < count + kLookupAhead + kInsertAhead; ++i) {
+      if (i >= kLookupAhead + kInsertAhead && i - kLookupAhead - kInsertAhead < count) {
+        insert(i - kLookupAhead - kInsertAhead);
+      }
+      if (i >= kLookupAhead && i - kLookupAhead < count) resolve(i - kLookupAhead);
+      if (i < count) hash_and_prefetch(i);
     }
   }
 

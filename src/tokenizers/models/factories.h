@@ -8,9 +8,9 @@
 namespace tessera::tokenizers {
 
 // model.vocab in the form a model of `model_type` reads; fails with a clear message otherwise.
-const std::vector<TokenId>& require_token_ids(const ModelSections& sections,
-                                              const std::string& model_type);
-const std::vector<ScoredPiece>& require_scored_pieces(const ModelSections& sections);
+std::span<const TokenId> require_token_ids(const ModelSections& sections,
+                                           const std::string& model_type);
+std::span<const ScoredPiece> require_scored_pieces(const ModelSections& sections);
 
 std::unique_ptr<Model> make_wordpiece(const Json& json, const ModelSections& sections);
 std::unique_ptr<Model> make_bpe(const Json& json, const ModelSections& sections);

@@ -5,14 +5,14 @@
 
 namespace tessera::tokenizers {
 
-const std::vector<TokenId>& require_token_ids(const ModelSections& sections,
-                                              const std::string& model_type) {
+std::span<const TokenId> require_token_ids(const ModelSections& sections,
+                                           const std::string& model_type) {
   if (sections.token_ids) return *sections.token_ids;
   if (sections.scored_pieces) fail_config(model_type + " vocab must be an object {token: id}");
   fail_config("missing field 'vocab'");
 }
 
-const std::vector<ScoredPiece>& require_scored_pieces(const ModelSections& sections) {
+std::span<const ScoredPiece> require_scored_pieces(const ModelSections& sections) {
   if (sections.scored_pieces) return *sections.scored_pieces;
   if (sections.token_ids) fail_config("Unigram vocab entries are [piece, score]");
   fail_config("missing field 'vocab'");
