@@ -113,15 +113,20 @@ std::vector<double> inverse_upper_cholesky(std::vector<double> h, int n) {
       row_i[j] = s / l;
     }
   }
-  // Inverse of the lower-triangular factor, column by column (forward substitution).
+  // Inverse of the lower-triangular factor, row by row: row i = (e_i - sum_k<i L[i,k] row k) / L[i,i],
+  // every access a contiguous row.
   std::vector<double> inv(size_t(n) * n, 0.0);
-#pragma omp parallel for schedule(dynamic, 8)
-  for (int c = 0; c < n; ++c) {
-    for (int i = c; i < n; ++i) {
-      double s = i == c ? 1.0 : 0.0;
-      for (int k = c; k < i; ++k) s -= a[size_t(i) * n + k] * inv[size_t(k) * n + c];
-      inv[size_t(i) * n + c] = s / a[size_t(i) * n + i];
+  for (int i = 0; i < n; ++i) {
+    double* row_i = &inv[size_t(i) * n];
+    row_i[i] = 1.0;
+    const double* l_i = &a[size_t(i) * n];
+    for (int k = 0; k < i; ++k) {
+      const double f = l_i[k];
+      const double* row_k = &inv[size_t(k) * n];
+      for (int c = 0; c <= k; ++c) row_i[c] -= f * row_k[c];
     }
+    const double d = l_i[i];
+    for (int c = 0; c <= i; ++c) row_i[c] /= d;
   }
   std::vector<double> u(size_t(n) * n);
   for (int i = 0; i < n; ++i)
@@ -170,21 +175,34 @@ QuantizedArrays calibrated_quantize(const Array& w, const std::vector<double>& g
   const int64_t groups = n / group;
   std::vector<uint8_t> q(size_t(rows * n));
   std::vector<double> scales(size_t(rows * groups)), biases(size_t(rows * groups));
-  // Each row's error spreads only along that row, so rows are independent.
-#pragma omp parallel for schedule(dynamic, 4)
-  for (int64_t r = 0; r < rows; ++r) {
-    double* row = &weights[size_t(r * n)];
+  // Each row's error spreads only along that row, so rows are independent; a block of rows
+  // walks the columns together so each row of U is read once per block, not once per row.
+  constexpr int64_t kBlock = 16;
+  const int64_t blocks = (rows + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t block = 0; block < blocks; ++block) {
+    const int64_t first = block * kBlock, last = std::min(rows, first + kBlock);
+    GroupParams params[kBlock];
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t start = g * group;
-      const GroupParams p = search_params(row + start, &diag[size_t(start)], group, levels, w.dtype());
-      scales[size_t(r * groups + g)] = p.scale;
-      biases[size_t(r * groups + g)] = p.bias;
+      for (int64_t r = first; r < last; ++r) {
+        const GroupParams p =
+            search_params(&weights[size_t(r * n + start)], &diag[size_t(start)], group, levels, w.dtype());
+        params[r - first] = p;
+        scales[size_t(r * groups + g)] = p.scale;
+        biases[size_t(r * groups + g)] = p.bias;
+      }
       for (int64_t i = start; i < start + group; ++i) {
-        const double l = level(row[i], p, levels);
-        q[size_t(r * n + i)] = uint8_t(l);
-        const double err = (row[i] - (p.scale * l + p.bias)) / u[size_t(i * n + i)];
         const double* u_row = &u[size_t(i * n)];
-        for (int64_t j = i + 1; j < n; ++j) row[j] -= err * u_row[j];
+        const double pivot = u_row[i];
+        for (int64_t r = first; r < last; ++r) {
+          double* row = &weights[size_t(r * n)];
+          const GroupParams p = params[r - first];
+          const double l = level(row[i], p, levels);
+          q[size_t(r * n + i)] = uint8_t(l);
+          const double err = (row[i] - (p.scale * l + p.bias)) / pivot;
+          for (int64_t j = i + 1; j < n; ++j) row[j] -= err * u_row[j];
+        }
       }
     }
   }

@@ -1,7 +1,9 @@
 #include "runtime/calibration.h"
 
 #include <filesystem>
+#include <cmath>
 #include <fstream>
+#include <map>
 
 #include "nn/linear_input_observer.h"
 #include "runtime/embedder.h"
@@ -11,30 +13,39 @@ namespace tessera {
 
 namespace {
 
-// Adds each observed input's mean x x^T (rows of one text) into the layer's running sum.
+// Adds each observed input's mean x x^T (rows of one text) into the layer's running sum, kept as
+// a float32 array and summed by array ops: copying every text's [in, in] product to the host
+// would cost more than the forward passes.
 class SecondMomentRecorder : public nn::LinearInputObserver {
  public:
   void observe(const std::string& layer, const Array& input) override {
     const int64_t in = input.shape(input.ndim() - 1);
     const int64_t rows = input.size() / in;
     if (rows == 0) return;
-    Array x = reshape(astype(input, Dtype::float32), {rows, in});
+    Array x = multiply(reshape(astype(input, Dtype::float32), {rows, in}), 1.0 / std::sqrt(double(rows)));
     Array gram = matmul(transpose(x), x);
-    std::vector<float> values = gram.to_vector<float>();
-    std::vector<double>& sum = sums_[layer];
-    if (sum.empty()) sum.assign(size_t(in * in), 0.0);
-    TESSERA_CHECK(int64_t(sum.size()) == in * in, "calibrate", "layer " + layer + " changed input size");
-    const double weight = 1.0 / double(rows);
-    for (size_t i = 0; i < values.size(); ++i) sum[i] += weight * double(values[i]);
+    auto it = sums_.find(layer);
+    if (it == sums_.end()) {
+      it = sums_.emplace(layer, gram).first;
+    } else {
+      TESSERA_CHECK(it->second.shape() == gram.shape(), "calibrate", "layer " + layer + " changed input size");
+      it->second = add(it->second, gram);
+    }
+    eval({it->second});
   }
-  LinearInputStatistics averaged(size_t texts) && {
-    for (auto& [layer, sum] : sums_)
-      for (double& v : sum) v /= double(texts);
-    return std::move(sums_);
+  LinearInputStatistics averaged(size_t texts) const {
+    LinearInputStatistics result;
+    for (const auto& [layer, sum] : sums_) {
+      std::vector<float> values = sum.to_vector<float>();
+      std::vector<double>& mean = result[layer];
+      mean.reserve(values.size());
+      for (float v : values) mean.push_back(double(v) / double(texts));
+    }
+    return result;
   }
 
  private:
-  LinearInputStatistics sums_;
+  std::map<std::string, Array> sums_;
 };
 
 }  // namespace
@@ -67,7 +78,7 @@ LinearInputStatistics collect_linear_input_statistics(const std::string& model,
     // One text per forward, so every observation is exactly one text's tokens.
     for (const std::string& text : texts) embedder.embed_texts({text});
   }
-  return std::move(recorder).averaged(texts.size());
+  return recorder.averaged(texts.size());
 }
 
 }  // namespace tessera
