@@ -10,14 +10,18 @@
 namespace tessera::cli {
 
 int cmd_convert(int argc, char** argv) {
-  CLI::App app("Write a model directory in another dtype or with quantized Linear weights", "convert");
+  CLI::App app("Write a model directory in another dtype or with quantized Linear weights",
+               "convert");
   std::string model, output, calibration;
   DeviceDtypeOptions dd;
   app.add_option("MODEL", model, "model directory or hub id in the local cache")->required();
-  app.add_option("--output", output, "directory to write (config.json, model.safetensors, tokenizer)")->required();
-  app.add_option("--calibrate", calibration,
-                 "with --quantize: a text file, one text per line, whose activations choose the quantized "
-                 "values (lower error than round-to-nearest, same format)");
+  app.add_option("--output", output,
+                 "directory to write (config.json, model.safetensors, tokenizer)")
+      ->required();
+  app.add_option(
+      "--calibrate", calibration,
+      "with --quantize: a text file, one text per line, whose activations choose the quantized "
+      "values (lower error than round-to-nearest, same format)");
   dd.add_to(app);
   if (auto code = parse_args(app, argc, argv)) return *code;
   LoadOptions options = dd.load_options();

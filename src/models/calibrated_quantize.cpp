@@ -50,7 +50,9 @@ double weighted_error(const double* w, const double* h, int n, GroupParams p, in
   return e;
 }
 
-GroupParams stored(GroupParams p, Dtype dtype) { return {round_to(p.scale, dtype), round_to(p.bias, dtype)}; }
+GroupParams stored(GroupParams p, Dtype dtype) {
+  return {round_to(p.scale, dtype), round_to(p.bias, dtype)};
+}
 
 // The group's scale and bias minimising the h-weighted error: MLX's choice, ranges whose ends
 // are pulled in (clipping the outliers of a group often lowers the error of all the others),
@@ -74,7 +76,8 @@ GroupParams search_params(const double* w, const double* h, int n, int levels, D
     }
   for (int round = 0; round < 3; ++round) {
     double sw = 0, sq = 0, sx = 0;
-    for (int j = 0; j < n; ++j) sw += h[j], sq += h[j] * level(w[j], best, levels), sx += h[j] * w[j];
+    for (int j = 0; j < n; ++j)
+      sw += h[j], sq += h[j] * level(w[j], best, levels), sx += h[j] * w[j];
     if (sw <= 0) break;
     const double mq = sq / sw, mx = sx / sw;
     double cov = 0, var = 0;
@@ -102,7 +105,8 @@ std::vector<double> inverse_upper_cholesky(std::vector<double> h, int n) {
     double* row_j = &a[size_t(j) * n];
     double d = row_j[j];
     for (int k = 0; k < j; ++k) d -= row_j[k] * row_j[k];
-    TESSERA_CHECK(d > 0, "calibrated quantize", "the calibration inputs' second moment is not positive definite");
+    TESSERA_CHECK(d > 0, "calibrated quantize",
+                  "the calibration inputs' second moment is not positive definite");
     const double l = std::sqrt(d);
     row_j[j] = l;
 #pragma omp parallel for schedule(static)
@@ -113,8 +117,8 @@ std::vector<double> inverse_upper_cholesky(std::vector<double> h, int n) {
       row_i[j] = s / l;
     }
   }
-  // Inverse of the lower-triangular factor, row by row: row i = (e_i - sum_k<i L[i,k] row k) / L[i,i],
-  // every access a contiguous row.
+  // Inverse of the lower-triangular factor, row by row: row i = (e_i - sum_k<i L[i,k] row k) /
+  // L[i,i], every access a contiguous row.
   std::vector<double> inv(size_t(n) * n, 0.0);
   for (int i = 0; i < n; ++i) {
     double* row_i = &inv[size_t(i) * n];
@@ -141,18 +145,20 @@ std::vector<double> to_doubles(const Array& a) {
 
 }  // namespace
 
-QuantizedArrays calibrated_quantize(const Array& w, const std::vector<double>& gram, const QuantizationSpec& spec) {
+QuantizedArrays calibrated_quantize(const Array& w, const std::vector<double>& gram,
+                                    const QuantizationSpec& spec) {
   check_quantization_spec(spec, "calibrated quantize");
   TESSERA_CHECK(w.ndim() == 2 && is_floating(w.dtype()), "calibrated quantize",
-                "expected a floating-point [out, in] weight, got " + std::string(name(w.dtype())) + " " +
-                    to_string(w.shape()));
+                "expected a floating-point [out, in] weight, got " + std::string(name(w.dtype())) +
+                    " " + to_string(w.shape()));
   const int64_t rows = w.shape(0), n = w.shape(1);
   const int group = spec.group_size, levels = (1 << spec.bits) - 1;
   TESSERA_CHECK(n % group == 0, "calibrated quantize",
-                "input size " + std::to_string(n) + " is not a multiple of the group size " + std::to_string(group));
+                "input size " + std::to_string(n) + " is not a multiple of the group size " +
+                    std::to_string(group));
   TESSERA_CHECK(int64_t(gram.size()) == n * n, "calibrated quantize",
-                "the calibration second moment has " + std::to_string(gram.size()) + " entries, expected " +
-                    std::to_string(n * n));
+                "the calibration second moment has " + std::to_string(gram.size()) +
+                    " entries, expected " + std::to_string(n * n));
   std::vector<double> weights = to_doubles(w);
 
   // Inputs never seen (a zero diagonal) cannot be told apart: their columns quantize to
@@ -186,8 +192,8 @@ QuantizedArrays calibrated_quantize(const Array& w, const std::vector<double>& g
     for (int64_t g = 0; g < groups; ++g) {
       const int64_t start = g * group;
       for (int64_t r = first; r < last; ++r) {
-        const GroupParams p =
-            search_params(&weights[size_t(r * n + start)], &diag[size_t(start)], group, levels, w.dtype());
+        const GroupParams p = search_params(&weights[size_t(r * n + start)], &diag[size_t(start)],
+                                            group, levels, w.dtype());
         params[r - first] = p;
         scales[size_t(r * groups + g)] = p.scale;
         biases[size_t(r * groups + g)] = p.bias;
@@ -212,7 +218,8 @@ QuantizedArrays calibrated_quantize(const Array& w, const std::vector<double>& g
   std::vector<uint32_t> packed(size_t(rows * n / per_word), 0);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t i = 0; i < n; ++i)
-      packed[size_t((r * n + i) / per_word)] |= uint32_t(q[size_t(r * n + i)]) << (spec.bits * (i % per_word));
+      packed[size_t((r * n + i) / per_word)] |= uint32_t(q[size_t(r * n + i)])
+                                                << (spec.bits * (i % per_word));
   std::vector<float> scales_f(scales.begin(), scales.end()), biases_f(biases.begin(), biases.end());
   QuantizedArrays out;
   out.weight = Array(packed, {rows, n / per_word});
@@ -226,7 +233,8 @@ double calibration_error(const Array& w, const QuantizedArrays& q, const std::ve
                          const QuantizationSpec& spec) {
   const int64_t rows = w.shape(0), n = w.shape(1);
   std::vector<double> a = to_doubles(w);
-  std::vector<double> b = to_doubles(dequantize(q.weight, q.scales, q.biases, spec.group_size, spec.bits));
+  std::vector<double> b =
+      to_doubles(dequantize(q.weight, q.scales, q.biases, spec.group_size, spec.bits));
   double total = 0;
   std::vector<double> d(static_cast<size_t>(n));
   for (int64_t r = 0; r < rows; ++r) {

@@ -17,7 +17,8 @@ namespace tessera {
 
 // w [out, in] float (in a multiple of spec.group_size); gram [in * in] row-major, symmetric
 // positive semi-definite (the input second moment). Scales and biases take w's dtype.
-QuantizedArrays calibrated_quantize(const Array& w, const std::vector<double>& gram, const QuantizationSpec& spec);
+QuantizedArrays calibrated_quantize(const Array& w, const std::vector<double>& gram,
+                                    const QuantizationSpec& spec);
 
 // tr((W - dequantize(q)) H (W - dequantize(q))^T): the objective calibrated_quantize lowers.
 double calibration_error(const Array& w, const QuantizedArrays& q, const std::vector<double>& gram,

@@ -1,7 +1,7 @@
 #include "runtime/calibration.h"
 
-#include <filesystem>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 
@@ -22,13 +22,15 @@ class SecondMomentRecorder : public nn::LinearInputObserver {
     const int64_t in = input.shape(input.ndim() - 1);
     const int64_t rows = input.size() / in;
     if (rows == 0) return;
-    Array x = multiply(reshape(astype(input, Dtype::float32), {rows, in}), 1.0 / std::sqrt(double(rows)));
+    Array x =
+        multiply(reshape(astype(input, Dtype::float32), {rows, in}), 1.0 / std::sqrt(double(rows)));
     Array gram = matmul(transpose(x), x);
     auto it = sums_.find(layer);
     if (it == sums_.end()) {
       it = sums_.emplace(layer, gram).first;
     } else {
-      TESSERA_CHECK(it->second.shape() == gram.shape(), "calibrate", "layer " + layer + " changed input size");
+      TESSERA_CHECK(it->second.shape() == gram.shape(), "calibrate",
+                    "layer " + layer + " changed input size");
       it->second = add(it->second, gram);
     }
     eval({it->second});
@@ -51,7 +53,8 @@ class SecondMomentRecorder : public nn::LinearInputObserver {
 }  // namespace
 
 std::vector<std::string> read_calibration_texts(const std::string& path) {
-  TESSERA_CHECK(std::filesystem::is_regular_file(path), "calibrate", path + ": no such calibration file");
+  TESSERA_CHECK(std::filesystem::is_regular_file(path), "calibrate",
+                path + ": no such calibration file");
   std::ifstream in(path);
   TESSERA_CHECK(bool(in), "calibrate", path + ": cannot read the calibration file");
   std::vector<std::string> texts;
@@ -59,7 +62,8 @@ std::vector<std::string> read_calibration_texts(const std::string& path) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line.find_first_not_of(" \t") != std::string::npos) texts.push_back(line);
   }
-  TESSERA_CHECK(!texts.empty(), "calibrate", path + ": the calibration file has no text (one text per line)");
+  TESSERA_CHECK(!texts.empty(), "calibrate",
+                path + ": the calibration file has no text (one text per line)");
   return texts;
 }
 
@@ -71,7 +75,8 @@ LinearInputStatistics collect_linear_input_statistics(const std::string& model,
   float_options.quantize = std::nullopt;
   float_options.calibration = nullptr;
   Embedder embedder(model, float_options);
-  TESSERA_CHECK(embedder.has_tokenizer(), "calibrate", model + ": the model directory has no tokenizer.json");
+  TESSERA_CHECK(embedder.has_tokenizer(), "calibrate",
+                model + ": the model directory has no tokenizer.json");
   SecondMomentRecorder recorder;
   {
     nn::ScopedLinearInputObserver scope(recorder);
