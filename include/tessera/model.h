@@ -16,12 +16,20 @@ struct QuantizationSpec {
   int bits = 4;
 };
 
+// The second moment E[x x^T] ([in * in], row-major) of each Linear layer's input over
+// calibration texts, by the layer's checkpoint prefix (collect_linear_input_statistics in
+// runtime/calibration.h measures it on the float model).
+using LinearInputStatistics = std::map<std::string, std::vector<double>>;
+
 struct LoadOptions {
   Device device = Device::cpu();
   Dtype dtype = Dtype::float32;  // compute dtype; weights stored otherwise are converted once
   // Quantize at load every Linear weight whose input size is a multiple of the group size (as
   // MLX's nn.quantize chooses layers); embeddings and norms stay in the compute dtype.
   std::optional<QuantizationSpec> quantize = std::nullopt;
+  // With `quantize`: Linear layers found here are quantized against their calibration inputs
+  // (calibrated_quantize: same format, lower output error) instead of round-to-nearest.
+  std::shared_ptr<const LinearInputStatistics> calibration = nullptr;
 };
 
 struct ModelInputs {

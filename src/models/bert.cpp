@@ -228,7 +228,7 @@ class BertFamilyModel : public Model {
         auto decoder = w.find(p + "decoder.weight", {c.vocab, c.hidden});
         // transformers 5 uses decoder.bias; older checkpoints store only the (then tied) bias.
         Array bias = w.contains(p + "decoder.bias") ? w.get(p + "decoder.bias", {c.vocab}) : w.get(p + "bias", {c.vocab});
-        mlm_decoder_ = nn::Linear{decoder ? *decoder : word_.weight, bias};
+        mlm_decoder_ = nn::Linear{decoder ? *decoder : word_.weight, bias, p + "decoder"};
         break;
       }
       case Head::sequence_classification:

@@ -1,5 +1,6 @@
 #include "models/weights.h"
 
+#include "models/calibrated_quantize.h"
 #include "tessera/ops.h"
 
 namespace tessera {
@@ -101,7 +102,11 @@ std::variant<Array, QuantizedWeight> Weights::get_linear(const std::string& pref
     // Only the packed form is kept: the float weight is not materialised on its own.
     if (!pending_.empty() && pending_.back().same_node(w)) pending_.pop_back();
     q.spec = *options_.quantize;
-    QuantizedArrays packed = quantize(w, q.spec.group_size, q.spec.bits);
+    const LinearInputStatistics* calibration = options_.calibration.get();
+    auto measured = calibration ? calibration->find(prefix) : LinearInputStatistics::const_iterator{};
+    QuantizedArrays packed = calibration && measured != calibration->end()
+                                 ? calibrated_quantize(w, measured->second, q.spec)
+                                 : quantize(w, q.spec.group_size, q.spec.bits);
     q.packed = packed.weight;
     q.scales = packed.scales;
     q.biases = packed.biases;

@@ -1,14 +1,18 @@
 #include "nn/layers.h"
 
+#include "nn/linear_input_observer.h"
+
 namespace tessera::nn {
 
 Linear Linear::load(Weights& w, const std::string& prefix, int64_t in, int64_t out, bool has_bias) {
-  Linear l{w.get_linear(prefix, out, in), std::nullopt};
+  Linear l{w.get_linear(prefix, out, in), std::nullopt, prefix};
   if (has_bias) l.bias = w.get(prefix + ".bias", {out});
   return l;
 }
 
 Array Linear::operator()(const Array& x) const {
+  if (LinearInputObserver* observer = current_linear_input_observer(); observer && !name.empty())
+    observer->observe(name, x);
   if (const auto* q = std::get_if<QuantizedWeight>(&weight)) {
     const QuantizationSpec& spec = q->spec;
     return bias ? quantized_addmm(*bias, x, q->packed, q->scales, q->biases, spec.group_size, spec.bits)

@@ -13,6 +13,7 @@ namespace tessera::nn {
 struct Linear {
   std::variant<Array, QuantizedWeight> weight;
   std::optional<Array> bias;
+  std::string name;  // the checkpoint prefix it was loaded from, for LinearInputObserver
   static Linear load(Weights& w, const std::string& prefix, int64_t in, int64_t out, bool has_bias = true);
   Array operator()(const Array& x) const;
 };

@@ -8,7 +8,9 @@
    outputs + config.json "quantization"); `tessera forward` runs it and must give exactly what it
    gives on its own converted directory. MLX loads tessera's file into a small MLX BERT encoder
    (mx.quantized_matmul for every quantized Linear) whose last_hidden_state must match tessera's.
-3. --write-fixtures DIR writes small MLX outputs for tests/quantization (hermetic, no Python).
+3. A calibrated directory (`tessera convert --quantize 4 --calibrate TEXTS`, same format, other
+   values) loads in MLX: the MLX BERT on it matches `tessera forward` on it.
+4. --write-fixtures DIR writes small MLX outputs for tests/quantization (hermetic, no Python).
 
 Exit 0: all checks passed; 1: a check failed; 77: MLX is not importable (ctest reports the test
 as skipped, never as passed).
@@ -151,6 +153,9 @@ def main():
     parser.add_argument("--tessera", required=True, help="the tessera binary")
     parser.add_argument("--model", required=True, type=Path, help="a float BERT directory (all-MiniLM-L6-v2)")
     parser.add_argument("--write-fixtures", type=Path, help="also write MLX fixtures into this directory")
+    parser.add_argument("--calibrate", type=Path,
+                        default=Path(__file__).resolve().parents[1] / "fixtures/calibration/calibration_texts.txt",
+                        help="calibration texts for the calibrated-directory check")
     args = parser.parse_args()
     print(f"MLX {mx.__version__} on {mx.default_device()}")
     if args.write_fixtures:
@@ -192,6 +197,21 @@ def main():
             reference = mlx_bert(ours, input_ids)
             error = relative_error(outputs["tessera"], reference)
             check(error < 1e-5, f"{tag}: MLX BERT on tessera's file vs tessera forward: relative error {error:.2e}")
+        calibrated = tmp / "tessera_q4_g64_calibrated"
+        tessera(args.tessera, "convert", str(args.model), "--output", str(calibrated), "--quantize", "4",
+                "--group-size", "64", "--calibrate", str(args.calibrate))
+        out = tmp / "out_calibrated.safetensors"
+        tessera(args.tessera, "forward", str(calibrated), "--inputs", str(tmp / "inputs.safetensors"), "--output", str(out))
+        ours = load_file(str(out))["last_hidden_state"]
+        converted = load_file(str(calibrated / "model.safetensors"))
+        prefixes = linear_prefixes(converted)
+        differ = sum(not bits_equal(np.array(mx.quantize(mx.array(source[p + ".weight"]), group_size=64, bits=4)[0]),
+                                    converted[p + ".weight"]) for p in prefixes)
+        check(differ == len(prefixes) and len(prefixes) > 0,
+              f"4-bit, group 64, calibrated: {differ}/{len(prefixes)} Linear layers differ from round-to-nearest")
+        error = relative_error(ours, mlx_bert(calibrated, input_ids))
+        check(error < 1e-5, f"4-bit, group 64, calibrated: MLX BERT on tessera's file vs tessera forward: "
+                            f"relative error {error:.2e}")
     print("FAILED: " + "; ".join(failures) if failures else "all MLX interoperability checks passed")
     return 1 if failures else 0
 

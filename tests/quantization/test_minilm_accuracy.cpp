@@ -3,7 +3,9 @@
 // 4 bits: MLX's round-to-nearest format itself loses more on this small model (the same weights
 // quantized by mx.quantize and run in PyTorch give min 0.874, mean 0.957 at group 64; tessera's
 // weights are bit-identical to those), so the 0.99 goal is out of reach of the format and these
-// bounds guard against regressions instead. Min and mean: docs/benchmarks.md "## Quantization".
+// bounds guard against regressions instead. Calibrated 4-bit (convert --calibrate, GPTQ-style,
+// calibrated on tests/fixtures/calibration, never on these sentences) narrows the gap.
+// Min and mean: docs/benchmarks.md "## Quantization".
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,6 +13,7 @@
 #include <filesystem>
 
 #include "runtime/embedder.h"
+#include "support/cli_runner.h"
 #include "tessera/safetensors.h"
 
 namespace tessera {
@@ -28,10 +31,9 @@ struct Case {
 
 class QuantizedMiniLM : public ::testing::TestWithParam<Case> {};
 
-TEST_P(QuantizedMiniLM, EmbeddingsStayCloseToFloat32) {
-  ASSERT_TRUE(fs::exists(kModel / "model.safetensors"))
-      << kModel << " is missing: run scripts/fetch-models.sh (the README's test command does)";
-  const Case c = GetParam();
+// Min and mean cosine of the 35 sentences' embeddings (model loaded with `options`) to the
+// committed float32 ones; every sentence is checked against `min_cosine`.
+std::pair<double, double> cosine_to_float32(const fs::path& model, const LoadOptions& options, double min_cosine) {
   TensorMap ids = load_safetensors((kFixture / "token_ids.safetensors").string());
   std::vector<int64_t> flat = ids.at("input_ids").to_vector<int64_t>();
   std::vector<int64_t> mask = ids.at("attention_mask").to_vector<int64_t>();
@@ -41,16 +43,14 @@ TEST_P(QuantizedMiniLM, EmbeddingsStayCloseToFloat32) {
     for (int64_t j = 0; j < s; ++j)
       if (mask[size_t(i * s + j)]) rows[size_t(i)].push_back(flat[size_t(i * s + j)]);
 
-  LoadOptions options;
-  options.quantize = QuantizationSpec{c.group_size, c.bits};
-  std::vector<std::vector<float>> got = Embedder(kModel.string(), options).embed_ids(rows);
+  std::vector<std::vector<float>> got = Embedder(model.string(), options).embed_ids(rows);
   TensorMap expected = load_safetensors((kFixture / "expected_embeddings.safetensors").string());
   const Array& want = expected.at("embeddings_normalized");
   std::vector<float> reference = want.to_vector<float>();
   const int64_t dim = want.shape(1);
-  ASSERT_EQ(int64_t(got.size()), n);
+  EXPECT_EQ(int64_t(got.size()), n);
   double lowest = 1, total = 0;
-  for (int64_t i = 0; i < n; ++i) {
+  for (int64_t i = 0; i < n && i < int64_t(got.size()); ++i) {
     double ab = 0, aa = 0, bb = 0;
     for (int64_t d = 0; d < dim; ++d) {
       double a = got[size_t(i)][size_t(d)], b = reference[size_t(i * dim + d)];
@@ -59,13 +59,59 @@ TEST_P(QuantizedMiniLM, EmbeddingsStayCloseToFloat32) {
       bb += b * b;
     }
     double cosine = ab / std::sqrt(aa * bb);
-    EXPECT_GE(cosine, c.min_cosine) << "sentence " << i;
+    EXPECT_GE(cosine, min_cosine) << "sentence " << i;
     lowest = std::min(lowest, cosine);
     total += cosine;
   }
-  EXPECT_GE(total / double(n), c.min_mean);
-  std::printf("all-MiniLM-L6-v2 %d-bit group %d: cosine to float32 over %lld sentences: min %.6f mean %.6f\n",
-              c.bits, c.group_size, static_cast<long long>(n), lowest, total / double(n));
+  return {lowest, total / double(n)};
+}
+
+TEST_P(QuantizedMiniLM, EmbeddingsStayCloseToFloat32) {
+  ASSERT_TRUE(fs::exists(kModel / "model.safetensors"))
+      << kModel << " is missing: run scripts/fetch-models.sh (the README's test command does)";
+  const Case c = GetParam();
+  LoadOptions options;
+  options.quantize = QuantizationSpec{c.group_size, c.bits};
+  auto [lowest, mean] = cosine_to_float32(kModel, options, c.min_cosine);
+  EXPECT_GE(mean, c.min_mean);
+  std::printf("all-MiniLM-L6-v2 %d-bit group %d: cosine to float32 over 35 sentences: min %.6f mean %.6f\n",
+              c.bits, c.group_size, lowest, mean);
+}
+
+// 4-bit group 64 calibrated on the committed calibration texts (none of the 35 sentences), as a
+// user runs it (`tessera convert --calibrate`), then loaded from the written directory: well above
+// round-to-nearest (min 0.874, mean 0.957), measured min 0.976 / mean 0.989; the 0.99 goal for
+// the minimum is not reached yet, so this bounds regressions.
+class CalibratedMiniLM : public testing_support::CliTest {};
+
+TEST_F(CalibratedMiniLM, FourBitGroup64EmbeddingsStayCloseToFloat32) {
+  ASSERT_TRUE(fs::exists(kModel / "model.safetensors"))
+      << kModel << " is missing: run scripts/fetch-models.sh (the README's test command does)";
+  const fs::path out = dir_ / "q4_calibrated";
+  const fs::path texts = fs::path(TESSERA_FIXTURES) / "calibration" / "calibration_texts.txt";
+  testing_support::CommandResult r = run("convert '" + kModel.string() + "' --output '" + out.string() +
+                                         "' --quantize 4 --group-size 64 --calibrate '" + texts.string() + "'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto [lowest, mean] = cosine_to_float32(out, {}, 0.97);
+  EXPECT_GE(mean, 0.985);
+  std::printf("all-MiniLM-L6-v2 4-bit group 64 calibrated: cosine to float32 over 35 sentences: min %.6f mean %.6f\n",
+              lowest, mean);
+}
+
+TEST_F(CalibratedMiniLM, CalibrationErrorsAreOneLine) {
+  const std::string model = "'" + kModel.string() + "' --output '" + (dir_ / "out").string() + "'";
+  const fs::path texts = fs::path(TESSERA_FIXTURES) / "calibration" / "calibration_texts.txt";
+  for (const auto& [args, message] : std::vector<std::pair<std::string, std::string>>{
+           {model + " --calibrate '" + texts.string() + "'", "--calibrate needs --quantize"},
+           {model + " --quantize 3 --calibrate '" + texts.string() + "'", "3-bit quantization is not supported"},
+           {model + " --quantize 4 --calibrate '" + (dir_ / "absent.txt").string() + "'", "no such calibration file"},
+           {model + " --quantize 4 --calibrate /dev/null", "no such calibration file"}}) {
+    testing_support::CommandResult r = run("convert " + args);
+    EXPECT_NE(r.exit_code, 0) << args;
+    EXPECT_TRUE(r.one_error_line()) << r.err;
+    EXPECT_NE(r.err.find(message), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir_ / "out" / "model.safetensors"));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Formats, QuantizedMiniLM,
