@@ -22,6 +22,10 @@ struct LoadOptions {
   // Quantize at load every Linear weight whose input size is a multiple of the group size (as
   // MLX's nn.quantize chooses layers); embeddings and norms stay in the compute dtype.
   std::optional<QuantizationSpec> quantize = std::nullopt;
+  // 8-bit Linear layers (quantized at load or stored so) compute in integers, activations
+  // quantized to int8 per token and group (quantized_matmul_int8: faster, approximate); otherwise they
+  // compute exactly in floating point (quantized_matmul).
+  bool int8_compute = false;
 };
 
 struct ModelInputs {

@@ -12,5 +12,6 @@ TESSERA_CUDA_NOT_YET(QuantizeGroupParams)
 TESSERA_CUDA_NOT_YET(QuantizePack)
 TESSERA_CUDA_NOT_YET(Dequantize)
 TESSERA_CUDA_NOT_YET(QuantizedMatmul)
+TESSERA_CUDA_NOT_YET(QuantizedMatmulInt8)
 
 }  // namespace tessera
