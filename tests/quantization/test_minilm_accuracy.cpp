@@ -4,7 +4,8 @@
 // quantized by mx.quantize and run in PyTorch give min 0.874, mean 0.957 at group 64; tessera's
 // weights are bit-identical to those), so the 0.99 goal is out of reach of the format and these
 // bounds guard against regressions instead. 8 bits with int8 compute (activations quantized per
-// token and group, quantized_matmul_int8): held at the measured level, below the 0.999 goal. Min and mean: docs/benchmarks.md
+// token and group, quantized_matmul_int8; value/output projections exact): 0.999 at group 64,
+// the goal; group 128 (coarser activation groups) is held at its measured level. Min and mean: docs/benchmarks.md
 // "## Quantization" and "## CPU speed".
 #include <gtest/gtest.h>
 
@@ -75,8 +76,8 @@ TEST_P(QuantizedMiniLM, EmbeddingsStayCloseToFloat32) {
 INSTANTIATE_TEST_SUITE_P(Formats, QuantizedMiniLM,
                          ::testing::Values(Case{8, 64, 0.999, 0.9995}, Case{8, 32, 0.999, 0.9995},
                                            Case{4, 64, 0.85, 0.95}, Case{4, 32, 0.88, 0.96},
-                                           Case{4, 128, 0.80, 0.93}, Case{8, 64, 0.996, 0.999, true},
-                                           Case{8, 128, 0.994, 0.9985, true}),
+                                           Case{4, 128, 0.80, 0.93}, Case{8, 64, 0.999, 0.9995, true},
+                                           Case{8, 128, 0.9985, 0.9995, true}),
                          [](const ::testing::TestParamInfo<Case>& info) {
                            return std::to_string(info.param.bits) + "bit_group" + std::to_string(info.param.group_size) +
                                   (info.param.int8_compute ? "_int8_compute" : "");

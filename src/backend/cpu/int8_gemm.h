@@ -1,44 +1,58 @@
 #pragma once
 // Integer GEMM for 8-bit MLX weights (w = scale * q + bias per group of K, q uint8) against
-// activations quantized dynamically to int8 per token *and per group* (x ~= a * xq with a =
-// max|x| / 127 over the token's group, xq in [-127, 127]):
+// activations quantized dynamically to 8 bits per token *and per group*, asymmetrically:
+// x ~= a * xq + m with xq in [0, 255], m the group's minimum and a = (max - min) / 255. Then
 //
-//   y[t][n] = sum_g a[t][g] * (scale[n][g] * sum_{k in g} q[n][k] xq[t][k]
-//                              + bias[n][g] * sum_{k in g} xq[t][k])
+//   y[t][n] = sum_g scale[n][g] * (a[t][g] * sum_{k in g} q[n][k] xq[t][k] + m[t][g] * Q[n][g])
+//                 + bias[n][g] * X[t][g]
 //
-// Why per group and not one scale per token: BERT-family hidden states carry a few outlier
-// channels 10-20x larger than the rest; one scale per token spends the 127 levels on them and
-// all-MiniLM-L6-v2's embeddings fell to cosine 0.987 vs float32 (every projection type
-// contributes). A scale per group of the weights' own grouping confines an outlier to its 64
-// channels and costs one multiply per group, because the kernels fold every group separately
-// anyway (llama.cpp's q8 activation blocks make the same choice).
+// with Q[n][g] the sum of the group's weight codes and X[t][g] = a * sum(xq) + m * group_size
+// the sum of the *quantized* x over the group.
 //
-// Why the bias term uses the sum of the *quantized* x, not the float sum: the rounding error of
-// x then meets the weight w = scale * q + bias itself (sum of delta * w, as for a symmetric
-// weight); with the float sum it meets w - bias, and MLX anchors bias at the group's extreme, so
-// that error is ~3x larger (measured 1.7% vs 0.6% relative on random layers; llama.cpp's q8_1
-// blocks store the sum of their quantized values for the same reason).
+// Why these choices (all-MiniLM-L6-v2 embeddings, cosine to float32, min over 35 sentences;
+// 8-bit weights computed exactly give 0.99932):
+// - per group, not one scale per token: BERT-family hidden states carry a few outlier channels
+//   10-20x larger than the rest; one scale per token spends the levels on them (0.987). A scale
+//   per group of the weights' own grouping confines an outlier to its group and costs nothing
+//   extra, because the kernels fold every group separately anyway (llama.cpp's q8 activation
+//   blocks make the same choice).
+// - asymmetric (min/max over 255 steps) rather than symmetric int8 (+-max|x|): the same step on
+//   symmetric data, about half the step where a group is skewed, as GELU outputs (>= -0.17)
+//   are (symmetric per group: 0.99689; asymmetric: 0.99824).
+// Even so the value and attention-output projections need exact arithmetic to reach 0.999
+// (models/bert.cpp: keep_exact).
+// - the bias term uses the sum of the quantized x, not the exact float sum: then x's rounding
+//   error meets the weight w = scale * q + bias itself, as it would for a float weight; with the
+//   float sum it meets w - bias, and MLX anchors bias at the group's extreme, so that error is
+//   ~3x larger (measured 1.7% vs 0.6% relative on random layers; llama.cpp's q8_1 blocks store
+//   the sum of their quantized values for the same reason).
 //
-// The inner sums are exact int32 dot products of unsigned weights with signed activations: AMX
-// TDPBUSD tile steps (K = 64 bytes: one step per group of 64) on CPUs with AMX-INT8, portable
-// loops elsewhere. Float32 accumulates across groups.
+// The inner sums are exact int32 dot products of unsigned bytes: AMX TDPBUUD tile steps (K = 64
+// bytes: one step per group of 64) on CPUs with AMX-INT8, portable loops elsewhere. Float32
+// accumulates across groups.
 #include <cstdint>
-#include <vector>
+#include <memory>
+
+#include "tessera/buffer.h"
 
 namespace tessera::cpu {
 
 // AMX tiles hold 16 tokens; token counts are padded to a multiple of this.
 inline constexpr int64_t kInt8TokenBlock = 16;
 
-// Activations of M tokens quantized per token and group, laid out for the kernels.
+// Activations of M tokens quantized per token and group, laid out for the kernels; the arrays
+// live in host buffers (the block cache makes the per-call allocation free).
 struct Int8Activations {
   int64_t m = 0, padded_m = 0, k = 0, groups = 0;
-  std::vector<int8_t> q;  // [M, K] row-major
+  const uint8_t* q = nullptr;  // [M, K] row-major (portable kernel)
   // The same values as AMX B tiles: per block of 16 tokens and 64 k, 16 rows (k / 4) of
   // 16 tokens x 4 consecutive k ([blocks][K / 64][16][16][4]); padding tokens are 0.
-  std::vector<int8_t> tiles;
-  std::vector<float> scale;          // [groups][padded M]: a[t][g] (0 for an all-zero group)
-  std::vector<float> quantized_sum;  // [groups][padded M]: sum of xq[t] over group g
+  const uint8_t* tiles = nullptr;
+  // [groups][padded M] each: a, m and X above (0 for padding tokens).
+  const float* scale = nullptr;
+  const float* offset = nullptr;
+  const float* group_sum = nullptr;
+  std::shared_ptr<Buffer> storage;
 };
 Int8Activations quantize_activations(const float* x, int64_t m, int64_t k, int group_size);
 
