@@ -10,7 +10,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=${OUT:-/tmp/tessera-gpu-out}
 BUILD=${BUILD:-/tmp/tessera-cpu-build}
 MODEL=${MODEL:-/tmp/bert-base-random}
-THREADS=${THREADS:-2 16}
+THREADS=${THREADS:-2 8 16}
 SHAPES=${SHAPES:-1x1,1x128}
 mkdir -p "$OUT"
 "$ROOT/scripts/gpu/run_gpu.sh" deps >/dev/null
@@ -20,7 +20,7 @@ export PKG_CONFIG_LIBDIR="$DEPS/usr/lib/x86_64-linux-gnu/pkgconfig:$DEPS/usr/sha
 export PKG_CONFIG_SYSROOT_DIR="$DEPS" CMAKE_PREFIX_PATH="$DEPS/usr" CPLUS_INCLUDE_PATH="$DEPS/usr/include"
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DTESSERA_CUDA=OFF >"$OUT/configure.log" 2>&1 ||
   { tail -20 "$OUT/configure.log"; exit 1; }
-ninja -C "$BUILD" -j16 encoder_latency >"$OUT/build.log" 2>&1 || { grep -E "error|FAILED" "$OUT/build.log" | head; exit 1; }
+ninja -C "$BUILD" -j16 encoder_latency tessera >"$OUT/build.log" 2>&1 || { grep -E "error|FAILED" "$OUT/build.log" | head; exit 1; }
 nproc; grep -m1 "model name" /proc/cpuinfo; uptime
 run() {  # threads wait_policy packed
   env OMP_NUM_THREADS=$1 ${2:+OMP_WAIT_POLICY=$2} TESSERA_PACKED_LINEAR=$3 \
