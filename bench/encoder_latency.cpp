@@ -21,6 +21,7 @@
 
 #include "tessera/model.h"
 #include "tessera/ops.h"
+#include "tessera/threading.h"
 #ifdef TESSERA_HAS_CUDA
 #include "tessera/cuda.h"
 #endif
@@ -194,6 +195,7 @@ void run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  tessera::prefer_passive_openmp_waits(argv);  // as the tessera command runs
   try {
     run(parse(argc, argv));
   } catch (const std::exception& e) {

@@ -15,6 +15,7 @@
 
 #include "tessera/model.h"
 #include "tessera/ops.h"
+#include "tessera/threading.h"
 
 namespace {
 
@@ -132,4 +133,11 @@ BENCHMARK(BM_BertBase)
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  tessera::prefer_passive_openmp_waits(argv);  // as the tessera command runs
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -3,9 +3,12 @@
 // or a read-only region of a memory-mapped file: zero-copy weights) and/or in device memory.
 // A use on the other side copies once and keeps the copy, so weights cross to the GPU once.
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "tessera/device.h"
 
@@ -72,6 +75,14 @@ class Buffer {
   const void* device(Device device) const;
   void* mutable_device(Device device);
 
+  // A form of these bytes that a backend derived once and keeps for as long as they live and
+  // are not rewritten: the CPU keeps each Linear weight reordered into oneDNN's blocked layout
+  // here, so the weight is packed once, not on every call. `key` names the form (layout, and the
+  // view of the bytes it was made from); `make` runs on the first request only. Writing the host
+  // bytes (mutable_host) drops every form.
+  using PreparedForm = std::shared_ptr<const void>;
+  PreparedForm prepared(const std::string& key, const std::function<PreparedForm()>& make) const;
+
  private:
   Buffer() = default;
   size_t bytes_ = 0;
@@ -81,6 +92,8 @@ class Buffer {
   mutable void* device_ptr_ = nullptr;
   mutable Device device_{};
   mutable std::mutex copy_mutex_;
+  mutable std::mutex prepared_mutex_;
+  mutable std::vector<std::pair<std::string, PreparedForm>> prepared_;
 };
 
 }  // namespace tessera

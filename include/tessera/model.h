@@ -30,6 +30,10 @@ struct LoadOptions {
   // With `quantize`: Linear layers found here are quantized against their calibration inputs
   // (calibrated_quantize: same format, lower output error) instead of round-to-nearest.
   std::shared_ptr<const LinearInputStatistics> calibration = nullptr;
+  // 8-bit Linear layers (quantized at load or stored so) compute in integers, activations
+  // quantized to int8 per token and group (quantized_matmul_int8: faster, approximate); otherwise they
+  // compute exactly in floating point (quantized_matmul).
+  bool int8_compute = false;
 };
 
 struct ModelInputs {

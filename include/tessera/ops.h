@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "tessera/activation.h"
 #include "tessera/array.h"
 
 namespace tessera {
@@ -94,6 +95,13 @@ Array matmul(const Array& a, const Array& b);
 // a @ b + bias with bias of shape [N], added in float32 before the result is rounded to a
 // 16-bit dtype (one rounding, as a GEMM epilogue): the Linear layer's op.
 Array addmm(const Array& bias, const Array& a, const Array& b);
+// activation(x @ weight^T + bias): the dense Linear layer as one op, weight [N, K] stored as
+// PyTorch stores it, x [..., K], bias [N] optional; bias and activation are applied in float32
+// before the one rounding to a 16-bit dtype. The weight is taken to be a parameter that outlives
+// many calls: the CPU reorders it once into the GEMM library's blocked layout and keeps that
+// with the weight's buffer (docs/architecture.md, "Linear layers").
+Array linear(const Array& x, const Array& weight, const std::optional<Array>& bias = std::nullopt,
+             Activation activation = Activation::none);
 Array softmax(const Array& a, int axis = -1);  // accumulates in float32
 Array log_softmax(const Array& a, int axis = -1);
 // Normalise over the last axis; weight/bias of shape [last] are optional.
@@ -138,6 +146,13 @@ Array quantized_matmul(const Array& x, const Array& w, const Array& scales, cons
 // (addmm's contract): the quantized Linear layer's op.
 Array quantized_addmm(const Array& bias, const Array& x, const Array& w, const Array& scales,
                       const Array& biases, int group_size = 64, int bits = 4);
+// x @ dequantize(w)^T [+ bias] for 8-bit weights computed in integers: x is quantized on the fly
+// to int8 per token and per group of the weights (symmetric, scale max|x| / 127), the dot
+// products with the uint8 weight codes run in int32 (AMX on CPUs that have it) and are scaled
+// per group in float32. Faster than quantized_matmul and approximate where that one is exact
+// (~0.5% relative error per product from rounding x; backend/cpu/int8_gemm.h says why per group).
+Array quantized_matmul_int8(const Array& x, const Array& w, const Array& scales, const Array& biases,
+                            const std::optional<Array>& bias = std::nullopt, int group_size = 64);
 
 // ---- indexing ----
 // Rows of `a` along `axis` picked by integer `indices` (any shape): embedding lookup is take(w, ids, 0).

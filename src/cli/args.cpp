@@ -22,6 +22,8 @@ void DeviceDtypeOptions::add_to(CLI::App& app) {
   app.add_option("--quantize", quantize_bits,
                  "quantize Linear weights at load to 2, 4 or 8 bits (MLX's affine format)");
   app.add_option("--group-size", group_size, "quantization group size: 32, 64 or 128")->default_val(64);
+  app.add_flag("--int8-compute", int8_compute,
+               "8-bit layers compute in int8 (activations quantized per token and group; faster, approximate)");
 }
 
 LoadOptions DeviceDtypeOptions::load_options() const {
@@ -32,6 +34,7 @@ LoadOptions DeviceDtypeOptions::load_options() const {
                 "unknown --dtype '" + dtype + "' (expected float32, float16 or bfloat16)");
   o.dtype = *d;
   if (quantize_bits != 0) o.quantize = QuantizationSpec{group_size, quantize_bits};
+  o.int8_compute = int8_compute;
   if (o.device.type == DeviceType::cuda) set_default_device(o.device);
   return o;
 }

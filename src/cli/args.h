@@ -18,6 +18,7 @@ struct DeviceDtypeOptions {
   std::string dtype = "float32";
   int quantize_bits = 0;  // 0: keep the checkpoint's weights as they are
   int group_size = 64;
+  bool int8_compute = false;
   void add_to(CLI::App& app);
   LoadOptions load_options() const;
 };

@@ -1,5 +1,4 @@
 // The `tessera` command: dispatches to one function per subcommand (src/cli/cmd_*.cpp).
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +8,7 @@
 #include "cli/commands.h"
 #include "tessera/device.h"
 #include "tessera/error.h"
+#include "tessera/threading.h"
 
 namespace {
 
@@ -35,20 +35,8 @@ void usage(FILE* out) {
 
 }  // namespace
 
-// OpenMP threads that spin while waiting for work (libgomp's default) cost more than they save on
-// the small machines tessera targets: measured on a 2-core KVM guest, bert-base 1x128 float32
-// took 358 ms with spinning and 152 ms with OMP_WAIT_POLICY=passive (docs/benchmarks.md, "CPU
-// threading"). libgomp reads the policy once, when it is loaded, so the command re-executes
-// itself with it set unless the user chose a policy.
-static void prefer_passive_openmp_waits(char** argv) {
-  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("TESSERA_NO_REEXEC")) return;
-  setenv("OMP_WAIT_POLICY", "passive", 1);
-  setenv("TESSERA_NO_REEXEC", "1", 1);
-  execv("/proc/self/exe", argv);  // returns only on failure: then run as we are
-}
-
 int main(int argc, char** argv) {
-  prefer_passive_openmp_waits(argv);
+  tessera::prefer_passive_openmp_waits(argv);  // the bench binaries do the same
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

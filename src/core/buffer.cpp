@@ -194,7 +194,18 @@ void* Buffer::mutable_host() {
     g_device.remove(bytes_);
     device_ptr_ = nullptr;
   }
+  std::lock_guard prepared_lock(prepared_mutex_);
+  prepared_.clear();  // derived from the old bytes
   return p;
+}
+
+Buffer::PreparedForm Buffer::prepared(const std::string& key,
+                                      const std::function<PreparedForm()>& make) const {
+  std::lock_guard lock(prepared_mutex_);
+  for (const auto& [k, form] : prepared_)
+    if (k == key) return form;
+  prepared_.emplace_back(key, make());
+  return prepared_.back().second;
 }
 
 const void* Buffer::device(Device device) const {

@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "tessera/activation.h"
 #include "tessera/array.h"
 
 namespace tessera {
@@ -104,6 +105,19 @@ class SliceUpdate : public Primitive {
 enum class UnaryOp { negative, abs, exp, log, sqrt, rsqrt, square, tanh, erf, sigmoid, relu, silu, gelu, gelu_tanh };
 enum class BinaryOp { add, subtract, multiply, divide, maximum, minimum, equal, less, greater };
 
+// The elementwise op a fused activation stands for, when a backend applies it separately.
+inline UnaryOp activation_op(Activation activation) {
+  switch (activation) {
+    case Activation::gelu: return UnaryOp::gelu;
+    case Activation::gelu_tanh: return UnaryOp::gelu_tanh;
+    case Activation::relu: return UnaryOp::relu;
+    case Activation::silu: return UnaryOp::silu;
+    case Activation::tanh: return UnaryOp::tanh;
+    case Activation::none: break;
+  }
+  fail("linear", "no activation to apply");
+}
+
 class Unary : public Primitive {
  public:
   explicit Unary(UnaryOp op) : op(op) {}
@@ -146,6 +160,26 @@ class Matmul : public Primitive {
  public:
   TESSERA_PRIMITIVE(Matmul)
 };
+
+// activation(x [..., K] @ weight [N, K]^T [+ bias [N]]); inputs: x, weight [, bias]. The weight
+// is a parameter: backends may keep a prepared copy of it with its buffer.
+class Linear : public Primitive {
+ public:
+  Linear(Activation activation, bool has_bias) : activation(activation), has_bias(has_bias) {}
+  TESSERA_PRIMITIVE(Linear)
+  Activation activation;
+  bool has_bias;
+};
+
+// weight [N, K] as Matmul's right operand for x [..., M, K]: the view W^T [..., K, N], broadcast
+// over x's batch dims (what backends fall back to when they run a Linear as a Matmul).
+inline Array transposed_weight(const Array& x, const Array& weight) {
+  Shape shape(x.shape().begin(), x.shape().end() - 2);
+  Strides strides(shape.size(), 0);
+  shape.insert(shape.end(), {weight.shape(1), weight.shape(0)});
+  strides.insert(strides.end(), {weight.strides()[1], weight.strides()[0]});
+  return Array::from_buffer(weight.buffer(), shape, weight.dtype(), strides, weight.offset());
+}
 
 class Softmax : public Primitive {  // over the last axis
  public:
@@ -227,6 +261,17 @@ class QuantizedMatmul : public Primitive {
   TESSERA_PRIMITIVE(QuantizedMatmul)
   bool transpose;
   int group_size, bits;
+  bool has_bias;
+};
+
+// x [..., K] times the transposed 8-bit weight [+ bias [N]] in integer arithmetic: x quantized
+// to int8 on the fly per token and group, int32 dot products per group scaled in float32
+// (backend/cpu/int8_gemm.h); inputs: x, w, scales, biases [, bias].
+class QuantizedMatmulInt8 : public Primitive {
+ public:
+  QuantizedMatmulInt8(int group_size, bool has_bias) : group_size(group_size), has_bias(has_bias) {}
+  TESSERA_PRIMITIVE(QuantizedMatmulInt8)
+  int group_size;
   bool has_bias;
 };
 

@@ -111,6 +111,7 @@ std::variant<Array, QuantizedWeight> Weights::get_linear(const std::string& pref
     q.scales = packed.scales;
     q.biases = packed.biases;
   }
+  q.int8_compute = options_.int8_compute && q.spec.bits == 8;
   const std::string stored = key ? *key : name;
   const std::string base = stored.substr(0, stored.size() - std::string(".weight").size());
   keep(stored, q.packed);

@@ -18,6 +18,7 @@ namespace tessera {
 struct QuantizedWeight {
   Array packed, scales, biases;
   QuantizationSpec spec;
+  bool int8_compute = false;  // LoadOptions::int8_compute, for an 8-bit weight
 };
 
 // bits 2, 4 or 8 and group size 32, 64 or 128, or one error naming `source`.

@@ -15,11 +15,29 @@ Array Linear::operator()(const Array& x) const {
     observer->observe(name, x);
   if (const auto* q = std::get_if<QuantizedWeight>(&weight)) {
     const QuantizationSpec& spec = q->spec;
+    if (q->int8_compute) return quantized_matmul_int8(x, q->packed, q->scales, q->biases, bias, spec.group_size);
     return bias ? quantized_addmm(*bias, x, q->packed, q->scales, q->biases, spec.group_size, spec.bits)
                 : quantized_matmul(x, q->packed, q->scales, q->biases, true, spec.group_size, spec.bits);
   }
-  const Array& dense = std::get<Array>(weight);
-  return bias ? addmm(*bias, x, transpose(dense)) : matmul(x, transpose(dense));
+  return linear(x, std::get<Array>(weight), bias);
+}
+
+namespace {
+// The hidden_act names `linear` can fuse (quick_gelu it cannot).
+std::optional<Activation> fusable_activation(const std::string& name) {
+  if (name == "gelu") return Activation::gelu;
+  if (name == "gelu_new" || name == "gelu_fast" || name == "gelu_pytorch_tanh") return Activation::gelu_tanh;
+  if (name == "relu") return Activation::relu;
+  if (name == "silu" || name == "swish") return Activation::silu;
+  if (name == "tanh") return Activation::tanh;
+  return std::nullopt;
+}
+}  // namespace
+
+Array Linear::operator()(const Array& x, const std::string& act) const {
+  std::optional<Activation> fused = fusable_activation(act);
+  if (fused && std::holds_alternative<Array>(weight)) return linear(x, std::get<Array>(weight), bias, *fused);
+  return activation(act, (*this)(x));
 }
 
 Embedding Embedding::load(Weights& w, const std::string& name, int64_t vocab, int64_t dim) {

@@ -16,6 +16,9 @@ struct Linear {
   std::string name;  // the checkpoint prefix it was loaded from, for LinearInputObserver
   static Linear load(Weights& w, const std::string& prefix, int64_t in, int64_t out, bool has_bias = true);
   Array operator()(const Array& x) const;
+  // activation(x W^T + b) for a Hugging Face hidden_act name, fused into the GEMM where the
+  // backend can (dense weights, activations `linear` knows).
+  Array operator()(const Array& x, const std::string& activation) const;
 };
 
 struct Embedding {

@@ -43,6 +43,31 @@ Array addmm(const Array& bias, const Array& a, const Array& b) {
   return matmul_impl(a, b, bias);
 }
 
+Array linear(const Array& x, const Array& weight, const std::optional<Array>& bias,
+             Activation activation) {
+  detail::check_floating(x, "linear");
+  detail::check_floating(weight, "linear");
+  TESSERA_CHECK(x.ndim() >= 1 && weight.ndim() == 2, "linear",
+                "needs x [..., K] and a 2-d weight [N, K], got " + to_string(x.shape()) + " and " +
+                    to_string(weight.shape()));
+  TESSERA_CHECK(x.shape(-1) == weight.shape(1), "linear",
+                "x " + to_string(x.shape()) + " does not align with weight " +
+                    to_string(weight.shape()) + " (input features are its second axis)");
+  if (x.ndim() == 1) return reshape(linear(reshape(x, {1, x.shape(0)}), weight, bias, activation), {weight.shape(0)});
+  Dtype dtype = promote(x.dtype(), weight.dtype());
+  std::vector<Array> inputs = {astype(x, dtype), astype(weight, dtype)};
+  if (bias) {
+    TESSERA_CHECK(bias->ndim() == 1 && bias->shape(0) == weight.shape(0), "linear",
+                  "bias of shape " + to_string(bias->shape()) + " does not match " +
+                      std::to_string(weight.shape(0)) + " output features");
+    detail::check_floating(*bias, "linear");
+    inputs.push_back(astype(*bias, dtype));
+  }
+  Shape out = x.shape();
+  out.back() = weight.shape(0);
+  return build<Linear>(out, dtype, std::move(inputs), activation, bias.has_value());
+}
+
 namespace {
 // Runs a last-axis primitive along `axis` by swapping that axis to the end and back.
 template <typename Fn>

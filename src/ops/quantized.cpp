@@ -97,6 +97,14 @@ Array quantized_matmul(const Array& x, const Array& w, const Array& scales, cons
   return quantized_matmul_impl(x, w, scales, biases, transpose, group_size, bits, std::nullopt);
 }
 
+Array quantized_matmul_int8(const Array& x, const Array& w, const Array& scales, const Array& biases,
+                            const std::optional<Array>& bias, int group_size) {
+  // The same checks and output as the exact op; only the primitive differs.
+  Array y = quantized_matmul_impl(x, w, scales, biases, true, group_size, 8, bias);
+  std::vector<Array> inputs = y.inputs();
+  return build<QuantizedMatmulInt8>(y.shape(), y.dtype(), std::move(inputs), group_size, bias.has_value());
+}
+
 Array quantized_addmm(const Array& bias, const Array& x, const Array& w, const Array& scales,
                       const Array& biases, int group_size, int bits) {
   return quantized_matmul_impl(x, w, scales, biases, true, group_size, bits, bias);

@@ -35,6 +35,8 @@ struct OpCase {
   std::vector<InputSpec> inputs;
   std::function<Array(const std::vector<Array>&)> build;
   std::function<RefTensor(const std::vector<RefTensor>&)> reference;
+  // Relative error allowed when the op is approximate by design (int8 compute); 0: the dtype's.
+  double tolerance = 0;
 };
 
 const std::vector<OpCase>& op_cases();

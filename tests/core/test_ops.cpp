@@ -57,7 +57,8 @@ TEST(OpTable, CoversEveryOp) {
         "rope_half", "sdpa_additive_mask", "sdpa_bool_mask_gqa", "sdpa_causal_kv_cache", "topk_values",
         "matmul_transposed_operands", "matmul_batch_broadcast", "quantize_packed_4bit_g32",
         "quantize_scales_biases_8bit_g64", "dequantize_4bit_g64", "quantized_matmul_4bit_g64",
-        "quantized_matmul_untransposed_8bit"})
+        "quantized_matmul_untransposed_8bit", "linear_bias_gelu", "linear_transposed_weight",
+        "quantized_matmul_int8_g64"})
     EXPECT_TRUE(names.count(required)) << required;
 }
 

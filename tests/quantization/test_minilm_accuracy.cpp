@@ -4,8 +4,10 @@
 // quantized by mx.quantize and run in PyTorch give min 0.874, mean 0.957 at group 64; tessera's
 // weights are bit-identical to those), so the 0.99 goal is out of reach of the format and these
 // bounds guard against regressions instead. Calibrated 4-bit (convert --calibrate, GPTQ-style,
-// calibrated on tests/fixtures/calibration, never on these sentences) narrows the gap.
-// Min and mean: docs/benchmarks.md "## Quantization".
+// calibrated on tests/fixtures/calibration, never on these sentences) narrows the gap. 8 bits with
+// int8 compute (activations quantized per token and group, quantized_matmul_int8; value/output
+// projections exact): 0.999 at group 64, the goal; group 128 (coarser activation groups) is held
+// at its measured level. Min and mean: docs/benchmarks.md "## Quantization" and "## CPU speed".
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -27,6 +29,7 @@ const fs::path kFixture = fs::path(TESSERA_FIXTURES) / "minilm";
 struct Case {
   int bits, group_size;
   double min_cosine, min_mean;
+  bool int8_compute = false;
 };
 
 class QuantizedMiniLM : public ::testing::TestWithParam<Case> {};
@@ -72,10 +75,11 @@ TEST_P(QuantizedMiniLM, EmbeddingsStayCloseToFloat32) {
   const Case c = GetParam();
   LoadOptions options;
   options.quantize = QuantizationSpec{c.group_size, c.bits};
+  options.int8_compute = c.int8_compute;
   auto [lowest, mean] = cosine_to_float32(kModel, options, c.min_cosine);
   EXPECT_GE(mean, c.min_mean);
-  std::printf("all-MiniLM-L6-v2 %d-bit group %d: cosine to float32 over 35 sentences: min %.6f mean %.6f\n",
-              c.bits, c.group_size, lowest, mean);
+  std::printf("all-MiniLM-L6-v2 %d-bit group %d%s: cosine to float32 over 35 sentences: min %.6f mean %.6f\n",
+              c.bits, c.group_size, c.int8_compute ? " int8 compute" : "", lowest, mean);
 }
 
 // 4-bit group 64 calibrated on the committed calibration texts (none of the 35 sentences), as a
@@ -117,9 +121,11 @@ TEST_F(CalibratedMiniLM, CalibrationErrorsAreOneLine) {
 INSTANTIATE_TEST_SUITE_P(Formats, QuantizedMiniLM,
                          ::testing::Values(Case{8, 64, 0.999, 0.9995}, Case{8, 32, 0.999, 0.9995},
                                            Case{4, 64, 0.85, 0.95}, Case{4, 32, 0.88, 0.96},
-                                           Case{4, 128, 0.80, 0.93}),
+                                           Case{4, 128, 0.80, 0.93}, Case{8, 64, 0.999, 0.9995, true},
+                                           Case{8, 128, 0.9985, 0.9995, true}),
                          [](const ::testing::TestParamInfo<Case>& info) {
-                           return std::to_string(info.param.bits) + "bit_group" + std::to_string(info.param.group_size);
+                           return std::to_string(info.param.bits) + "bit_group" + std::to_string(info.param.group_size) +
+                                  (info.param.int8_compute ? "_int8_compute" : "");
                          });
 
 }  // namespace

@@ -47,18 +47,6 @@ PackedOperand packed_operand(const Array& w, const Array& scales, const Array& b
   return p;
 }
 
-// Writes float32 results into `out`, through a scratch buffer when out is 16-bit.
-template <typename Fill>
-void write_float32_result(Array& out, Fill fill) {
-  out.allocate();
-  if (out.size() == 0) return;
-  if (out.dtype() == Dtype::float32) return fill(static_cast<float*>(out.buffer()->mutable_host()));
-  auto scratch = Buffer::allocate_host(size_t(out.size()) * sizeof(float));
-  fill(static_cast<float*>(scratch->mutable_host()));
-  Array tmp = Array::from_buffer(scratch, out.shape(), Dtype::float32);
-  cpu::copy_to_contiguous(tmp, out.buffer()->mutable_host(), out.dtype());
-}
-
 // Output columns per tile. Each GEMM call packs all of x again, so when x is large (many rows)
 // fewer, larger tiles win (4 MB, L3); with few rows a tile stays in L2 (1 MB). Tiles split the
 // columns evenly, leave work for every thread, and are whole groups when the weight is not
@@ -136,7 +124,7 @@ void QuantizePack::eval_cpu(const std::vector<Array>& inputs, Array& out) {
 void Dequantize::eval_cpu(const std::vector<Array>& inputs, Array& out) {
   PackedOperand w = packed_operand(inputs[0], inputs[1], inputs[2], group_size, bits);
   const int64_t cols = w.matrix.cols;
-  write_float32_result(out, [&](float* c) {
+  cpu::write_float32_result(out, [&](float* c) {
 #pragma omp parallel for schedule(static) if (out.size() >= cpu::kParallelThreshold)
     for (int64_t r = 0; r < w.rows; ++r) cpu::dequantize_window(w.matrix, r, 1, 0, cols, c + r * cols, cols);
   });
@@ -149,7 +137,7 @@ void QuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
   std::optional<cpu::Float32View> bias_view;
   if (has_bias) bias_view = cpu::as_float32(inputs[4]);
   const float* bias = bias_view ? bias_view->data : nullptr;
-  write_float32_result(out, [&](float* c) {
+  cpu::write_float32_result(out, [&](float* c) {
     if (k == 0) {
       std::fill(c, c + out.size(), 0.0f);
       return add_bias(bias, m, 0, n, c, n);

@@ -99,4 +99,17 @@ struct Float32View {
 };
 Float32View as_float32(const Array& a);
 
+// Allocates `out` and lets fill(float*) write it in float32: in place when out is float32, else
+// through a scratch buffer converted once to out's dtype.
+template <typename Fill>
+void write_float32_result(Array& out, Fill fill) {
+  out.allocate();
+  if (out.size() == 0) return;
+  if (out.dtype() == Dtype::float32) return fill(static_cast<float*>(out.buffer()->mutable_host()));
+  auto scratch = Buffer::allocate_host(size_t(out.size()) * sizeof(float));
+  fill(static_cast<float*>(scratch->mutable_host()));
+  Array tmp = Array::from_buffer(scratch, out.shape(), Dtype::float32);
+  copy_to_contiguous(tmp, out.buffer()->mutable_host(), out.dtype());
+}
+
 }  // namespace tessera::cpu

@@ -222,4 +222,10 @@ void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   });
 }
 
+// int8 compute (per-token int8 activations against 8-bit weights) is the CPU's AMX/VNNI path; on
+// the GPU the exact quantized_matmul above is the 8-bit path.
+void QuantizedMatmulInt8::eval_cuda(const std::vector<Array>&, Array&) {
+  fail("quantized_matmul_int8", "not supported on cuda (use 8-bit weights without --int8-compute)");
+}
+
 }  // namespace tessera

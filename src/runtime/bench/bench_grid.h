@@ -23,6 +23,10 @@ struct BenchSettings {
   double padding = 0.0;  // fraction of each row's tokens that are padding (attention_mask 0)
   uint64_t seed = 0;     // random weights and random ids
   double peer_max_run_s = 10;  // a peer case whose first run is slower is reported, not timed
+  // tessera only (peers run the checkpoint as stored, so the ratio compares with their float):
+  // quantize Linear weights at load to this many bits (0: no), computing 8-bit layers in int8.
+  int quantize_bits = 0;
+  bool int8_compute = false;
 };
 
 struct BenchCase {

@@ -84,6 +84,8 @@ std::vector<BenchResult> run_tessera(const std::vector<PreparedCase>& cases, con
     BenchResult r;
     r.engine = "tessera";
     r.version = "tessera (this build)";
+    if (settings.quantize_bits)
+      r.version += ", weights q" + std::to_string(settings.quantize_bits) + (settings.int8_compute ? " int8 compute" : "");
     r.config = k;
     r.padding = settings.padding;
     r.threads = settings.threads;
@@ -96,7 +98,10 @@ std::vector<BenchResult> run_tessera(const std::vector<PreparedCase>& cases, con
         loaded_for = nullptr;
         set_default_device(device);
         Clock::time_point start = Clock::now();
-        model = load_model(c.model_dir, {device, *dtype_from_name(k.dtype)});
+        LoadOptions options{device, *dtype_from_name(k.dtype)};
+        if (settings.quantize_bits) options.quantize = QuantizationSpec{64, settings.quantize_bits};
+        options.int8_compute = settings.int8_compute;
+        model = load_model(c.model_dir, options);
         load_ms = elapsed_ms(start);
         loaded_for = &c;
       }
