@@ -10,9 +10,16 @@ Linear Linear::load(Weights& w, const std::string& prefix, int64_t in, int64_t o
   return l;
 }
 
-Array Linear::operator()(const Array& x) const {
+namespace {
+// Calibration sees every Linear's input, whichever path the product takes.
+void observe_input(const std::string& name, const Array& x) {
   if (LinearInputObserver* observer = current_linear_input_observer(); observer && !name.empty())
     observer->observe(name, x);
+}
+}  // namespace
+
+Array Linear::operator()(const Array& x) const {
+  observe_input(name, x);
   if (const auto* q = std::get_if<QuantizedWeight>(&weight)) {
     const QuantizationSpec& spec = q->spec;
     if (q->int8_compute) return quantized_matmul_int8(x, q->packed, q->scales, q->biases, bias, spec.group_size);
@@ -36,7 +43,10 @@ std::optional<Activation> fusable_activation(const std::string& name) {
 
 Array Linear::operator()(const Array& x, const std::string& act) const {
   std::optional<Activation> fused = fusable_activation(act);
-  if (fused && std::holds_alternative<Array>(weight)) return linear(x, std::get<Array>(weight), bias, *fused);
+  if (fused && std::holds_alternative<Array>(weight)) {
+    observe_input(name, x);
+    return linear(x, std::get<Array>(weight), bias, *fused);
+  }
   return activation(act, (*this)(x));
 }
 
