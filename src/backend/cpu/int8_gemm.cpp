@@ -33,6 +33,7 @@ constexpr int64_t kTileK = 64;  // bytes of k per AMX tile row: one TDPBUUD step
 // n values as q = round((x - min) / a) in [0, 255], a = (max - min) / 255.
 struct GroupQuantization {
   float scale, offset;  // a, min
+  int32_t code_sum;     // sum of the q
 };
 
 GroupQuantization quantize_portable(const float* x, int64_t n, uint8_t* q) {
@@ -42,9 +43,12 @@ GroupQuantization quantize_portable(const float* x, int64_t n, uint8_t* q) {
     hi = std::max(hi, x[i]);
   }
   const float inv = hi > lo ? 255.0f / (hi - lo) : 0.0f;
-  for (int64_t i = 0; i < n; ++i)
+  int32_t sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
     q[i] = uint8_t(std::clamp(std::nearbyint((x[i] - lo) * inv), 0.0f, 255.0f));
-  return {(hi - lo) / 255.0f, lo};
+    sum += q[i];
+  }
+  return {(hi - lo) / 255.0f, lo, sum};
 }
 
 #ifdef TESSERA_X86_INT8
@@ -63,14 +67,18 @@ TESSERA_AVX512_INT8 GroupQuantization quantize_avx512(const float* x, int64_t n,
   }
   const float l = _mm512_reduce_min_ps(lo), h = _mm512_reduce_max_ps(hi);
   const __m512 inv = _mm512_set1_ps(h > l ? 255.0f / (h - l) : 0.0f), base = _mm512_set1_ps(l);
+  __m512i sum = _mm512_setzero_si512();  // summed here: a scalar pass cost 40% of quantizing
   for (int64_t i = 0; i < n; i += 16) {
-    // Round to nearest even (the default rounding mode), then saturate to [0, 255].
-    const __m512i v =
-        _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), base), inv));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i),
-                     _mm512_cvtusepi32_epi8(_mm512_max_epi32(v, _mm512_setzero_si512())));
+    // Round to nearest even (the default rounding mode), then clamp to [0, 255].
+    const __m512i v = _mm512_min_epi32(
+        _mm512_max_epi32(
+            _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_sub_ps(_mm512_loadu_ps(x + i), base), inv)),
+            _mm512_setzero_si512()),
+        _mm512_set1_epi32(255));
+    sum = _mm512_add_epi32(sum, v);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i), _mm512_cvtusepi32_epi8(v));
   }
-  return {(h - l) / 255.0f, l};
+  return {(h - l) / 255.0f, l, _mm512_reduce_add_epi32(sum)};
 }
 
 // The sum of each of 16 rows of 64 unsigned bytes (row stride ld).
@@ -243,8 +251,7 @@ Int8Activations quantize_activations(const float* x, int64_t m, int64_t k, int g
 #else
       const GroupQuantization gq = quantize_portable(xg, group_size, qg);
 #endif
-      int32_t sum = 0;
-      for (int64_t i = 0; i < group_size; ++i) sum += qg[i];
+      const int32_t sum = gq.code_sum;
       const size_t at = size_t(g * a.padded_m + t);
       scale[at] = gq.scale;
       offset[at] = gq.offset;
