@@ -11,7 +11,8 @@
 #       whole carry fits one call's 64 MiB.
 #   On the GPU machine:   scripts/gpu/lent_host_tables.sh          (carry .gpu-carry)
 #
-# Steps can be narrowed: STEPS="cuda cudatests cpu16 cuda-more" (the default). Results (JSON, CSV, the tables) go to
+# Steps can be chosen: STEPS="cuda cpu16 cudatests cpu16-512" (the default; cuda-more adds
+# RoBERTa and XLM-R on the GPU and a padded batch). Results (JSON, CSV, the tables) go to
 # $OUT; the tables print last.
 set -uo pipefail
 
@@ -42,7 +43,7 @@ if [[ "${1:-}" == "--pack" ]]; then
 fi
 
 OUT=${OUT:-/tmp/tessera-gpu-out}
-STEPS=${STEPS-"cuda cudatests cpu16 cuda-more"}
+STEPS=${STEPS-"cuda cpu16 cudatests cpu16-512"}
 CACHE=/tmp/tessera-bench-cache
 mkdir -p "$OUT" "$CACHE"
 BIN=/tmp/tessera-bin/tessera
@@ -102,13 +103,15 @@ suite() {
 for step in $STEPS; do
   case "$step" in
     cuda)
-      suite cuda-bert 65 --peers torch,mlx --device cuda --dtype float16 --grid paper --runs 10 \
+      suite cuda-bert 60 --peers torch,mlx --device cuda --dtype float16 --grid paper --runs 10 \
         --models bert-base
       ;;
     cpu16)
-      suite cpu16 45 --peers torch --device cpu --threads 16 --models bert-base --batch 1,8 --seq 128 \
+      suite cpu16 40 --peers torch --device cpu --threads 16 --models bert-base --batch 1,8 --seq 128 \
         --dtype float32,bfloat16 --runs 10
-      suite cpu16-512 25 --peers torch --device cpu --threads 16 --models bert-base --batch 1 --seq 512 \
+      ;;
+    cpu16-512)
+      suite cpu16-512 20 --peers torch --device cpu --threads 16 --models bert-base --batch 1 --seq 512 \
         --dtype float32,bfloat16 --runs 10
       ;;
     cudatests)
@@ -116,7 +119,7 @@ for step in $STEPS; do
       # and decoder fixtures. The tests were built with the fixtures at /work/main/tests/fixtures.
       echo "=== cudatests"
       [[ -e /work/main ]] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
-      for t in "test_core *cuda*:*Cuda* 50" "test_cuda * 15" "test_models *cuda* 30" "test_decoders *cuda* 30"; do
+      for t in "test_core *cuda*:*Cuda* 40" "test_cuda * 10" "test_models *cuda* 25" "test_decoders *cuda* 20"; do
         read -r bin filter limit <<<"$t"
         (cd /tmp && timeout "$limit" env OMP_WAIT_POLICY=passive "/tmp/tessera-bin/$bin" --gtest_filter="$filter" \
           >"$OUT/$bin.log" 2>&1)
