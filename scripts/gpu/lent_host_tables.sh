@@ -103,7 +103,9 @@ suite() {
 for step in $STEPS; do
   case "$step" in
     cuda)
-      suite cuda-bert 60 --peers torch,mlx --device cuda --dtype float16 --grid paper --runs 10 \
+      suite cuda-bert 40 --peers torch --device cuda --dtype float16 --grid paper --runs 10 \
+        --models bert-base
+      suite cuda-mlx 25 --peers mlx --device cuda --dtype float16 --batch 1,32 --seq 128,512 --runs 10 \
         --models bert-base
       ;;
     cpu16)
