@@ -727,7 +727,7 @@ std::vector<OpCase> build_cases() {
                 return ref_zip(ref_matmul(in[0], ref_transpose_last2(w_hat)), in[2],
                                [](double y, double b) { return y + b; });
               },
-              2e-2});
+              2e-2, /*cpu_only=*/true});
   };
   quantized_int8_case("quantized_matmul_int8_g64", {3, 20, 192}, 40, 64);  // an odd group count
   quantized_int8_case("quantized_matmul_int8_one_row_g128", {1, 256}, 16, 128);
@@ -867,6 +867,15 @@ CheckResult run_op_case(const OpCase& c, Device device, Dtype dtype, uint64_t se
   } catch (const std::exception& e) {
     set_default_device(previous);
     result.message = e.what();
+    if (c.cpu_only && device.type != DeviceType::cpu && result.message.find("not supported") != std::string::npos) {
+      result.passed = true;
+      result.message = "CPU-only op refused clearly: " + result.message;
+    }
+    return result;
+  }
+  if (c.cpu_only && device.type != DeviceType::cpu) {
+    result.passed = false;
+    result.message = "a CPU-only op did not refuse " + to_string(device);
   }
   return result;
 }

@@ -37,6 +37,9 @@ struct OpCase {
   std::function<RefTensor(const std::vector<RefTensor>&)> reference;
   // Relative error allowed when the op is approximate by design (int8 compute); 0: the dtype's.
   double tolerance = 0;
+  // An op only the CPU implements (int8 compute on AMX/VNNI): on other devices the check is that
+  // it fails with a clear "not supported" error instead of crashing or silently running elsewhere.
+  bool cpu_only = false;
 };
 
 const std::vector<OpCase>& op_cases();
