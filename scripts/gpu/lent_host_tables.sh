@@ -105,8 +105,9 @@ for step in $STEPS; do
     cuda)
       suite cuda-bert 40 --peers torch --device cuda --dtype float16 --grid paper --runs 10 \
         --models bert-base
-      suite cuda-mlx 25 --peers mlx --device cuda --dtype float16 --batch 1,32 --seq 128,512 --runs 10 \
-        --models bert-base
+      # MLX compiles each shape on its first run (15-20 s on the H200): a budget above that.
+      suite cuda-mlx 120 --peers mlx --device cuda --dtype float16 --batch 1,8,32,128 --seq 128,512 \
+        --runs 10 --models bert-base --peer-max-run-s 40
       ;;
     cpu16)
       suite cpu16 40 --peers torch --device cpu --threads 16 --models bert-base --batch 1,8 --seq 128 \
