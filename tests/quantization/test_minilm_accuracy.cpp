@@ -11,11 +11,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cmath>
 #include <filesystem>
 
 #include "runtime/embedder.h"
 #include "support/cli_runner.h"
+#include "support/minilm_fixture.h"
 #include "tessera/safetensors.h"
 
 namespace tessera {
@@ -23,8 +23,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const fs::path kModel = fs::path(TESSERA_MODELS) / "all-MiniLM-L6-v2";
-const fs::path kFixture = fs::path(TESSERA_FIXTURES) / "minilm";
+const fs::path& kModel = testing_support::kMiniLMModel;
 
 struct Case {
   int bits, group_size;
@@ -37,31 +36,13 @@ class QuantizedMiniLM : public ::testing::TestWithParam<Case> {};
 // Min and mean cosine of the 35 sentences' embeddings (model loaded with `options`) to the
 // committed float32 ones; every sentence is checked against `min_cosine`.
 std::pair<double, double> cosine_to_float32(const fs::path& model, const LoadOptions& options, double min_cosine) {
-  TensorMap ids = load_safetensors((kFixture / "token_ids.safetensors").string());
-  std::vector<int64_t> flat = ids.at("input_ids").to_vector<int64_t>();
-  std::vector<int64_t> mask = ids.at("attention_mask").to_vector<int64_t>();
-  int64_t n = ids.at("input_ids").shape(0), s = ids.at("input_ids").shape(1);
-  std::vector<std::vector<int64_t>> rows(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < s; ++j)
-      if (mask[size_t(i * s + j)]) rows[size_t(i)].push_back(flat[size_t(i * s + j)]);
-
-  std::vector<std::vector<float>> got = Embedder(model.string(), options).embed_ids(rows);
-  TensorMap expected = load_safetensors((kFixture / "expected_embeddings.safetensors").string());
-  const Array& want = expected.at("embeddings_normalized");
-  std::vector<float> reference = want.to_vector<float>();
-  const int64_t dim = want.shape(1);
+  std::vector<std::vector<float>> got = Embedder(model.string(), options).embed_ids(testing_support::minilm_reference_ids());
+  std::vector<std::vector<float>> want = testing_support::minilm_reference_embeddings();
+  const int64_t n = int64_t(want.size());
   EXPECT_EQ(int64_t(got.size()), n);
   double lowest = 1, total = 0;
   for (int64_t i = 0; i < n && i < int64_t(got.size()); ++i) {
-    double ab = 0, aa = 0, bb = 0;
-    for (int64_t d = 0; d < dim; ++d) {
-      double a = got[size_t(i)][size_t(d)], b = reference[size_t(i * dim + d)];
-      ab += a * b;
-      aa += a * a;
-      bb += b * b;
-    }
-    double cosine = ab / std::sqrt(aa * bb);
+    double cosine = testing_support::cosine(got[size_t(i)], want[size_t(i)]);
     EXPECT_GE(cosine, min_cosine) << "sentence " << i;
     lowest = std::min(lowest, cosine);
     total += cosine;
