@@ -14,21 +14,26 @@
 
 namespace tessera::cuda {
 
-// Calls f(T{}) with T the device storage type of `dtype` (the CUDA twin of dispatch_dtype).
+// The device storage type of a host storage type: CUDA's own 16-bit floats, the rest unchanged.
+template <typename T>
+struct device_storage {
+  using type = T;
+};
+template <>
+struct device_storage<float16> {
+  using type = __half;
+};
+template <>
+struct device_storage<bfloat16> {
+  using type = __nv_bfloat16;
+};
+
+// Calls f(T{}) with T the device storage type of `dtype` (dispatch_dtype's CUDA twin).
 template <typename F>
 decltype(auto) dispatch_device_dtype(Dtype dtype, F&& f) {
-  switch (dtype) {
-    case Dtype::float32: return f(float{});
-    case Dtype::float16: return f(__half{});
-    case Dtype::bfloat16: return f(__nv_bfloat16{});
-    case Dtype::int8: return f(int8_t{});
-    case Dtype::uint8: return f(uint8_t{});
-    case Dtype::int32: return f(int32_t{});
-    case Dtype::int64: return f(int64_t{});
-    case Dtype::uint32: return f(uint32_t{});
-    case Dtype::bool_: return f(bool{});
-  }
-  return f(float{});
+  return dispatch_dtype(dtype, [&](auto host) -> decltype(auto) {
+    return f(typename device_storage<decltype(host)>::type{});
+  });
 }
 
 // Only the floating dtypes (norms, softmax, attention, matmul).
