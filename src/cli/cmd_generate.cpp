@@ -39,6 +39,22 @@ std::vector<int64_t> parse_ids(const std::string& text) {
   return ids;
 }
 
+// Throughput on stderr: every prompt's tokens and every generated token over the batch's shared
+// prefill and decode times.
+void report_speed(const std::vector<GenerationResult>& results) {
+  int64_t prompt_tokens = 0, generated = 0;
+  for (const GenerationResult& r : results) {
+    prompt_tokens += r.prompt_tokens;
+    generated += int64_t(r.ids.size());
+  }
+  const GenerationResult& r = results.front();
+  if (results.size() > 1) std::cerr << results.size() << " prompts, ";
+  std::cerr << "prompt: " << prompt_tokens << " tokens, "
+            << (r.prompt_seconds > 0 ? double(prompt_tokens) / r.prompt_seconds : 0.0)
+            << " tokens/s; generation: " << generated << " tokens, "
+            << (r.decode_seconds > 0 ? double(generated) / r.decode_seconds : 0.0) << " tokens/s\n";
+}
+
 }  // namespace
 
 int cmd_generate(int argc, char** argv) {
@@ -127,17 +143,8 @@ int cmd_generate(int argc, char** argv) {
   };
   if (file_option->count()) {
     std::vector<GenerationResult> results = generate(*lm, prompts, options, tokenizer ? &*tokenizer : nullptr);
-    int64_t prompt_tokens = 0, generated = 0;
-    for (const GenerationResult& r : results) {
-      std::cout << json_line(r) << "\n";
-      prompt_tokens += r.prompt_tokens;
-      generated += int64_t(r.ids.size());
-    }
-    const GenerationResult& first = results.front();
-    std::cerr << results.size() << " prompts: " << prompt_tokens << " prompt tokens, "
-              << (first.prompt_seconds > 0 ? double(prompt_tokens) / first.prompt_seconds : 0.0)
-              << " tokens/s; generation: " << generated << " tokens, "
-              << (first.decode_seconds > 0 ? double(generated) / first.decode_seconds : 0.0) << " tokens/s\n";
+    for (const GenerationResult& r : results) std::cout << json_line(r) << "\n";
+    report_speed(results);
     return 0;
   }
   const std::vector<int64_t>& ids = prompts.front();
@@ -156,10 +163,7 @@ int cmd_generate(int argc, char** argv) {
     for (size_t i = 0; i < result.ids.size(); ++i) std::cout << (i ? "," : "") << result.ids[i];
     std::cout << "\n";
   }
-  std::cerr << "prompt: " << result.prompt_tokens << " tokens, "
-            << (result.prompt_seconds > 0 ? double(result.prompt_tokens) / result.prompt_seconds : 0.0)
-            << " tokens/s; generation: " << result.ids.size() << " tokens, "
-            << (result.decode_seconds > 0 ? double(result.ids.size()) / result.decode_seconds : 0.0) << " tokens/s\n";
+  report_speed({result});
   return 0;
 }
 

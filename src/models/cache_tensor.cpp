@@ -46,20 +46,16 @@ void CacheTensor::write(const Array& x, int64_t slot) {
   biases_ = slice_update(biases_, q.biases, at);
 }
 
-Array CacheTensor::dequantized(const Array& data, const Array& scales, const Array& biases) const {
-  return quantized() ? dequantize(data, scales, biases, quant_.group_size, quant_.bits) : data;
-}
-
 Array CacheTensor::read(int64_t begin, int64_t end) const {
-  if (begin == 0 && end == capacity_) return dequantized(data_, scales_, biases_);
-  if (!quantized()) return slice_axis(data_, 2, begin, end);
-  return dequantized(slice_axis(data_, 2, begin, end), slice_axis(scales_, 2, begin, end),
-                     slice_axis(biases_, 2, begin, end));
+  auto slots = [&](const Array& a) { return slice_axis(a, 2, begin, end); };
+  if (!quantized()) return slots(data_);
+  return dequantize(slots(data_), slots(scales_), slots(biases_), quant_.group_size, quant_.bits);
 }
 
 Array CacheTensor::gather(const Array& slots) const {
-  if (!quantized()) return take(data_, slots, 2);
-  return dequantized(take(data_, slots, 2), take(scales_, slots, 2), take(biases_, slots, 2));
+  auto pick = [&](const Array& a) { return take(a, slots, 2); };
+  if (!quantized()) return pick(data_);
+  return dequantize(pick(data_), pick(scales_), pick(biases_), quant_.group_size, quant_.bits);
 }
 
 size_t CacheTensor::nbytes() const {

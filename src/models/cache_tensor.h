@@ -34,7 +34,6 @@ class CacheTensor {
   const Array& storage() const { return data_; }
 
  private:
-  Array dequantized(const Array& data, const Array& scales, const Array& biases) const;
   KVQuantization quant_;
   int64_t capacity_ = 0;
   Array data_, scales_, biases_;  // scales/biases only when quantized

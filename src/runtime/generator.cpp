@@ -59,8 +59,7 @@ std::vector<GenerationResult> generate(CausalLM& model, const std::vector<std::v
       ids.emplace_back(tokens[i], Shape{1, int64_t(tokens[i].size())});
       caches.push_back(&batch[i]->cache);
     }
-    Array logits = batch.size() == 1 ? model.forward(ids[0], *caches[0], true) : model.forward_packed(ids, caches);
-    logits = contiguous(astype(to_device(logits, Device::cpu()), Dtype::float32));
+    Array logits = contiguous(astype(to_device(model.forward_packed(ids, caches), Device::cpu()), Dtype::float32));
     eval(logits);
     std::vector<float> all = logits.to_vector<float>();
     size_t vocab = all.size() / batch.size();

@@ -27,6 +27,7 @@ std::vector<PreparedCase> prepare_cases(const std::vector<BenchCase>& cases,
                                         const BenchSettings& settings, const fs::path& cache_dir) {
   fs::create_directories(cache_dir / "inputs");
   std::map<std::string, std::unique_ptr<InputGenerator>> generators;
+  std::map<std::string, bool> causal;  // per model directory: config.json read once
   std::vector<PreparedCase> prepared;
   for (const BenchCase& c : cases) {
     const BenchModel& model = models.at(c.model);
@@ -39,7 +40,9 @@ std::vector<PreparedCase> prepare_cases(const std::vector<BenchCase>& cases,
     std::replace(file_stem.begin(), file_stem.end(), '/', '-');  // hub ids
     fs::path path = cache_dir / "inputs" / (file_stem + "-" + name);
     generator->make(c.batch, c.seq, settings.padding).save(path.string());  // cheap; never stale
-    if (!generates_text(model.dir)) {
+    auto [known, inserted] = causal.try_emplace(model.dir, false);
+    if (inserted) known->second = generates_text(model.dir);
+    if (!known->second) {
       prepared.push_back({c, model.dir, path.string(), generator->source()});
       continue;
     }
