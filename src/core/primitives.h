@@ -188,13 +188,18 @@ class Softmax : public Primitive {  // over the last axis
   bool log;
 };
 
-class LayerNorm : public Primitive {  // inputs: x [, weight] [, bias]
+// LayerNorm of x, or of x + residual in one pass (the post-norm residual block: the sum is
+// taken in float32 and never stored). Inputs: x [, residual] [, weight] [, bias].
+class LayerNorm : public Primitive {
  public:
-  LayerNorm(float eps, bool has_weight, bool has_bias)
-      : eps(eps), has_weight(has_weight), has_bias(has_bias) {}
+  LayerNorm(float eps, bool has_weight, bool has_bias, bool has_residual = false)
+      : eps(eps), has_weight(has_weight), has_bias(has_bias), has_residual(has_residual) {}
   TESSERA_PRIMITIVE(LayerNorm)
   float eps;
-  bool has_weight, has_bias;
+  bool has_weight, has_bias, has_residual;
+  // Where weight and bias sit among the inputs.
+  size_t weight_index() const { return has_residual ? 2 : 1; }
+  size_t bias_index() const { return weight_index() + (has_weight ? 1 : 0); }
 };
 
 class RMSNorm : public Primitive {  // inputs: x [, weight]
@@ -226,6 +231,19 @@ class ScaledDotProductAttention : public Primitive {  // inputs: q, k, v [, mask
   float scale;
   bool causal;
   bool has_mask;  // mask broadcast to [B,Hq,Sq,Sk]; bool or the query dtype (additive)
+};
+
+// Attention within packed variable-length sequences (inputs: q [T,Hq,D], k [T,Hkv,D],
+// v [T,Hkv,Dv], cu_seqlens int32 [n+1]): sequence i is rows [cu[i], cu[i+1]), attending only
+// within itself. max_seqlen sizes the launch without reading cu_seqlens back from a device.
+class VarlenAttention : public Primitive {
+ public:
+  VarlenAttention(float scale, bool causal, int64_t max_seqlen)
+      : scale(scale), causal(causal), max_seqlen(max_seqlen) {}
+  TESSERA_PRIMITIVE(VarlenAttention)
+  float scale;
+  bool causal;
+  int64_t max_seqlen;
 };
 
 // MLX's affine quantization, in two steps so the packed q can use the float32 scale before it is

@@ -132,8 +132,8 @@ class BertFamilyModel : public Model {
   template <typename Attend>
   Array encoder_layer(const EncoderLayer& l, const Array& x, Attend attend) const {
     Array ctx = attend(l.query(x), l.key(x), l.value(x));
-    Array h = l.attention_norm(add(l.attention_output(ctx), x));
-    return l.output_norm(add(l.output(l.intermediate(h, cfg_.act)), h));
+    Array h = l.attention_norm(l.attention_output(ctx), x);
+    return l.output_norm(l.output(l.intermediate(h, cfg_.act)), h);
   }
 
   float attention_scale() const { return 1.0f / std::sqrt(float(cfg_.hidden / cfg_.heads)); }

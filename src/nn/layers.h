@@ -32,6 +32,10 @@ struct LayerNorm {
   float eps;
   static LayerNorm load(Weights& w, const std::string& prefix, int64_t dim, float eps);
   Array operator()(const Array& x) const { return layer_norm(x, weight, bias, eps); }
+  // Norm of x + residual in one pass (post-norm residual blocks).
+  Array operator()(const Array& x, const Array& residual) const {
+    return add_layer_norm(x, residual, weight, bias, eps);
+  }
 };
 
 // Hugging Face hidden_act names; unknown names are refused by check_activation at load time.

@@ -113,6 +113,22 @@ Array layer_norm(const Array& x, const std::optional<Array>& weight,
                           bias.has_value());
 }
 
+Array add_layer_norm(const Array& x, const Array& residual, const std::optional<Array>& weight,
+                     const std::optional<Array>& bias, float eps) {
+  const char* op = "add_layer_norm";
+  detail::check_floating(x, op);
+  TESSERA_CHECK(x.ndim() >= 1, op, "expects at least 1-d input");
+  TESSERA_CHECK(residual.shape() == x.shape(), op,
+                "residual " + to_string(residual.shape()) + " differs from x " + to_string(x.shape()));
+  check_feature_vector(weight, x, op, "weight");
+  check_feature_vector(bias, x, op, "bias");
+  std::vector<Array> inputs = {x, astype(residual, x.dtype())};
+  if (weight) inputs.push_back(astype(*weight, x.dtype()));
+  if (bias) inputs.push_back(astype(*bias, x.dtype()));
+  return build<LayerNorm>(x.shape(), x.dtype(), std::move(inputs), eps, weight.has_value(), bias.has_value(),
+                          true);
+}
+
 Array rms_norm(const Array& x, const std::optional<Array>& weight, float eps) {
   detail::check_floating(x, "rms_norm");
   TESSERA_CHECK(x.ndim() >= 1, "rms_norm", "expects at least 1-d input");
@@ -180,21 +196,25 @@ Array varlen_attention(const Array& q, const Array& k, const Array& v,
   TESSERA_CHECK(cu_seqlens.size() >= 2 && cu_seqlens.front() == 0 && cu_seqlens.back() == q.shape(0) &&
                     k.shape(0) == q.shape(0) && v.shape(0) == q.shape(0),
                 op, "cu_seqlens must run from 0 to the token count of q, k and v");
-  // One attention per sequence on [1,H,L,D] views of its rows; a fused varlen kernel can
-  // replace this composition without changing callers.
-  auto heads_first = [](const Array& x, int64_t begin, int64_t end) {
-    return expand_dims(swapaxes(slice_axis(x, 0, begin, end), 0, 1), 0);
-  };
-  std::vector<Array> parts;
-  for (size_t i = 0; i + 1 < cu_seqlens.size(); ++i) {
-    int64_t begin = cu_seqlens[i], end = cu_seqlens[i + 1];
-    TESSERA_CHECK(end >= begin, op, "cu_seqlens must not decrease");
-    if (end == begin) continue;
-    Array o = scaled_dot_product_attention(heads_first(q, begin, end), heads_first(k, begin, end),
-                                           heads_first(v, begin, end), scale, std::nullopt, causal);
-    parts.push_back(swapaxes(squeeze(o, 0), 0, 1));
+  detail::check_floating(q, op);
+  TESSERA_CHECK(q.dtype() == k.dtype() && q.dtype() == v.dtype(), op, "q, k, v dtypes differ");
+  TESSERA_CHECK(k.shape(1) == v.shape(1) && k.shape(2) == q.shape(2), op,
+                "q " + to_string(q.shape()) + ", k " + to_string(k.shape()) + ", v " + to_string(v.shape()) +
+                    " do not fit together");
+  TESSERA_CHECK(k.shape(1) > 0 && q.shape(1) % k.shape(1) == 0, op,
+                "query heads must be a multiple of key/value heads");
+  int64_t longest = 0;
+  std::vector<int32_t> bounds;
+  for (size_t i = 0; i < cu_seqlens.size(); ++i) {
+    TESSERA_CHECK(i == 0 || cu_seqlens[i] >= cu_seqlens[i - 1], op, "cu_seqlens must not decrease");
+    TESSERA_CHECK(cu_seqlens[i] <= std::numeric_limits<int32_t>::max(), op, "more than 2^31 tokens");
+    if (i > 0) longest = std::max(longest, cu_seqlens[i] - cu_seqlens[i - 1]);
+    bounds.push_back(int32_t(cu_seqlens[i]));
   }
-  return concatenate(parts, 0);
+  int64_t sequences = int64_t(bounds.size()) - 1;
+  Array cu = Array(bounds, {sequences + 1});
+  return build<VarlenAttention>({q.shape(0), q.shape(1), v.shape(2)}, q.dtype(), {q, k, v, cu}, scale, causal,
+                                longest);
 }
 
 }  // namespace tessera

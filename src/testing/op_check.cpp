@@ -533,6 +533,25 @@ std::vector<OpCase> build_cases() {
   add_case({"layer_norm", {normal({2, 5, 24}), normal({24}), normal({24})},
             [](const std::vector<Array>& in) { return layer_norm(in[0], in[1], in[2], 1e-5f); },
             [layer_norm_ref](const std::vector<RefTensor>& in) { return layer_norm_ref(in[0], &in[1], &in[2], 1e-5); }});
+  auto plus = [](RefTensor a, const RefTensor& b) {
+    for (size_t i = 0; i < a.data.size(); ++i) a.data[i] += b.data[i];
+    return a;
+  };
+  add_case({"add_layer_norm", {normal({2, 5, 24}), normal({2, 5, 24}), normal({24}), normal({24})},
+            [](const std::vector<Array>& in) { return add_layer_norm(in[0], in[1], in[2], in[3], 1e-5f); },
+            [layer_norm_ref, plus](const std::vector<RefTensor>& in) {
+              return layer_norm_ref(plus(in[0], in[1]), &in[2], &in[3], 1e-5);
+            }});
+  // Rows longer than the CUDA kernel keeps in registers, and a transposed (strided) residual.
+  add_case({"add_layer_norm_long_rows", {normal({3, 1100}), normal({1100, 3}), normal({1100})},
+            [](const std::vector<Array>& in) {
+              return add_layer_norm(in[0], swapaxes(in[1], 0, 1), in[2], std::nullopt, 1e-12f);
+            },
+            [layer_norm_ref, plus](const std::vector<RefTensor>& in) {
+              RefTensor r = make_ref({3, 1100});
+              for_each_index(r.shape, [&](const Index& i, int64_t f) { r.data[size_t(f)] = in[1].at({i[1], i[0]}); });
+              return layer_norm_ref(plus(in[0], r), &in[2], nullptr, 1e-12);
+            }});
   add_case({"layer_norm_plain", {normal({3, 10})},
             [](const std::vector<Array>& in) { return layer_norm(in[0], std::nullopt, std::nullopt, 1e-12f); },
             [layer_norm_ref](const std::vector<RefTensor>& in) { return layer_norm_ref(in[0], nullptr, nullptr, 1e-12); }});

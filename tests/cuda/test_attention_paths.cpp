@@ -69,12 +69,65 @@ INSTANTIATE_TEST_SUITE_P(
                       AttentionCase{2, 2, 1, 33, 77, 64, true, 1, Dtype::float16},
                       AttentionCase{1, 2, 2, 65, 65, 64, false, 0, Dtype::float32},
                       AttentionCase{1, 2, 2, 40, 300, 96, false, 2, Dtype::float32},
-                      AttentionCase{1, 2, 2, 50, 130, 200, true, 1, Dtype::float16}),
+                      AttentionCase{1, 2, 2, 50, 130, 200, true, 1, Dtype::float16},
+                      // BERT-base at 512 tokens (8 key tiles), and a decode step of grouped-query heads.
+                      AttentionCase{2, 12, 12, 512, 512, 64, false, 1, Dtype::float16},
+                      AttentionCase{1, 8, 2, 1, 300, 128, true, 0, Dtype::bfloat16},
+                      AttentionCase{1, 8, 2, 1, 300, 128, true, 0, Dtype::float32}),
     [](const ::testing::TestParamInfo<AttentionCase>& info) {
       const AttentionCase& c = info.param;
       return std::string(name(c.dtype)) + "_d" + std::to_string(c.dim) + "_q" + std::to_string(c.sq) + "_k" +
              std::to_string(c.sk) + (c.causal ? "_causal" : "") + "_mask" + std::to_string(c.mask);
     });
+
+// varlen_attention on packed sequences (one of them empty) against each sequence alone through
+// the CPU's scaled_dot_product_attention.
+struct VarlenCase {
+  int64_t heads, kv_heads, dim;
+  bool causal;
+  Dtype dtype;
+};
+
+class CudaVarlenAttention : public ::testing::TestWithParam<VarlenCase> {};
+
+TEST_P(CudaVarlenAttention, MatchesEachSequenceAlone) {
+  if (!cuda_available()) GTEST_SKIP() << "no GPU";
+  const VarlenCase& c = GetParam();
+  const std::vector<int64_t> cu = {0, 5, 70, 70, 200, 329};
+  int64_t tokens = cu.back();
+  set_default_device(Device::cpu());
+  Array q = random::normal({tokens, c.heads, c.dim}, c.dtype, 11);
+  Array k = random::normal({tokens, c.kv_heads, c.dim}, c.dtype, 12);
+  Array v = random::normal({tokens, c.kv_heads, c.dim}, c.dtype, 13);
+  float scale = 1.0f / std::sqrt(float(c.dim));
+  std::vector<Array> parts;
+  for (size_t i = 0; i + 1 < cu.size(); ++i) {
+    if (cu[i + 1] == cu[i]) continue;
+    auto seq = [&](const Array& x) { return expand_dims(swapaxes(slice_axis(x, 0, cu[i], cu[i + 1]), 0, 1), 0); };
+    Array o = scaled_dot_product_attention(seq(q), seq(k), seq(v), scale, std::nullopt, c.causal);
+    parts.push_back(swapaxes(squeeze(o, 0), 0, 1));
+  }
+  Array want = concatenate(parts, 0);
+  eval(want);
+  set_default_device(Device::cuda(0));
+  auto up = [](const Array& a) { return to_device(a, Device::cuda(0)); };
+  Array got = varlen_attention(up(q), up(k), up(v), cu, scale, c.causal);
+  eval(got);
+  set_default_device(Device::cpu());
+  double tolerance = c.dtype == Dtype::float32 ? 1e-5 : 1e-2;
+  EXPECT_LE(relative_error(got, want), tolerance);
+}
+
+INSTANTIATE_TEST_SUITE_P(Packed, CudaVarlenAttention,
+                         ::testing::Values(VarlenCase{12, 12, 64, false, Dtype::float16},
+                                           VarlenCase{8, 2, 128, true, Dtype::bfloat16},
+                                           VarlenCase{4, 4, 64, true, Dtype::float32}),
+                         [](const ::testing::TestParamInfo<VarlenCase>& info) {
+                           const VarlenCase& c = info.param;
+                           return std::string(name(c.dtype)) + "_d" + std::to_string(c.dim) + "_h" +
+                                  std::to_string(c.heads) + "_kv" + std::to_string(c.kv_heads) +
+                                  (c.causal ? "_causal" : "");
+                         });
 
 }  // namespace
 }  // namespace tessera

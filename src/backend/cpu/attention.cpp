@@ -30,24 +30,48 @@ HeadMajor head_major(const Array& a) {
   return {f.data, row_major_strides(a.shape()), f.owned};
 }
 
+// One (sequence, head): scores = scale * Q K^T in `scores` [sq, sk], then the mask (additive,
+// or bool through `mask_b`, read at mask + i * mask_row + j * mask_col), the causal limit and
+// softmax per row, then O = P V into `o` (row stride o_row).
+struct HeadOperands {
+  const float *q, *k, *v;
+  int64_t q_row, k_row, v_row;
+  float* o;
+  int64_t o_row;
+};
+
+struct HeadMask {
+  const float* additive = nullptr;
+  const bool* keep = nullptr;
+  int64_t row = 0, col = 0;
+};
+
+void attend_head(const HeadOperands& x, int64_t sq, int64_t sk, int64_t d, int64_t dv, float scale, bool causal,
+                 const HeadMask& mask, float* scores) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  cpu::gemm_f32(false, true, sq, sk, d, scale, x.q, x.q_row, x.k, x.k_row, 0.0f, scores, sk);
+  for (int64_t i = 0; i < sq; ++i) {
+    float* row = scores + i * sk;
+    if (mask.keep) {
+      for (int64_t j = 0; j < sk; ++j) row[j] = mask.keep[i * mask.row + j * mask.col] ? row[j] : neg_inf;
+    } else if (mask.additive) {
+      for (int64_t j = 0; j < sk; ++j) row[j] += mask.additive[i * mask.row + j * mask.col];
+    }
+    if (causal)  // query i sees keys up to i + (sk - sq)
+      for (int64_t j = i + (sk - sq) + 1; j < sk; ++j) row[j] = neg_inf;
+    cpu::softmax_row(row, sk);
+  }
+  cpu::gemm_f32(false, false, sq, dv, sk, 1.0f, scores, sk, x.v, x.v_row, 0.0f, x.o, x.o_row);
+}
+
 }  // namespace
 
 void ScaledDotProductAttention::eval_cpu(const std::vector<Array>& inputs, Array& out) {
   const Array &q_arr = inputs[0], &k_arr = inputs[1], &v_arr = inputs[2];
-  out.allocate();
   int64_t batch = q_arr.shape(0), heads = q_arr.shape(1), sq = q_arr.shape(2), d = q_arr.shape(3);
   int64_t kv_heads = k_arr.shape(1), sk = k_arr.shape(2), dv = v_arr.shape(3);
   int64_t group = heads / kv_heads;
   HeadMajor q = head_major(q_arr), k = head_major(k_arr), v = head_major(v_arr);
-
-  std::shared_ptr<Buffer> scratch;
-  float* o;
-  if (out.dtype() == Dtype::float32) {
-    o = static_cast<float*>(out.buffer()->mutable_host());
-  } else {
-    scratch = Buffer::allocate_host(size_t(out.size()) * sizeof(float));
-    o = static_cast<float*>(scratch->mutable_host());
-  }
 
   // Additive mask in float32 (bool: false -> -inf), read through its broadcast strides.
   const Array* mask = has_mask ? &inputs[3] : nullptr;
@@ -63,10 +87,8 @@ void ScaledDotProductAttention::eval_cpu(const std::vector<Array>& inputs, Array
       ms = mask_f.owned ? row_major_strides(mask->shape()) : mask->strides();
     }
   }
-  const float neg_inf = -std::numeric_limits<float>::infinity();
-  float scale_ = scale;
-  bool causal_ = causal;
 
+  cpu::write_float32_result(out, [&](float* o) {
 #pragma omp parallel
   {
     std::vector<float> scores(size_t(sq * sk));
@@ -74,36 +96,59 @@ void ScaledDotProductAttention::eval_cpu(const std::vector<Array>& inputs, Array
     for (int64_t b = 0; b < batch; ++b) {
       for (int64_t h = 0; h < heads; ++h) {
         int64_t hk = h / group;
-        const float* qp = q.data + b * q.strides[0] + h * q.strides[1];
-        const float* kp = k.data + b * k.strides[0] + hk * k.strides[1];
-        const float* vp = v.data + b * v.strides[0] + hk * v.strides[1];
-        cpu::gemm_f32(false, true, sq, sk, d, scale_, qp, q.strides[2], kp, k.strides[2], 0.0f,
-                      scores.data(), sk);
-        for (int64_t i = 0; i < sq; ++i) {
-          float* row = scores.data() + i * sk;
-          if (mask) {
-            int64_t base = b * ms[0] + h * ms[1] + i * ms[2];
-            for (int64_t j = 0; j < sk; ++j) {
-              if (mask_b)
-                row[j] = mask_b[base + j * ms[3]] ? row[j] : neg_inf;
-              else
-                row[j] += mask_f.data[base + j * ms[3]];
-            }
-          }
-          if (causal_)  // query i sees keys up to i + (sk - sq)
-            for (int64_t j = i + (sk - sq) + 1; j < sk; ++j) row[j] = neg_inf;
-          cpu::softmax_row(row, sk);
+        HeadOperands x{q.data + b * q.strides[0] + h * q.strides[1],
+                       k.data + b * k.strides[0] + hk * k.strides[1],
+                       v.data + b * v.strides[0] + hk * v.strides[1],
+                       q.strides[2], k.strides[2], v.strides[2],
+                       o + (b * heads + h) * sq * dv, dv};
+        HeadMask head_mask;
+        if (mask) {
+          int64_t base = b * ms[0] + h * ms[1];
+          head_mask = {mask_b ? nullptr : mask_f.data + base, mask_b ? mask_b + base : nullptr, ms[2], ms[3]};
         }
-        float* op = o + (b * heads + h) * sq * dv;
-        cpu::gemm_f32(false, false, sq, dv, sk, 1.0f, scores.data(), sk, vp, v.strides[2], 0.0f,
-                      op, dv);
+        attend_head(x, sq, sk, d, dv, scale, causal, head_mask, scores.data());
       }
     }
   }
-  if (scratch) {
-    Array tmp = Array::from_buffer(scratch, out.shape(), Dtype::float32);
-    cpu::copy_to_contiguous(tmp, out.buffer()->mutable_host(), out.dtype());
+  });
+}
+
+void VarlenAttention::eval_cpu(const std::vector<Array>& inputs, Array& out) {
+  const Array &q_arr = inputs[0], &k_arr = inputs[1], &v_arr = inputs[2];
+  int64_t heads = q_arr.shape(1), d = q_arr.shape(2), kv_heads = k_arr.shape(1), dv = v_arr.shape(2);
+  int64_t group = heads / kv_heads;
+  // [T,H,D] seen as [1,T,H,D]'s strides: the row stride is dim 0's.
+  auto packed = [](const Array& a) {
+    cpu::Float32View f = a.dtype() == Dtype::float32 && a.strides()[2] == 1
+                             ? cpu::Float32View{cpu::host_data<float>(a), nullptr}
+                             : cpu::as_float32(a);  // packed row-major
+    Strides st = f.owned ? row_major_strides(a.shape()) : a.strides();
+    return std::pair{f, st};
+  };
+  auto [q, qs] = packed(q_arr);
+  auto [k, ks] = packed(k_arr);
+  auto [v, vs] = packed(v_arr);
+  const int32_t* bounds = cpu::host_data<int32_t>(inputs[3]);  // built contiguous by varlen_attention
+  int64_t sequences = inputs[3].size() - 1;
+
+  cpu::write_float32_result(out, [&](float* o) {
+#pragma omp parallel
+  {
+    std::vector<float> scores(size_t(max_seqlen * max_seqlen));
+#pragma omp for collapse(2) schedule(dynamic)
+    for (int64_t s = 0; s < sequences; ++s) {
+      for (int64_t h = 0; h < heads; ++h) {
+        int64_t first = bounds[s], length = bounds[s + 1] - first;
+        if (length == 0) continue;
+        int64_t hk = h / group;
+        HeadOperands x{q.data + first * qs[0] + h * qs[1], k.data + first * ks[0] + hk * ks[1],
+                       v.data + first * vs[0] + hk * vs[1], qs[0], ks[0], vs[0],
+                       o + first * heads * dv + h * dv, heads * dv};
+        attend_head(x, length, length, d, dv, scale, causal, HeadMask{}, scores.data());
+      }
+    }
   }
+  });
 }
 
 }  // namespace tessera

@@ -11,15 +11,29 @@ namespace tessera {
 
 namespace {
 
-// Runs row_fn(x_row, out_row_index) over rows of the last axis with float32 inputs.
+// Runs row_fn(x_row, out_row, n) over rows of the last axis with float32 inputs; with a
+// residual, x_row is x + residual summed in float32 into a per-thread row.
 template <typename T, typename RowFn>
-void for_each_norm_row(const Array& in, Array& out, RowFn row_fn) {
+void for_each_norm_row(const Array& in, const Array* residual, Array& out, RowFn row_fn) {
   int64_t n = in.shape(-1);
   int64_t rows = n ? in.size() / n : 0;
   cpu::Float32View x = cpu::as_float32(in);
+  cpu::Float32View r = residual ? cpu::as_float32(*residual) : cpu::Float32View{nullptr, nullptr};
   T* o = static_cast<T*>(out.buffer()->mutable_host());
-#pragma omp parallel for schedule(static) if (rows * n >= cpu::kParallelThreshold)
-  for (int64_t r = 0; r < rows; ++r) row_fn(x.data + r * n, o + r * n, n);
+#pragma omp parallel if (rows * n >= cpu::kParallelThreshold)
+  {
+    std::vector<float> sum(r.data ? size_t(n) : 0);
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < rows; ++row) {
+      const float* xr = x.data + row * n;
+      if (r.data) {
+        const float* rr = r.data + row * n;
+        for (int64_t i = 0; i < n; ++i) sum[size_t(i)] = xr[i] + rr[i];
+        xr = sum.data();
+      }
+      row_fn(xr, o + row * n, n);
+    }
+  }
 }
 
 template <typename T>
@@ -38,16 +52,17 @@ void LayerNorm::eval_cpu(const std::vector<Array>& inputs, Array& out) {
     using T = decltype(t);
     if constexpr (std::is_same_v<cpu::compute_t<T>, float>) {
       std::vector<float> w, b;
-      if (has_weight) w = as_float_vector<T>(inputs[1]);
-      if (has_bias) b = as_float_vector<T>(inputs[has_weight ? 2 : 1]);
+      if (has_weight) w = as_float_vector<T>(inputs[weight_index()]);
+      if (has_bias) b = as_float_vector<T>(inputs[bias_index()]);
       float epsilon = eps;
       const float* wp = w.empty() ? nullptr : w.data();
       const float* bp = b.empty() ? nullptr : b.data();
-      for_each_norm_row<T>(inputs[0], out, [&](const float* x, T* y, int64_t n) {
-        float mean = cpu::row_sum(x, n) / float(n);
-        float var = cpu::row_squared_deviation(x, n, mean) / float(n);
-        cpu::normalize_row(x, n, mean, 1.0f / std::sqrt(var + epsilon), wp, bp, y);
-      });
+      for_each_norm_row<T>(inputs[0], has_residual ? &inputs[1] : nullptr, out,
+                           [&](const float* x, T* y, int64_t n) {
+                             float mean = cpu::row_sum(x, n) / float(n);
+                             float var = cpu::row_squared_deviation(x, n, mean) / float(n);
+                             cpu::normalize_row(x, n, mean, 1.0f / std::sqrt(var + epsilon), wp, bp, y);
+                           });
     }
   });
 }
@@ -61,7 +76,7 @@ void RMSNorm::eval_cpu(const std::vector<Array>& inputs, Array& out) {
       if (has_weight) w = as_float_vector<T>(inputs[1]);
       float epsilon = eps;
       const float* wp = w.empty() ? nullptr : w.data();
-      for_each_norm_row<T>(inputs[0], out, [&](const float* x, T* y, int64_t n) {
+      for_each_norm_row<T>(inputs[0], nullptr, out, [&](const float* x, T* y, int64_t n) {
         float mean_square = cpu::row_squared_deviation(x, n, 0.0f) / float(n);
         cpu::normalize_row(x, n, 0.0f, 1.0f / std::sqrt(mean_square + epsilon), wp, nullptr, y);
       });

@@ -44,14 +44,16 @@ __global__ void __launch_bounds__(kWarps * 32) attention_tiles_kernel(AttentionP
   int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   int h = blockIdx.y, b = blockIdx.z, first_query = blockIdx.x * kBlockQueries;
   int hk = h / (p.heads / p.kv_heads);
-  const T* q = static_cast<const T*>(p.q) + b * p.q_stride[0] + h * p.q_stride[1];
-  const T* k = static_cast<const T*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1];
-  const T* v = static_cast<const T*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1];
+  SequenceRows rows = sequence_rows(p, b);
+  if (first_query >= rows.sq) return;
+  const T* q = static_cast<const T*>(p.q) + b * p.q_stride[0] + h * p.q_stride[1] + rows.first * p.q_stride[2];
+  const T* k = static_cast<const T*>(p.k) + b * p.k_stride[0] + hk * p.k_stride[1] + rows.first * p.k_stride[2];
+  const T* v = static_cast<const T*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1] + rows.first * p.v_stride[2];
   const MaskT* mask = p.mask ? static_cast<const MaskT*>(p.mask) + b * p.mask_stride[0] + h * p.mask_stride[1]
                              : nullptr;
   for (int i = threadIdx.x; i < kBlockQueries * p.head_dim; i += blockDim.x) {
     int r = i / p.head_dim, d = i % p.head_dim, query = first_query + r;
-    q_s[r * stride + d] = query < p.sq ? load(q[int64_t(query) * p.q_stride[2] + d * p.q_stride[3]]) * p.scale : 0.0f;
+    q_s[r * stride + d] = query < rows.sq ? load(q[int64_t(query) * p.q_stride[2] + d * p.q_stride[3]]) * p.scale : 0.0f;
   }
   float o[kRowsPerWarp][Chunks], running_max[kRowsPerWarp], running_sum[kRowsPerWarp];
 #pragma unroll
@@ -62,12 +64,12 @@ __global__ void __launch_bounds__(kWarps * 32) attention_tiles_kernel(AttentionP
     for (int c = 0; c < Chunks; ++c) o[r][c] = 0.0f;
   }
   // Query i sees keys up to i + sk - sq under the causal rule.
-  int key_end = p.causal ? min(p.sk, first_query + kBlockQueries + p.sk - p.sq) : p.sk;
+  int key_end = p.causal ? min(rows.sk, first_query + kBlockQueries + rows.sk - rows.sq) : rows.sk;
   for (int tile = 0; tile < key_end; tile += kTileKeys) {
     __syncthreads();  // the previous tile is no longer read
     for (int i = threadIdx.x; i < kTileKeys * width; i += blockDim.x) {
       int j = i / width, d = i % width, key = tile + j;
-      bool in_range = key < p.sk;
+      bool in_range = key < rows.sk;
       k_s[j * stride + d] = in_range && d < p.head_dim ? load(k[int64_t(key) * p.k_stride[2] + d * p.k_stride[3]]) : 0.0f;
       v_s[j * stride + d] = in_range && d < p.value_dim ? load(v[int64_t(key) * p.v_stride[2] + d * p.v_stride[3]]) : 0.0f;
     }
@@ -80,8 +82,8 @@ __global__ void __launch_bounds__(kWarps * 32) attention_tiles_kernel(AttentionP
       const float* kr = k_s + lane * stride;
       float score = 0.0f;
       for (int d = 0; d < p.head_dim; ++d) score += qr[d] * kr[d];
-      int row_key_end = p.causal ? min(p.sk, query + p.sk - p.sq + 1) : p.sk;
-      if (key >= row_key_end || query >= p.sq) {
+      int row_key_end = p.causal ? min(rows.sk, query + rows.sk - rows.sq + 1) : rows.sk;
+      if (key >= row_key_end || query >= rows.sq) {
         score = -INFINITY;
       } else if (mask) {
         auto m = mask[int64_t(query) * p.mask_stride[2] + int64_t(key) * p.mask_stride[3]];
@@ -112,9 +114,10 @@ __global__ void __launch_bounds__(kWarps * 32) attention_tiles_kernel(AttentionP
 #pragma unroll
   for (int r = 0; r < kRowsPerWarp; ++r) {
     int query = first_query + warp * kRowsPerWarp + r;
-    if (query >= p.sq) continue;
+    if (query >= rows.sq) continue;
     float inv = running_sum[r] > 0.0f ? 1.0f / running_sum[r] : 0.0f;  // fully masked rows give zeros
-    T* out = static_cast<T*>(p.out) + b * p.out_stride[0] + h * p.out_stride[1] + int64_t(query) * p.out_stride[2];
+    T* out = static_cast<T*>(p.out) + b * p.out_stride[0] + h * p.out_stride[1] +
+             (rows.first + query) * p.out_stride[2];
 #pragma unroll
     for (int c = 0; c < Chunks; ++c) {
       int d = lane + 32 * c;
@@ -203,6 +206,44 @@ void ScaledDotProductAttention::eval_cuda(const std::vector<Array>& inputs, Arra
       p.mask = cuda::device_data<T>(mask);
       cuda::launch_rows<T, T>(p);
     }
+  });
+}
+
+// The same kernels over packed sequences: [T,H,D] operands are read as [1,H,T,D] views with
+// stride 0 along the batch, one grid z-slice per sequence (its rows from cu_seqlens on the
+// device), so a padded batch costs only its real tokens in one launch.
+void VarlenAttention::eval_cuda(const std::vector<Array>& inputs, Array& out) {
+  cuda::OpScope scope("varlen_attention");
+  const Array &q = inputs[0], &k = inputs[1], &v = inputs[2], &cu = inputs[3];
+  out.allocate();
+  if (out.size() == 0 || max_seqlen == 0) return;
+  auto packed_strides = [](const Array& a, int64_t (&dst)[4]) {
+    dst[0] = 0;
+    dst[1] = a.strides()[1];
+    dst[2] = a.strides()[0];
+    dst[3] = a.strides()[2];
+  };
+  cuda::AttentionParams p{};
+  p.batch = int(cu.shape(0) - 1);
+  p.heads = int(q.shape(1));
+  p.kv_heads = int(k.shape(1));
+  p.sq = p.sk = int(max_seqlen);
+  p.head_dim = int(q.shape(2));
+  p.value_dim = int(v.shape(2));
+  p.scale = scale;
+  p.causal = causal;
+  packed_strides(q, p.q_stride);
+  packed_strides(k, p.k_stride);
+  packed_strides(v, p.v_stride);
+  packed_strides(out, p.out_stride);
+  p.cu_seqlens = cuda::device_data<int32_t>(cu);
+  p.out = out.buffer()->mutable_device(out.device());
+  cuda::dispatch_float_dtype(q.dtype(), "varlen_attention", [&](auto t) {
+    using T = decltype(t);
+    p.q = cuda::device_data<T>(q);
+    p.k = cuda::device_data<T>(k);
+    p.v = cuda::device_data<T>(v);
+    cuda::launch_rows<T, bool>(p);
   });
 }
 

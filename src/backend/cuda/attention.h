@@ -8,11 +8,27 @@ namespace tessera::cuda {
 
 struct AttentionParams {
   const void *q, *k, *v, *mask;
+  // Packed variable-length sequences (varlen_attention): sequence b is rows [cu[b], cu[b+1]) of
+  // q, k, v and out along dim 2 (dim 0 has stride 0, batch = sequences, sq = sk = the longest).
+  const int32_t* cu_seqlens;
   void* out;
   int64_t q_stride[4], k_stride[4], v_stride[4], mask_stride[4], out_stride[4];
   int batch, heads, kv_heads, sq, sk, head_dim, value_dim;
   float scale;
   bool causal, bool_mask;
 };
+
+#ifdef __CUDACC__
+// The rows of q/k/v/out that batch entry b attends over: all of them, or one packed sequence.
+struct SequenceRows {
+  int64_t first;
+  int sq, sk;
+};
+__device__ __forceinline__ SequenceRows sequence_rows(const AttentionParams& p, int b) {
+  if (!p.cu_seqlens) return {0, p.sq, p.sk};
+  int first = p.cu_seqlens[b], length = p.cu_seqlens[b + 1] - first;
+  return {first, length, length};
+}
+#endif
 
 }  // namespace tessera::cuda

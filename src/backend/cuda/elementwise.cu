@@ -88,6 +88,58 @@ __global__ void binary_kernel(const T* a, const T* b, Out* out, int64_t n, Strid
   }
 }
 
+// Contiguous operands of the same shape (the common case: activations, residual adds): 16 bytes
+// per operand per step, so the kernels run at memory bandwidth; the tail past the last full vector
+// goes element by element.
+template <typename T>
+struct Vector16 {
+  static constexpr int kCount = 16 / sizeof(T);
+  T v[kCount];
+};
+
+template <typename T>
+__global__ void unary_contiguous_kernel(const T* x, T* out, int64_t n, UnaryOp op) {
+  using V = Vector16<T>;
+  int64_t vectors = n / V::kCount;
+  for (int64_t i = global_thread(); i < vectors; i += grid_threads()) {
+    V a = reinterpret_cast<const V*>(x)[i], r;
+#pragma unroll
+    for (int e = 0; e < V::kCount; ++e) r.v[e] = store<T>(apply_unary<compute_t<T>>(op, load(a.v[e])));
+    reinterpret_cast<V*>(out)[i] = r;
+  }
+  for (int64_t i = vectors * V::kCount + global_thread(); i < n; i += grid_threads())
+    out[i] = store<T>(apply_unary<compute_t<T>>(op, load(x[i])));
+}
+
+template <typename T>
+__global__ void binary_contiguous_kernel(const T* a, const T* b, T* out, int64_t n, BinaryOp op, int* error) {
+  using V = Vector16<T>;
+  int64_t vectors = n / V::kCount;
+  for (int64_t i = global_thread(); i < vectors; i += grid_threads()) {
+    V x = reinterpret_cast<const V*>(a)[i], y = reinterpret_cast<const V*>(b)[i], r;
+#pragma unroll
+    for (int e = 0; e < V::kCount; ++e)
+      r.v[e] = store<T>(apply_binary<compute_t<T>>(op, load(x.v[e]), load(y.v[e]), error));
+    reinterpret_cast<V*>(out)[i] = r;
+  }
+  for (int64_t i = vectors * V::kCount + global_thread(); i < n; i += grid_threads())
+    out[i] = store<T>(apply_binary<compute_t<T>>(op, load(a[i]), load(b[i]), error));
+}
+
+// True when every operand is one unit-stride run starting 16-byte aligned.
+template <int N>
+bool vectorizable(const StridedLayout<N>& layout, std::initializer_list<const void*> pointers) {
+  if (layout.ndim != 1) return false;
+  for (int k = 0; k < N; ++k)
+    if (layout.strides[k][0] != 1) return false;
+  for (const void* p : pointers)
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
+// A grid for the vector loops: enough blocks to fill the GPU, no more than the vectors need.
+LaunchShape vector_launch_shape(int64_t n, size_t item) { return launch_shape((n + int64_t(16 / item) - 1) / int64_t(16 / item)); }
+
 template <typename T>
 __global__ void where_kernel(const bool* c, const T* a, const T* b, T* out, int64_t n, StridedLayout<3> layout) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
@@ -112,9 +164,14 @@ void Unary::eval_cuda(const std::vector<Array>& inputs, Array& out) {
       if (out.size() == 0) return;
       const Array& x = inputs[0];
       auto layout = cuda::make_layout<1>(out.shape(), {&x.strides()});
-      cuda::LaunchShape s = cuda::launch_shape(out.size());
-      cuda::unary_kernel<T><<<s.blocks, s.threads, 0, cuda::stream()>>>(cuda::device_data<T>(x), o, out.size(), layout,
-                                                                          op);
+      const T* in = cuda::device_data<T>(x);
+      if (cuda::vectorizable(layout, {in, o})) {
+        cuda::LaunchShape s = cuda::vector_launch_shape(out.size(), sizeof(T));
+        cuda::unary_contiguous_kernel<T><<<s.blocks, s.threads, 0, cuda::stream()>>>(in, o, out.size(), op);
+      } else {
+        cuda::LaunchShape s = cuda::launch_shape(out.size());
+        cuda::unary_kernel<T><<<s.blocks, s.threads, 0, cuda::stream()>>>(in, o, out.size(), layout, op);
+      }
       cuda::check_launch("unary");
     }
   });
@@ -130,9 +187,19 @@ void Binary::eval_cuda(const std::vector<Array>& inputs, Array& out) {
       Out* o = cuda::allocate_output<Out>(out);
       if (out.size() == 0) return;
       auto layout = cuda::make_layout<2>(out.shape(), {&a.strides(), &b.strides()});
+      const T *pa = cuda::device_data<T>(a), *pb = cuda::device_data<T>(b);
+      if constexpr (std::is_same_v<Out, T>) {
+        if (cuda::vectorizable(layout, {pa, pb, o})) {
+          cuda::LaunchShape s = cuda::vector_launch_shape(out.size(), sizeof(T));
+          cuda::binary_contiguous_kernel<T><<<s.blocks, s.threads, 0, cuda::stream()>>>(pa, pb, o, out.size(), op,
+                                                                                        cuda::error_flag());
+          cuda::check_launch("binary");
+          return;
+        }
+      }
       cuda::LaunchShape s = cuda::launch_shape(out.size());
-      cuda::binary_kernel<T, Out><<<s.blocks, s.threads, 0, cuda::stream()>>>(
-          cuda::device_data<T>(a), cuda::device_data<T>(b), o, out.size(), layout, op, cuda::error_flag());
+      cuda::binary_kernel<T, Out><<<s.blocks, s.threads, 0, cuda::stream()>>>(pa, pb, o, out.size(), layout, op,
+                                                                              cuda::error_flag());
       cuda::check_launch("binary");
     };
     if (out.dtype() == Dtype::bool_)

@@ -1,5 +1,7 @@
 // LayerNorm and RMSNorm over the last axis: one warp per row, statistics in float32 with a
 // two-pass variance (E[x^2]-E[x]^2 loses digits on activations with a large mean).
+#include <optional>
+
 #include "backend/cuda/rows.cuh"
 #include "core/primitives.h"
 
@@ -24,29 +26,57 @@ FeatureVector<T> feature_vector(const std::vector<Array>& inputs, bool present, 
   return {device_data<T>(inputs[index]), inputs[index].strides()[0]};
 }
 
+// Up to kCached elements per lane (rows of 32 * kCached = 1024 features: every encoder here) stay
+// in registers between the passes, so x (and the residual) are read from memory once; longer
+// rows are re-read per pass.
+constexpr int kCached = 32;
+
 template <typename T>
-__global__ void layer_norm_kernel(const T* x, T* out, RowLayout layout, FeatureVector<T> weight,
-                                  FeatureVector<T> bias, float eps, bool rms) {
+__global__ void layer_norm_kernel(const T* x, const T* residual, T* out, RowLayout layout, RowLayout residual_layout,
+                                  FeatureVector<T> weight, FeatureVector<T> bias, float eps, bool rms) {
   int64_t row = int64_t(blockIdx.x) * kRowWarpsPerBlock + threadIdx.x / 32;
   int lane = threadIdx.x % 32;
   if (row >= layout.row_count) return;
   const T* in = x + row_offset(layout, row);
+  const T* res = residual ? residual + row_offset(residual_layout, row) : nullptr;
   T* o = out + row * layout.row_length;
-  int64_t n = layout.row_length, stride = layout.inner_stride;
+  const int64_t n = layout.row_length, stride = layout.inner_stride, res_stride = residual_layout.inner_stride;
+  const bool cached = n <= 32 * kCached;
+  auto value = [&](int64_t i) { return load(in[i * stride]) + (res ? load(res[i * res_stride]) : 0.0f); };
+  float v[kCached];
   float mean = 0.0f;
-  if (!rms) {
-    for (int64_t i = lane; i < n; i += 32) mean += load(in[i * stride]);
-    mean = warp_sum(mean) / float(n);
+  if (cached) {
+#pragma unroll
+    for (int j = 0; j < kCached; ++j) {
+      int64_t i = lane + 32 * j;
+      v[j] = i < n ? value(i) : 0.0f;
+      mean += v[j];
+    }
+  } else {
+    for (int64_t i = lane; i < n; i += 32) mean += value(i);
   }
+  mean = rms ? 0.0f : warp_sum(mean) / float(n);
   float squares = 0.0f;
-  for (int64_t i = lane; i < n; i += 32) {
-    float d = load(in[i * stride]) - mean;
-    squares += d * d;
+  if (cached) {
+#pragma unroll
+    for (int j = 0; j < kCached; ++j) {
+      float d = lane + 32 * j < n ? v[j] - mean : 0.0f;
+      squares += d * d;
+    }
+  } else {
+    for (int64_t i = lane; i < n; i += 32) {
+      float d = value(i) - mean;
+      squares += d * d;
+    }
   }
   float inv = rsqrtf(warp_sum(squares) / float(n) + eps);
-  for (int64_t i = lane; i < n; i += 32) {
-    float v = (load(in[i * stride]) - mean) * inv;
-    o[i] = store<T>(bias.apply_shift(weight.apply_scale(v, i), i));
+  auto write = [&](int64_t i, float xi) { o[i] = store<T>(bias.apply_shift(weight.apply_scale((xi - mean) * inv, i), i)); };
+  if (cached) {
+#pragma unroll
+    for (int j = 0; j < kCached; ++j)
+      if (lane + 32 * j < n) write(lane + 32 * j, v[j]);
+  } else {
+    for (int64_t i = lane; i < n; i += 32) write(i, value(i));
   }
 }
 
@@ -56,17 +86,21 @@ __global__ void layer_norm_kernel(const T* x, T* out, RowLayout layout, FeatureV
 
 namespace {
 
-void run_norm(const std::vector<Array>& inputs, Array& out, float eps, bool has_weight, bool has_bias, bool rms) {
+void run_norm(const std::vector<Array>& inputs, Array& out, float eps, const Array* residual,
+              std::optional<size_t> weight_index, std::optional<size_t> bias_index, bool rms) {
   const Array& in = inputs[0];
   cuda::dispatch_float_dtype(out.dtype(), rms ? "rms_norm" : "layer_norm", [&](auto t) {
     using T = decltype(t);
     T* o = cuda::allocate_output<T>(out);
     if (out.size() == 0) return;
     cuda::RowLayout layout = cuda::row_layout(in);
-    auto weight = cuda::feature_vector<T>(inputs, has_weight, 1);
-    auto bias = cuda::feature_vector<T>(inputs, has_bias, has_weight ? 2 : 1);
+    cuda::RowLayout residual_layout = residual ? cuda::row_layout(*residual) : layout;
+    auto weight = cuda::feature_vector<T>(inputs, weight_index.has_value(), weight_index.value_or(0));
+    auto bias = cuda::feature_vector<T>(inputs, bias_index.has_value(), bias_index.value_or(0));
     cuda::layer_norm_kernel<T><<<cuda::row_blocks(layout.row_count), cuda::kRowWarpsPerBlock * 32, 0,
-                                 cuda::stream()>>>(cuda::device_data<T>(in), o, layout, weight, bias, eps, rms);
+                                 cuda::stream()>>>(cuda::device_data<T>(in),
+                                                   residual ? cuda::device_data<T>(*residual) : nullptr, o, layout,
+                                                   residual_layout, weight, bias, eps, rms);
     cuda::check_launch(rms ? "rms_norm" : "layer_norm");
   });
 }
@@ -75,12 +109,14 @@ void run_norm(const std::vector<Array>& inputs, Array& out, float eps, bool has_
 
 void LayerNorm::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   cuda::OpScope scope("layer_norm");
-  run_norm(inputs, out, eps, has_weight, has_bias, false);
+  run_norm(inputs, out, eps, has_residual ? &inputs[1] : nullptr,
+           has_weight ? std::optional(weight_index()) : std::nullopt,
+           has_bias ? std::optional(bias_index()) : std::nullopt, false);
 }
 
 void RMSNorm::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   cuda::OpScope scope("rms_norm");
-  run_norm(inputs, out, eps, has_weight, false, true);
+  run_norm(inputs, out, eps, nullptr, has_weight ? std::optional<size_t>(1) : std::nullopt, std::nullopt, true);
 }
 
 }  // namespace tessera
