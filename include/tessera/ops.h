@@ -107,6 +107,9 @@ Array log_softmax(const Array& a, int axis = -1);
 // Normalise over the last axis; weight/bias of shape [last] are optional.
 Array layer_norm(const Array& x, const std::optional<Array>& weight,
                  const std::optional<Array>& bias, float eps);
+// layer_norm(x + residual) in one pass: the post-norm residual block of BERT-style encoders.
+Array add_layer_norm(const Array& x, const Array& residual, const std::optional<Array>& weight,
+                     const std::optional<Array>& bias, float eps);
 Array rms_norm(const Array& x, const std::optional<Array>& weight, float eps);
 // Rotary embedding on the first `dims` features of x [..., S, D], positions offset..offset+S-1.
 // traditional=false rotates halves (Llama/HF), true rotates interleaved pairs (GPT-J).

@@ -11,8 +11,9 @@
 #       whole carry fits one call's 64 MiB.
 #   On the GPU machine:   scripts/gpu/lent_host_tables.sh          (carry .gpu-carry)
 #
-# Steps can be chosen: STEPS="cuda cpu16 cudatests cpu16-512" (the default; cuda-more adds
-# RoBERTa and XLM-R on the GPU and a padded batch). Results (JSON, CSV, the tables) go to
+# Steps can be chosen: STEPS="cudatests cuda latency cuda-mlx cpu16 cpu16-512" (the default;
+# cuda-more adds RoBERTa and XLM-R on the GPU and a padded batch; latency needs the cuda step's
+# checkpoint). Results (JSON, CSV, the tables) go to
 # $OUT; the tables print last.
 set -uo pipefail
 
@@ -25,7 +26,7 @@ if [[ "${1:-}" == "--pack" ]]; then
   set -e
   rm -rf "$CARRY" && mkdir -p "$CARRY/debs" "$CARRY/wheels"
   grep -qx "/$CARRY/" .git/info/exclude || echo "/$CARRY/" >>.git/info/exclude
-  for bin in tessera tests/test_core tests/test_cuda tests/test_models tests/test_decoders; do
+  for bin in tessera tests/test_core tests/test_cuda tests/test_models tests/test_decoders bench/encoder_latency; do
     strip -o "$CARRY/$(basename $bin)" "build/release/$bin" && xz -T2 -6 "$CARRY/$(basename $bin)"
   done
   cp .deps/libdnnl2_*.deb .deps/libutf8proc2_*.deb .deps/libpcre2-8-0_*.deb "$CARRY/debs/"
@@ -43,7 +44,7 @@ if [[ "${1:-}" == "--pack" ]]; then
 fi
 
 OUT=${OUT:-/tmp/tessera-gpu-out}
-STEPS=${STEPS-"cuda cpu16 cudatests cpu16-512"}
+STEPS=${STEPS-"cudatests cuda latency cuda-mlx cpu16 cpu16-512"}
 CACHE=/tmp/tessera-bench-cache
 mkdir -p "$OUT" "$CACHE"
 BIN=/tmp/tessera-bin/tessera
@@ -105,6 +106,8 @@ for step in $STEPS; do
     cuda)
       suite cuda-bert 40 --peers torch --device cuda --dtype float16 --grid paper --runs 10 \
         --models bert-base
+      ;;
+    cuda-mlx)
       # MLX compiles each shape on its first run (15-20 s on the H200): a budget above that.
       suite cuda-mlx 120 --peers mlx --device cuda --dtype float16 --batch 1,8,32,128 --seq 128,512 \
         --runs 10 --models bert-base --peer-max-run-s 40
@@ -129,6 +132,27 @@ for step in $STEPS; do
         echo "$bin: exit $?, $(grep -E '^\[  PASSED  \]' "$OUT/$bin.log")"
         grep -E '^\[  FAILED  \] .*\(' "$OUT/$bin.log" | head -15
       done
+      ;;
+    latency)
+      # CUDA graph against CUDA graph: tessera's GraphedModel and torch.cuda.CUDAGraph on the same
+      # bert-base checkpoint (the suite's), all tokens real and half of each row padding.
+      echo "=== latency"
+      model=$(ls -d "$CACHE"/models/bert-base-uncased-seed* | head -1)
+      common=(--runs 20 --warmup 3)
+      shapes=1x128,8x128,32x128,32x512,128x128
+      {
+        timeout 60 /tmp/tessera-bin/encoder_latency "$model" --device cuda --graph --dtypes float16,bfloat16 \
+          --shapes "$shapes" "${common[@]}"
+        timeout 30 /tmp/tessera-bin/encoder_latency "$model" --device cuda --graph --dtypes float16 \
+          --shapes 32x128,32x512 --padding 0.5 "${common[@]}"
+      } >"$OUT/tessera.csv" 2>"$OUT/tessera.err" || tail -5 "$OUT/tessera.err"
+      {
+        timeout 90 "$OUT/python" bench/peers/pytorch_encoder.py "$model" --graph --dtypes float16 \
+          --shapes "$shapes" "${common[@]}"
+        timeout 30 "$OUT/python" bench/peers/pytorch_encoder.py "$model" --graph --dtypes float16 \
+          --shapes 32x128,32x512 --padding 0.5 "${common[@]}"
+      } >"$OUT/pytorch.csv" 2>"$OUT/pytorch.err" || tail -5 "$OUT/pytorch.err"
+      python3 scripts/gpu/compare_table.py "$OUT/tessera.csv" "$OUT/pytorch.csv" >"$OUT/latency.md"
       ;;
     cuda-more)
       suite cuda-roberta-xlmr 45 --peers torch --device cuda --dtype float16 --grid paper --runs 10 \
