@@ -20,6 +20,11 @@ struct MemoryStats {
 MemoryStats memory_stats();
 void reset_peak_memory();
 
+// Brackets the region a profiler started with "profile from start off" records (Nsight Compute,
+// Nsight Systems): benchmarks call these around their timed runs, skipping warm-up and tuning.
+void profiler_start();
+void profiler_stop();
+
 // Runs a model's forward pass as a CUDA graph per input signature (shapes, dtypes, which
 // optional inputs are present): the first call with a signature runs eagerly (warm-up), the
 // second captures the kernels into a graph, later calls replay it. A replay still calls the

@@ -2,6 +2,8 @@
 // graph once under stream capture with a private memory pool; replay refreshes the host inputs
 // the graph reads (found by walking the lazy graph, which is deterministic for a signature) and
 // launches it.
+#include <cuda_profiler_api.h>
+
 #include <map>
 #include <unordered_set>
 
@@ -23,6 +25,14 @@ MemoryStats memory_stats() {
 
 void reset_peak_memory() {
   if (initialize()) allocator().reset_peak();
+}
+
+void profiler_start() {
+  if (initialize()) check(cudaProfilerStart(), "cudaProfilerStart");
+}
+
+void profiler_stop() {
+  if (initialize()) check(cudaProfilerStop(), "cudaProfilerStop");
 }
 
 namespace {

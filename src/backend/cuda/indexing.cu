@@ -55,6 +55,20 @@ __global__ void take_kernel(const T* a, const I* indices, T* out, int64_t n, Tak
   }
 }
 
+// Whole rows (an embedding lookup): y walks the indices, x the 16-byte words of a row, so no
+// per-element index arithmetic; rows are read and written as 16-byte vectors.
+template <typename I>
+__global__ void take_rows_kernel(const uint4* a, const I* indices, int64_t index_stride, uint4* out,
+                                 int64_t index_count, int row_words, int64_t axis_size, int64_t axis_stride_words,
+                                 int* error) {
+  for (int64_t j = blockIdx.y; j < index_count; j += gridDim.y) {
+    int64_t row = resolve_index(indices[j * index_stride], axis_size, error);
+    uint4* o = out + j * row_words;
+    for (int w = threadIdx.x; w < row_words; w += blockDim.x)
+      o[w] = row < 0 ? make_uint4(0, 0, 0, 0) : a[row * axis_stride_words + w];
+  }
+}
+
 template <typename T, typename I>
 __global__ void take_along_axis_kernel(const T* a, const I* indices, T* out, int64_t n, StridedLayout<2> layout,
                                        int64_t axis_size, int64_t axis_stride, int* error) {
@@ -137,6 +151,28 @@ void Take::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   cuda::TakeLayout l{cuda::make_layout<1>(outer, {&outer_st}), cuda::make_layout<1>(inner, {&inner_st}),
                      cuda::make_layout<1>(indices.shape(), {&indices.strides()}), indices.size(), numel(inner),
                      axis_size, a.strides()[size_t(axis)]};
+  // Rows of a along axis 0, each contiguous and 16-byte aligned: the row-copy kernel.
+  size_t item = itemsize(a.dtype());
+  int64_t row_bytes = numel(inner) * int64_t(item);
+  const uint8_t* a_bytes = static_cast<const uint8_t*>(a.buffer()->device(Device::cuda(0))) + a.offset() * int64_t(item);
+  bool whole_rows = axis == 0 && row_bytes % 16 == 0 && row_bytes > 0 && (l.inner.ndim == 0 ||
+                    (l.inner.ndim == 1 && l.inner.strides[0][0] == 1)) && l.indices.ndim <= 1 &&
+                    (a.strides()[0] * int64_t(item)) % 16 == 0 && reinterpret_cast<uintptr_t>(a_bytes) % 16 == 0;
+  if (whole_rows) {
+    auto* o = static_cast<uint4*>(static_cast<void*>(cuda::allocate_output<uint8_t>(out)));
+    if (out.size() == 0) return;
+    cuda::dispatch_index_dtype(indices.dtype(), "take", [&](auto index_type) {
+      using I = decltype(index_type);
+      int row_words = int(row_bytes / 16);
+      dim3 grid(1, unsigned(std::min<int64_t>(indices.size(), 65535)));
+      cuda::take_rows_kernel<I><<<grid, 128, 0, cuda::stream()>>>(
+          reinterpret_cast<const uint4*>(a_bytes), cuda::device_data<I>(indices),
+          l.indices.ndim == 0 ? 0 : l.indices.strides[0][0], o, indices.size(), row_words, axis_size,
+          a.strides()[0] * int64_t(item) / 16, cuda::error_flag());
+      cuda::check_launch("take");
+    });
+    return;
+  }
   cuda::dispatch_word(itemsize(a.dtype()), [&](auto t) {
     using T = decltype(t);
     T* o = cuda::allocate_output<T>(out);

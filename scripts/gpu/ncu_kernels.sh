@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Per-kernel GPU time of one tessera forward pass (bert-base float16) under Nsight Compute, and
+# the same for PyTorch's SDPA forward, on the lent machine: which kernels take the time.
+#   STEPS="tessera torch" SHAPE=32x512 scripts/gpu/ncu_kernels.sh     (carry .gpu-carry)
+set -u
+OUT=${OUT:-/tmp/ncu-out}; mkdir -p "$OUT"
+SHAPE=${SHAPE:-32x512}
+NCU=/usr/local/cuda/bin/ncu
+for f in .gpu-carry/*.xz; do
+  python3 -c 'import lzma,sys; open(sys.argv[2],"wb").write(lzma.open(sys.argv[1]).read())' "$f" "/tmp/$(basename "$f" .xz)"
+done
+chmod +x /tmp/tessera /tmp/encoder_latency
+mkdir -p /tmp/deps; for d in .gpu-carry/debs/*.deb; do dpkg -x "$d" /tmp/deps; done
+libs=/tmp/deps/usr/lib/x86_64-linux-gnu
+for d in $(python3 -c 'import glob, nvidia, os; [print(p) for b in nvidia.__path__ for p in glob.glob(os.path.join(b, "*", "lib"))]'); do libs="$libs:$d"; done
+/usr/bin/env LD_LIBRARY_PATH=$libs /tmp/tessera bench --models bert-base --device cuda --dtype float16 --batch 1 \
+  --seq 16 --runs 10 --cache-dir /tmp/c >/dev/null 2>&1
+M=$(ls -d /tmp/c/models/bert-base*)
+summarize() {
+  python3 - "$1" <<'PY'
+import csv, sys, collections
+rows = list(csv.reader(l for l in open(sys.argv[1]) if l.startswith('"')))
+head = rows[0]; rows = rows[1:]
+ki = head.index("Kernel Name"); mi = head.index("Metric Value"); ui = head.index("Metric Unit")
+tot = collections.defaultdict(float); cnt = collections.Counter()
+for r in rows:
+    v = float(r[mi].replace(",", "")); unit = r[ui]
+    us = v / 1e3 if unit == "nsecond" else v if unit == "usecond" else v * 1e3
+    name = r[ki][:90]; tot[name] += us; cnt[name] += 1
+all_us = sum(tot.values())
+print(f"{sys.argv[1]}: {sum(cnt.values())} kernels, {all_us/1e3:.3f} ms")
+for n, us in sorted(tot.items(), key=lambda x: -x[1])[:25]:
+    print(f"{us:9.1f} us {cnt[n]:4d}x {us/cnt[n]:8.1f} us/call  {n}")
+PY
+}
+for step in ${STEPS:-tessera torch}; do
+  case $step in
+    tessera)
+      # encoder_latency brackets its timed runs for profilers: warm-up and GEMM tuning are skipped.
+      LD_LIBRARY_PATH=$libs timeout 240 $NCU --metrics gpu__time_duration.sum --csv --profile-from-start off \
+        /tmp/encoder_latency "$M" --device cuda --dtypes float16 --shapes "$SHAPE" --runs 1 --warmup 1 \
+        >"$OUT/ncu_tessera.csv" 2>"$OUT/ncu_tessera.err"
+      echo "exit $?"; tail -2 "$OUT/ncu_tessera.err"
+      summarize "$OUT/ncu_tessera.csv"
+      ;;
+    torch)
+      cat >/tmp/torch_fwd.py <<PY
+import torch, transformers, sys
+m = transformers.AutoModel.from_pretrained("$M", attn_implementation="sdpa", torch_dtype=torch.float16).cuda().eval()
+b, s = map(int, "$SHAPE".split("x"))
+ids = torch.randint(1000, 20000, (b, s), device="cuda")
+with torch.inference_mode():
+    for _ in range(2): m(input_ids=ids)
+    torch.cuda.synchronize()
+    torch.cuda.cudart().cudaProfilerStart()
+    m(input_ids=ids)
+    torch.cuda.synchronize()
+    torch.cuda.cudart().cudaProfilerStop()
+PY
+      timeout 240 $NCU --metrics gpu__time_duration.sum --csv --profile-from-start off python3 /tmp/torch_fwd.py \
+        >"$OUT/ncu_torch.csv" 2>"$OUT/ncu_torch.err"
+      echo "exit $?"; tail -2 "$OUT/ncu_torch.err"
+      summarize "$OUT/ncu_torch.csv"
+      ;;
+  esac
+done
