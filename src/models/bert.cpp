@@ -145,7 +145,9 @@ class BertFamilyModel : public Model {
     const BertConfig& c = cfg_;
     std::vector<bool> keep(mask.size());
     for (size_t i = 0; i < mask.size(); ++i) keep[i] = mask[i] != 0;
-    Array key_mask = Array(keep, {batch, 1, 1, seq});
+    // All tokens real: no mask at all, so attention skips the per-score mask test.
+    std::optional<Array> key_mask;
+    if (std::find(keep.begin(), keep.end(), false) != keep.end()) key_mask = Array(keep, {batch, 1, 1, seq});
     int64_t head_dim = c.hidden / c.heads;
     auto split_heads = [&](const Array& t) { return swapaxes(reshape(t, {batch, seq, c.heads, head_dim}), 1, 2); };
     Array x = embed(ids, positions, types, {batch, seq});

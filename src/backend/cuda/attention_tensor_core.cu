@@ -173,26 +173,41 @@ __global__ void __launch_bounds__(kWarps * 32) flash_attention_kernel(AttentionP
       }
     }
 
-    // Scale to base 2, mask, causal limit; then the running max per row.
+    // Scale to base 2; mask and causal limit only on tiles that need them (the block-uniform test
+    // keeps interior tiles free of per-score index arithmetic); then the running max per row.
+    // Rows past sq (a partial last query tile) are computed on zero queries and never written.
+    const bool whole_tile = !mask && first_key + kTileK <= sk &&
+                            (!p.causal || first_key + kTileK - 1 <= first_query + sk - sq);
     float tile_max[2] = {-INFINITY, -INFINITY};
+    if (whole_tile) {
 #pragma unroll
-    for (int n = 0; n < kKeyTiles; ++n) {
+      for (int n = 0; n < kKeyTiles; ++n) {
 #pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        int row = e < 2 ? row0 : row1, key = first_key + n * 8 + 2 * t + (e % 2);
-        int row_key_end = p.causal ? min(sk, row + sk - sq + 1) : sk;
-        float score = s[n][e] * scale_log2;
-        if (key >= row_key_end || row >= sq) {
-          score = -INFINITY;
-        } else if (mask) {
-          auto m = mask[int64_t(row) * p.mask_stride[2] + int64_t(key) * p.mask_stride[3]];
-          if constexpr (std::is_same_v<MaskT, bool>)
-            score = m ? score : -INFINITY;
-          else
-            score += load(m) * kLog2e;
+        for (int e = 0; e < 4; ++e) {
+          s[n][e] *= scale_log2;
+          tile_max[e / 2] = fmaxf(tile_max[e / 2], s[n][e]);
         }
-        s[n][e] = score;
-        tile_max[e / 2] = fmaxf(tile_max[e / 2], score);
+      }
+    } else {
+      const int causal_shift = sk - sq;  // query i sees keys up to i + sk - sq
+#pragma unroll
+      for (int n = 0; n < kKeyTiles; ++n) {
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          int row = e < 2 ? row0 : row1, key = first_key + n * 8 + 2 * t + (e % 2);
+          float score = s[n][e] * scale_log2;
+          if (key >= sk || (p.causal && key > row + causal_shift)) {
+            score = -INFINITY;
+          } else if (mask) {
+            auto m = mask[int64_t(row) * p.mask_stride[2] + int64_t(key) * p.mask_stride[3]];
+            if constexpr (std::is_same_v<MaskT, bool>)
+              score = m ? score : -INFINITY;
+            else
+              score += load(m) * kLog2e;
+          }
+          s[n][e] = score;
+          tile_max[e / 2] = fmaxf(tile_max[e / 2], score);
+        }
       }
     }
     float correction[2];
@@ -206,12 +221,13 @@ __global__ void __launch_bounds__(kWarps * 32) flash_attention_kernel(AttentionP
       row_max[i] = new_max;
       row_sum[i] *= correction[i];
     }
+    // exp2(-inf - m) is 0 for any finite m; a row still fully masked (max -inf) uses 0 instead.
+    const float base[2] = {row_max[0] == -INFINITY ? 0.0f : row_max[0], row_max[1] == -INFINITY ? 0.0f : row_max[1]};
 #pragma unroll
     for (int n = 0; n < kKeyTiles; ++n) {
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        float m = row_max[e / 2];
-        float w = m == -INFINITY ? 0.0f : exp2f(s[n][e] - m);
+        float w = exp2f(s[n][e] - base[e / 2]);
         s[n][e] = w;
         row_sum[e / 2] += w;  // this thread's share; the quad's shares are summed at the end
       }

@@ -177,6 +177,15 @@ __device__ __forceinline__ float warp_max(float v) {
   return v;
 }
 
+// 16 bytes of T: the unit vectorised kernels load and store (one 128-bit memory instruction).
+template <typename T>
+struct alignas(16) Vector16 {
+  static constexpr int kCount = 16 / sizeof(T);
+  T v[kCount];
+};
+
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
 // Grid-stride loop index helpers.
 __device__ __forceinline__ int64_t global_thread() { return int64_t(blockIdx.x) * blockDim.x + threadIdx.x; }
 __device__ __forceinline__ int64_t grid_threads() { return int64_t(gridDim.x) * blockDim.x; }

@@ -91,14 +91,11 @@ __global__ void binary_kernel(const T* a, const T* b, Out* out, int64_t n, Strid
 // Contiguous operands of the same shape (the common case: activations, residual adds): 16 bytes
 // per operand per step, so the kernels run at memory bandwidth; the tail past the last full vector
 // goes element by element.
-template <typename T>
-struct Vector16 {
-  static constexpr int kCount = 16 / sizeof(T);
-  T v[kCount];
-};
-
-template <typename T>
-__global__ void unary_contiguous_kernel(const T* x, T* out, int64_t n, UnaryOp op) {
+// kOp >= 0 fixes the op at compile time (the activations: no per-element switch in the loop);
+// -1 reads it at run time.
+template <typename T, int kOp>
+__global__ void unary_contiguous_kernel(const T* x, T* out, int64_t n, UnaryOp runtime_op) {
+  const UnaryOp op = kOp >= 0 ? UnaryOp(kOp) : runtime_op;
   using V = Vector16<T>;
   int64_t vectors = n / V::kCount;
   for (int64_t i = global_thread(); i < vectors; i += grid_threads()) {
@@ -133,7 +130,7 @@ bool vectorizable(const StridedLayout<N>& layout, std::initializer_list<const vo
   for (int k = 0; k < N; ++k)
     if (layout.strides[k][0] != 1) return false;
   for (const void* p : pointers)
-    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+    if (!aligned16(p)) return false;
   return true;
 }
 
@@ -167,7 +164,22 @@ void Unary::eval_cuda(const std::vector<Array>& inputs, Array& out) {
       const T* in = cuda::device_data<T>(x);
       if (cuda::vectorizable(layout, {in, o})) {
         cuda::LaunchShape s = cuda::vector_launch_shape(out.size(), sizeof(T));
-        cuda::unary_contiguous_kernel<T><<<s.blocks, s.threads, 0, cuda::stream()>>>(in, o, out.size(), op);
+        auto launch = [&](auto fixed_op) {
+          cuda::unary_contiguous_kernel<T, decltype(fixed_op)::value>
+              <<<s.blocks, s.threads, 0, cuda::stream()>>>(in, o, out.size(), op);
+        };
+        using Op = UnaryOp;
+        if constexpr (std::is_floating_point_v<cuda::compute_t<T>>) {
+          switch (op) {
+            case Op::gelu: launch(std::integral_constant<int, int(Op::gelu)>{}); break;
+            case Op::gelu_tanh: launch(std::integral_constant<int, int(Op::gelu_tanh)>{}); break;
+            case Op::silu: launch(std::integral_constant<int, int(Op::silu)>{}); break;
+            case Op::relu: launch(std::integral_constant<int, int(Op::relu)>{}); break;
+            default: launch(std::integral_constant<int, -1>{});
+          }
+        } else {
+          launch(std::integral_constant<int, -1>{});
+        }
       } else {
         cuda::LaunchShape s = cuda::launch_shape(out.size());
         cuda::unary_kernel<T><<<s.blocks, s.threads, 0, cuda::stream()>>>(in, o, out.size(), layout, op);

@@ -80,11 +80,82 @@ __global__ void layer_norm_kernel(const T* x, const T* residual, T* out, RowLayo
   }
 }
 
+// Contiguous rows of up to 32 * kChunks 16-byte chunks (1024 16-bit or 512 float32 features):
+// every load and store is 16 bytes, and x, the residual, weight and bias are each read once.
+constexpr int kChunks = 4;
+
+template <typename T>
+__global__ void layer_norm_vector_kernel(const T* x, const T* residual, T* out, RowLayout layout,
+                                         RowLayout residual_layout, const T* weight, const T* bias, float eps,
+                                         bool rms) {
+  using V = Vector16<T>;
+  constexpr int E = V::kCount;
+  int64_t row = int64_t(blockIdx.x) * kRowWarpsPerBlock + threadIdx.x / 32;
+  int lane = threadIdx.x % 32;
+  if (row >= layout.row_count) return;
+  const int n = int(layout.row_length), chunks = n / E;
+  const V* in = reinterpret_cast<const V*>(x + row_offset(layout, row));
+  const V* res = residual ? reinterpret_cast<const V*>(residual + row_offset(residual_layout, row)) : nullptr;
+  V* o = reinterpret_cast<V*>(out + row * n);
+  float v[kChunks][E];
+  float mean = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kChunks; ++j) {
+    int c = lane + 32 * j;
+    V a = c < chunks ? in[c] : V{}, r = res && c < chunks ? res[c] : V{};
+#pragma unroll
+    for (int e = 0; e < E; ++e) {
+      v[j][e] = c < chunks ? load(a.v[e]) + (res ? load(r.v[e]) : 0.0f) : 0.0f;
+      mean += v[j][e];
+    }
+  }
+  mean = rms ? 0.0f : warp_sum(mean) / float(n);
+  float squares = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kChunks; ++j) {
+#pragma unroll
+    for (int e = 0; e < E; ++e) {
+      float d = lane + 32 * j < chunks ? v[j][e] - mean : 0.0f;
+      squares += d * d;
+    }
+  }
+  float inv = rsqrtf(warp_sum(squares) / float(n) + eps);
+#pragma unroll
+  for (int j = 0; j < kChunks; ++j) {
+    int c = lane + 32 * j;
+    if (c >= chunks) break;
+    V w = weight ? reinterpret_cast<const V*>(weight)[c] : V{}, b = bias ? reinterpret_cast<const V*>(bias)[c] : V{}, y;
+#pragma unroll
+    for (int e = 0; e < E; ++e) {
+      float value = (v[j][e] - mean) * inv;
+      if (weight) value *= load(w.v[e]);
+      if (bias) value += load(b.v[e]);
+      y.v[e] = store<T>(value);
+    }
+    o[c] = y;
+  }
+}
+
 }  // namespace
 
 }  // namespace cuda
 
 namespace {
+
+// The vector kernel applies when rows are contiguous, 16-byte aligned and at most 32 * kChunks
+// chunks long, and weight/bias are contiguous.
+template <typename T>
+bool vector_rows(const cuda::RowLayout& layout, const T* data) {
+  int64_t row_bytes = layout.row_length * int64_t(sizeof(T));
+  bool rows_aligned = layout.row_count <= 1 || (layout.rows.ndim == 1 && (layout.rows.strides[0][0] * int64_t(sizeof(T))) % 16 == 0);
+  return layout.inner_stride == 1 && row_bytes % 16 == 0 && row_bytes <= 32 * 16 * cuda::kChunks && rows_aligned &&
+         cuda::aligned16(data);
+}
+
+template <typename T>
+bool vector_feature(const cuda::FeatureVector<T>& f) {
+  return !f.data || (f.stride == 1 && cuda::aligned16(f.data));
+}
 
 void run_norm(const std::vector<Array>& inputs, Array& out, float eps, const Array* residual,
               std::optional<size_t> weight_index, std::optional<size_t> bias_index, bool rms) {
@@ -97,10 +168,17 @@ void run_norm(const std::vector<Array>& inputs, Array& out, float eps, const Arr
     cuda::RowLayout residual_layout = residual ? cuda::row_layout(*residual) : layout;
     auto weight = cuda::feature_vector<T>(inputs, weight_index.has_value(), weight_index.value_or(0));
     auto bias = cuda::feature_vector<T>(inputs, bias_index.has_value(), bias_index.value_or(0));
-    cuda::layer_norm_kernel<T><<<cuda::row_blocks(layout.row_count), cuda::kRowWarpsPerBlock * 32, 0,
-                                 cuda::stream()>>>(cuda::device_data<T>(in),
-                                                   residual ? cuda::device_data<T>(*residual) : nullptr, o, layout,
-                                                   residual_layout, weight, bias, eps, rms);
+    const T* x = cuda::device_data<T>(in);
+    const T* r = residual ? cuda::device_data<T>(*residual) : nullptr;
+    unsigned blocks = cuda::row_blocks(layout.row_count), threads = cuda::kRowWarpsPerBlock * 32;
+    if (vector_rows(layout, x) && (!r || vector_rows(residual_layout, r)) && vector_feature(weight) &&
+        vector_feature(bias)) {
+      cuda::layer_norm_vector_kernel<T><<<blocks, threads, 0, cuda::stream()>>>(x, r, o, layout, residual_layout,
+                                                                               weight.data, bias.data, eps, rms);
+    } else {
+      cuda::layer_norm_kernel<T><<<blocks, threads, 0, cuda::stream()>>>(x, r, o, layout, residual_layout, weight,
+                                                                        bias, eps, rms);
+    }
     cuda::check_launch(rms ? "rms_norm" : "layer_norm");
   });
 }
