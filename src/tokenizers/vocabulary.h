@@ -3,13 +3,15 @@
 // one arena and the index is a flat, pre-sized open-addressing table whose slots hold short
 // tokens whole, so loading a 150k-token vocabulary costs no allocation per token and a lookup
 // by string_view is a hash and, for most tokens, one cache line.
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
 
-#include "tokenizers/huge_page_allocator.h"
+#include "tokenizers/zeroed_array.h"
 
 namespace tessera::tokenizers {
 
@@ -29,7 +31,8 @@ class Vocabulary {
   std::optional<uint32_t> find(std::string_view token) const { return find(token, hash(token)); }
 
   // For loops over many lookups (BPE merges at load time), which are bound by cache misses:
-  // hash ahead, prefetch() the slot a few lookups before find() reaches it.
+  // hash ahead, prefetch() the slot a few lookups before find() reaches it. These and token()
+  // are defined below, inline: loading Llama 3's merges calls them ~600k times each.
   static uint64_t hash(std::string_view token);
   void prefetch(uint64_t hash) const;
   std::optional<uint32_t> find(std::string_view token, uint64_t hash) const;
@@ -57,9 +60,9 @@ class Vocabulary {
   struct Slot {  // a Key and an id in 16 bytes
     uint64_t head;
     uint32_t tail;
-    uint32_t id;  // kEmpty: a free slot
+    uint32_t id_plus_one;  // 0: a free slot, so that fresh zeroed pages are an empty table
   };
-  static constexpr uint32_t kEmpty = UINT32_MAX;
+  static constexpr uint32_t kEmpty = UINT32_MAX;  // Span::length of an unused id
 
   static Key key_of(std::string_view token, uint64_t hash);
   std::string_view text_of(const Span& span) const {
@@ -69,11 +72,118 @@ class Vocabulary {
   std::size_t probe(std::string_view token, uint64_t hash) const;
 
   std::vector<char> arena_;  // the tokens' bytes in the order they were first listed
-  std::vector<Slot, HugePageAllocator<Slot>> slots_;  // power-of-two size, at most 2/3 full
+  ZeroedArray<Slot> slots_;  // power-of-two size, at most 2/3 full
   // By id, so that token() reads neither the hash table nor, for ids listed in order, anything
   // but the next bytes of the arena: BPE loading checks its guesses of merge results this way.
   std::vector<Span> token_of_id_;
   std::size_t size_ = 0;
 };
+
+namespace vocabulary_detail {
+
+inline uint64_t load_u32(const char* bytes) {
+  uint32_t word;
+  std::memcpy(&word, bytes, sizeof(word));
+  return word;
+}
+
+inline uint64_t load_u64(const char* bytes) {
+  uint64_t word;
+  std::memcpy(&word, bytes, sizeof(word));
+  return word;
+}
+
+// The `count` (<= 8) bytes at `bytes` as a little-endian word, zero above them, read with loads
+// no wider than the bytes: copying them into a stack word and reading that back stalls on store
+// forwarding, which made this the top of the load profile.
+inline uint64_t load_up_to_8(const char* bytes, std::size_t count) {
+  if (count >= 8) return load_u64(bytes);
+  if (count >= 4) return load_u32(bytes) | load_u32(bytes + count - 4) << (8 * (count - 4));
+  if (count == 0) return 0;
+  const auto byte = [bytes](std::size_t i) {
+    return uint64_t{static_cast<unsigned char>(bytes[i])};
+  };
+  return byte(0) | byte(count / 2) << (8 * (count / 2)) | byte(count - 1) << (8 * (count - 1));
+}
+
+}  // namespace vocabulary_detail
+
+// A short-string hash: tokens average ~7 bytes, so one or two multiply-mix rounds over 8-byte
+// words do, at a third of the instructions of std::hash's generic byte loop. The last partial
+// word is read with loads of its own size (a byte-wise copy into a stack word stalls on store
+// forwarding); the length, mixed in first, tells apart the tails that these loads make alike.
+inline uint64_t Vocabulary::hash(std::string_view token) {
+  using vocabulary_detail::load_u32;
+  using vocabulary_detail::load_u64;
+  constexpr uint64_t kMultiplier = 0x9E3779B97F4A7C15ull;
+  uint64_t hash = token.size() * kMultiplier;
+  const char* bytes = token.data();
+  const std::size_t size = token.size();
+  auto mix = [&hash](uint64_t word) {
+    hash = (hash ^ word) * 0xFF51AFD7ED558CCDull;
+    hash ^= hash >> 32;
+  };
+  std::size_t pos = 0;
+  for (; pos + sizeof(uint64_t) <= size; pos += sizeof(uint64_t)) mix(load_u64(bytes + pos));
+  const std::size_t left = size - pos;
+  if (left > 0) {
+    if (size >= sizeof(uint64_t)) {
+      mix(load_u64(bytes + size - sizeof(uint64_t)));  // overlaps the last full word
+    } else if (left >= sizeof(uint32_t)) {
+      mix(load_u32(bytes) | load_u32(bytes + left - sizeof(uint32_t)) << 32);
+    } else {
+      const auto byte = [&](std::size_t i) {
+        return uint64_t{static_cast<unsigned char>(bytes[i])};
+      };
+      mix(byte(0) | byte(left / 2) << 8 | byte(left - 1) << 16);
+    }
+  }
+  hash *= kMultiplier;
+  return hash ^ (hash >> 29);
+}
+
+inline Vocabulary::Key Vocabulary::key_of(std::string_view token, uint64_t hash) {
+  using vocabulary_detail::load_up_to_8;
+  const std::size_t size = token.size();
+  if (size <= kMaxInlineLength) {
+    const std::size_t in_head = std::min<std::size_t>(size, 7);
+    return Key{size | load_up_to_8(token.data(), in_head) << 8,
+               static_cast<uint32_t>(load_up_to_8(token.data() + in_head, size - in_head))};
+  }
+  return Key{kLongMark | (hash >> 40) << 8, 0};  // 24 bits of tag
+}
+
+inline std::size_t Vocabulary::probe(std::string_view token, uint64_t hash) const {
+  const std::size_t mask = slots_.size() - 1;
+  const Key key = key_of(token, hash);
+  const bool is_long = token.size() > kMaxInlineLength;
+  for (std::size_t index = hash & mask;; index = (index + 1) & mask) {
+    const Slot& slot = slots_[index];
+    if (slot.id_plus_one == 0) return index;
+    if (!is_long) {
+      if (slot.head == key.head && slot.tail == key.tail) return index;
+    } else if (static_cast<uint32_t>(slot.head) == static_cast<uint32_t>(key.head)) {
+      // The mark and the tag match: compare the text in the arena.
+      const Span span{static_cast<uint32_t>(slot.head >> 32), slot.tail};
+      if (text_of(span) == token) return index;
+    }
+  }
+}
+
+inline void Vocabulary::prefetch(uint64_t hash) const {
+  if (!slots_.empty()) __builtin_prefetch(&slots_[hash & (slots_.size() - 1)]);
+}
+
+inline std::optional<uint32_t> Vocabulary::find(std::string_view token, uint64_t hash) const {
+  if (slots_.empty()) return std::nullopt;
+  const Slot& slot = slots_[probe(token, hash)];
+  if (slot.id_plus_one == 0) return std::nullopt;
+  return slot.id_plus_one - 1;
+}
+
+inline std::optional<std::string_view> Vocabulary::token(uint32_t id) const {
+  if (id >= token_of_id_.size() || token_of_id_[id].length == kEmpty) return std::nullopt;
+  return text_of(token_of_id_[id]);
+}
 
 }  // namespace tessera::tokenizers
