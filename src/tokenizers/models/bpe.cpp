@@ -8,18 +8,13 @@
 
 #include "tokenizers/components.h"
 #include "tokenizers/models/factories.h"
-#include "tokenizers/u64_map.h"
+#include "tokenizers/merge_table.h"
 #include "tokenizers/unicode.h"
 #include "tokenizers/vocab.h"
 #include "tokenizers/vocabulary.h"
 
 namespace tessera::tokenizers {
 namespace {
-
-struct MergeResult {
-  uint32_t rank;
-  uint32_t new_id;
-};
 
 // Each thread remembers the tokens of the words it has seen lately (as tokenizers does): words
 // repeat a lot and merging is the costly part. Keyed by model instance id, not address, so a
@@ -40,10 +35,6 @@ bool equal_bytes(const char* bytes, std::string_view text) {
     if (bytes[i] != text[i]) return false;
   }
   return true;
-}
-
-uint64_t pair_key(uint32_t left, uint32_t right) {
-  return (static_cast<uint64_t>(left) << 32) | right;
 }
 
 class Bpe final : public Model {
@@ -142,14 +133,13 @@ class Bpe final : public Model {
       uint32_t merged_id;  // kUnknown unless the guess below was right
     };
     struct Resolved {
-      uint64_t key;
-      MergeResult result;
+      uint32_t left, right, rank, new_id;
     };
     const std::size_t prefix_length = prefix_ ? prefix_->size() : 0;
     std::array<Pending, kLookupAhead> lookups;
     std::array<std::string, kLookupAhead> merged;  // left + right without the prefix, unguessed
     std::array<Resolved, kInsertAhead> inserts;
-    merges_ = U64Map<MergeResult>(pairs.size());
+    merges_ = MergeTable(pairs.size());
 
     // Trained vocabularies number tokens in the order their merges were learned, and merges.txt
     // lists merges in that order, so a merge's result is the previous merge's result (another
@@ -205,14 +195,13 @@ class Bpe final : public Model {
         fail_unknown_merge(pairs[i]);
       }
       next_new = std::max(next_new, *merged_id + 1);
-      const Resolved resolved{pair_key(*left_id, *right_id),
-                              MergeResult{static_cast<uint32_t>(i), *merged_id}};
-      merges_.prefetch(resolved.key);
-      inserts[i % kInsertAhead] = resolved;
+      merges_.prefetch(*left_id, *right_id);
+      inserts[i % kInsertAhead] =
+          Resolved{*left_id, *right_id, static_cast<uint32_t>(i), *merged_id};
     };
     auto insert = [&](std::size_t i) {
       const Resolved& resolved = inserts[i % kInsertAhead];
-      merges_.insert(resolved.key, resolved.result);
+      merges_.insert(resolved.left, resolved.right, resolved.rank, resolved.new_id);
     };
 
     const std::size_t count = pairs.size();
@@ -239,9 +228,7 @@ class Bpe final : public Model {
   }
 
   std::optional<MergeResult> find_merge(uint32_t left, uint32_t right) const {
-    const MergeResult* merge = merges_.find(pair_key(left, right));
-    if (!merge) return std::nullopt;
-    return *merge;
+    return merges_.find(left, right);
   }
 
   std::vector<Symbol> initial_symbols(std::string_view word) const {
@@ -344,7 +331,7 @@ class Bpe final : public Model {
 
   uint64_t instance_id_;
   Vocabulary ids_;
-  U64Map<MergeResult> merges_;
+  MergeTable merges_;
   std::optional<std::string> unk_token_;
   std::optional<std::string> prefix_;
   std::optional<std::string> suffix_;
