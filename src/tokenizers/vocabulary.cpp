@@ -30,17 +30,17 @@ Vocabulary::Vocabulary(std::span<const TokenId> entries) {
   // The slots are written at random places of a table larger than the L2 cache: hash and
   // prefetch a few entries ahead.
   constexpr std::size_t kAhead = 8;  // a power of two: the ring index is masked
-  std::array<uint64_t, kAhead> hashes;
+  std::array<Lookup, kAhead> lookups;
   auto hash_and_prefetch = [&](std::size_t i) {
-    hashes[i % kAhead] = Vocabulary::hash(entries[i].token);
-    prefetch(hashes[i % kAhead]);
+    lookups[i % kAhead] = prepare(entries[i].token);
+    prefetch(lookups[i % kAhead]);
   };
   for (std::size_t i = 0; i < std::min(kAhead, entries.size()); ++i) hash_and_prefetch(i);
   for (std::size_t i = 0; i < entries.size(); ++i) {
     const auto& [token, id] = entries[i];
-    const uint64_t hash = hashes[i % kAhead];
+    const Lookup lookup = lookups[i % kAhead];
     if (i + kAhead < entries.size()) hash_and_prefetch(i + kAhead);
-    const std::size_t index = probe(token, hash);
+    const std::size_t index = probe(token, lookup);
     Slot& slot = slots_[index];
     if (slot.id_plus_one != 0) {
       slot.id_plus_one = id + 1;  // a token listed twice keeps its last id
@@ -48,8 +48,7 @@ Vocabulary::Vocabulary(std::span<const TokenId> entries) {
       continue;
     }
     const Span span{static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(token.size())};
-    const Key key = key_of(token, hash);
-    slot = Slot{key.head, key.tail, id + 1};
+    slot = Slot{lookup.head, lookup.tail, id + 1};
     if (token.size() > kMaxInlineLength) {
       slot.head |= uint64_t{span.offset} << 32;
       slot.tail = span.length;

@@ -129,7 +129,7 @@ class Bpe final : public Model {
     // optional's flag and value written apart then read as one word stalled on store forwarding.
     constexpr uint32_t kUnknown = UINT32_MAX;  // also what read_id refuses as a token id
     struct Pending {
-      uint64_t left_hash, right_hash, merged_hash;
+      Vocabulary::Lookup left, right, merged;
       uint32_t merged_id;  // kUnknown unless the guess below was right
     };
     struct Resolved {
@@ -167,10 +167,10 @@ class Bpe final : public Model {
       const auto& [left, right] = pairs[i];
       const std::string_view right_part = right.substr(std::min(prefix_length, right.size()));
       Pending& pending = lookups[i % kLookupAhead];
-      pending.left_hash = Vocabulary::hash(left);
-      pending.right_hash = Vocabulary::hash(right);
-      ids_.prefetch(pending.left_hash);
-      ids_.prefetch(pending.right_hash);
+      pending.left = Vocabulary::prepare(left);
+      pending.right = Vocabulary::prepare(right);
+      ids_.prefetch(pending.left);
+      ids_.prefetch(pending.right);
       pending.merged_id = guess(left, right_part);
       previous_result = pending.merged_id;
       if (pending.merged_id != kUnknown) {
@@ -180,17 +180,17 @@ class Bpe final : public Model {
       std::string& text = merged[i % kLookupAhead];
       text.assign(left);
       text.append(right_part);
-      pending.merged_hash = Vocabulary::hash(text);
-      ids_.prefetch(pending.merged_hash);
+      pending.merged = Vocabulary::prepare(text);
+      ids_.prefetch(pending.merged);
     };
     auto resolve = [&](std::size_t i) {
       const auto& [left, right] = pairs[i];
       const Pending& pending = lookups[i % kLookupAhead];
-      const auto left_id = ids_.find(left, pending.left_hash);
-      const auto right_id = ids_.find(right, pending.right_hash);
+      const auto left_id = ids_.find(left, pending.left);
+      const auto right_id = ids_.find(right, pending.right);
       const auto merged_id = pending.merged_id != kUnknown
                                  ? std::optional(pending.merged_id)
-                                 : ids_.find(merged[i % kLookupAhead], pending.merged_hash);
+                                 : ids_.find(merged[i % kLookupAhead], pending.merged);
       if (!left_id || !right_id || right.size() < prefix_length || !merged_id) {
         fail_unknown_merge(pairs[i]);
       }
