@@ -14,17 +14,21 @@ Vocabulary::Vocabulary(std::span<const TokenId> entries) {
     bytes += token.size();
     max_id = std::max(max_id, id);
   }
-  arena_.reserve(bytes);
+  // Sized once and filled through a pointer: a vector insert per token was a library call and
+  // a capacity check each.
+  arena_.resize(bytes + 1);  // + 1: never a null data(), even for empty tokens only
+  char* arena_end = arena_.data();
   // At most 2/3 full: probes stay short, and 150k tokens fit 2^18 slots (4 MB) rather than 2^19.
   slots_ = ZeroedArray<Slot>(std::bit_ceil(std::max<std::size_t>(16, entries.size() * 3 / 2 + 1)));
 
   // Per distinct token, in the order of the arena.
-  std::vector<Span> spans;
-  std::vector<uint32_t> first_ids;
-  std::vector<uint32_t> slot_indices;
-  spans.reserve(entries.size());
-  first_ids.reserve(entries.size());
-  slot_indices.reserve(entries.size());
+  struct Distinct {
+    Span span;
+    uint32_t first_id;
+    uint32_t slot;
+  };
+  std::vector<Distinct> distinct;
+  distinct.reserve(entries.size());
   bool has_duplicates = false;
 
   // The slots are written at random places of a table larger than the L2 cache: hash and
@@ -47,26 +51,26 @@ Vocabulary::Vocabulary(std::span<const TokenId> entries) {
       has_duplicates = true;
       continue;
     }
-    const Span span{static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(token.size())};
+    const Span span{static_cast<uint32_t>(arena_end - arena_.data()),
+                    static_cast<uint32_t>(token.size())};
     slot = Slot{lookup.head, lookup.tail, id + 1};
     if (token.size() > kMaxInlineLength) {
       slot.head |= uint64_t{span.offset} << 32;
       slot.tail = span.length;
     }
-    arena_.insert(arena_.end(), token.begin(), token.end());
-    spans.push_back(span);
-    first_ids.push_back(id);
-    slot_indices.push_back(static_cast<uint32_t>(index));
+    std::memcpy(arena_end, token.data(), token.size());
+    arena_end += token.size();
+    distinct.push_back(Distinct{span, id, static_cast<uint32_t>(index)});
   }
-  size_ = spans.size();
+  arena_.resize(static_cast<std::size_t>(arena_end - arena_.data()));  // duplicates take none
+  size_ = distinct.size();
 
   if (size_ == 0) return;
   token_of_id_.assign(std::size_t{max_id} + 1, Span{0, kEmpty});
-  for (std::size_t token = 0; token < spans.size(); ++token) {
-    const uint32_t id =
-        has_duplicates ? slots_[slot_indices[token]].id_plus_one - 1 : first_ids[token];
+  for (const Distinct& token : distinct) {
+    const uint32_t id = has_duplicates ? slots_[token.slot].id_plus_one - 1 : token.first_id;
     Span& holder = token_of_id_[id];
-    if (holder.length == kEmpty || text_of(spans[token]) > text_of(holder)) holder = spans[token];
+    if (holder.length == kEmpty || text_of(token.span) > text_of(holder)) holder = token.span;
   }
 }
 
