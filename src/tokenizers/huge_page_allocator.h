@@ -1,9 +1,9 @@
 #pragma once
-// An allocator for the large tables built while loading a tokenizer (vocabulary and merge hash
-// tables, 4-32 MB, written and read at random places): blocks of 2 MB and more are aligned to
-// 2 MB and marked for transparent huge pages. With 4 KB pages, filling an 8 MB table took 2,048
-// page faults and nearly every random access missed the TLB; with huge pages it takes 4 faults.
-// Where the kernel gives no huge pages the marking is a no-op and the block behaves as before.
+// An allocator for the large vectors filled while loading a tokenizer (the model sections, up
+// to ~10 MB each, filled front to back; the hash tables use ZeroedArray): blocks of 2 MB and
+// more are aligned to 2 MB and marked for transparent huge pages. With 4 KB pages, filling 8 MB
+// took 2,048 page faults; with huge pages it takes 4. Where the kernel gives no huge pages the
+// marking is a no-op and the block behaves as before.
 #include <sys/mman.h>
 
 #include <cstdlib>

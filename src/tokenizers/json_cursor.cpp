@@ -4,14 +4,21 @@
 #include <charconv>
 #include <cstring>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "tessera/error.h"
 #include "tokenizers/unicode.h"
+#include "tokenizers/utf8_blocks.h"
 
 namespace tessera::tokenizers {
 namespace {
 
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
+#ifndef __SSE2__
+// Without SSE2 the scans below work on 8-byte words.
 constexpr uint64_t kOnes = 0x0101010101010101ull;
 constexpr uint64_t kHighBits = 0x8080808080808080ull;
 
@@ -20,6 +27,7 @@ uint64_t bytes_equal(uint64_t word, char c) {
   const uint64_t x = word ^ (kOnes * static_cast<unsigned char>(c));
   return ~(((x & ~kHighBits) + ~kHighBits) | x | ~kHighBits);
 }
+#endif
 
 }  // namespace
 
@@ -36,6 +44,22 @@ void JsonCursor::fail_expecting(char c) const {
 char JsonCursor::peek_after_whitespace() {
   std::size_t pos = pos_;
   const std::size_t size = text_.size();
+#ifdef __SSE2__
+  while (pos + 16 <= size) {
+    const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text_.data() + pos));
+    const __m128i whitespace =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(block, _mm_set1_epi8(' ')),
+                                  _mm_cmpeq_epi8(block, _mm_set1_epi8('\n'))),
+                     _mm_or_si128(_mm_cmpeq_epi8(block, _mm_set1_epi8('\r')),
+                                  _mm_cmpeq_epi8(block, _mm_set1_epi8('\t'))));
+    const auto other = static_cast<uint32_t>(~_mm_movemask_epi8(whitespace)) & 0xFFFF;
+    if (other != 0) {
+      pos_ = pos + static_cast<std::size_t>(std::countr_zero(other));
+      return text_[pos_];
+    }
+    pos += 16;
+  }
+#else
   while (pos + sizeof(uint64_t) <= size) {
     uint64_t word;
     std::memcpy(&word, text_.data() + pos, sizeof(word));
@@ -48,6 +72,7 @@ char JsonCursor::peek_after_whitespace() {
     }
     pos += sizeof(word);
   }
+#endif
   for (; pos < size; ++pos) {
     if (!is_whitespace(text_[pos])) {
       pos_ = pos;
@@ -77,44 +102,124 @@ uint32_t JsonCursor::read_hex4() {
   return value;
 }
 
-std::string_view JsonCursor::read_string(std::string& scratch) {
+// Strings are scanned 16 bytes at a time up to the closing quote, a backslash or a control
+// character: one compare-and-mask step for most tokens (a loop with a branch per byte, or per 8
+// bytes, mispredicts on every token's length). The same blocks give the spaces of a merge and
+// check the string's UTF-8 (utf8_blocks.h); a string they cannot vouch for (three- or four-byte
+// characters, or an error) is checked byte-wise once its end is known. Without SSE2, 8 bytes at
+// a time in a word, and merges are searched for spaces afterwards.
+template <bool kFindSpaces>
+std::string_view JsonCursor::read_string(std::string& scratch, Spaces* spaces) {
   expect('"');
   const std::size_t start = pos_;
-  // Fast path: most tokens have no escape, so the text itself is the value. Eight bytes at a
-  // time until a quote, a backslash or a control character; non-ASCII bytes are only noted, and
-  // the string is checked for well-formed UTF-8 once at its end. (A local position: pos_ is a
-  // member the compiler would store on every step, as the text's chars may alias it.)
-  auto has_zero_byte = [](uint64_t word) { return (word - kOnes) & ~word & kHighBits; };
+  // A local position: pos_ is a member the compiler would store on every step, as the text's
+  // chars may alias it.
   const std::size_t size = text_.size();
+  const char* text = text_.data();
   std::size_t pos = start;
-  uint64_t seen = 0;  // the OR of the string's bytes: its high bits tell whether it is ASCII
+  bool check_bytewise = false;  // whether the string's UTF-8 still needs the byte-wise check
+#ifdef __SSE2__
+  constexpr bool kScanFindsSpaces = true;
+  std::size_t first_space = std::string_view::npos;
+  bool several_spaces = false;
+  auto note_spaces = [&](uint32_t mask, std::size_t at) {  // bit i: a space at `at` + i
+    if (!kFindSpaces || mask == 0) return;
+    if (first_space != std::string_view::npos) {
+      several_spaces = true;
+      return;
+    }
+    first_space = at - start + static_cast<std::size_t>(std::countr_zero(mask));
+    several_spaces = (mask & (mask - 1)) != 0;
+  };
+  Utf8Blocks utf8;
+  while (pos + 16 <= size) {
+    const __m128i block = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text + pos));
+    const __m128i special =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(block, _mm_set1_epi8('"')),
+                                  _mm_cmpeq_epi8(block, _mm_set1_epi8('\\'))),
+                     _mm_cmpeq_epi8(_mm_min_epu8(block, _mm_set1_epi8(0x1F)), block));  // < 0x20
+    const auto stops = static_cast<uint32_t>(_mm_movemask_epi8(special));
+    uint32_t block_spaces = 0;
+    if constexpr (kFindSpaces) {
+      block_spaces =
+          static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(block, _mm_set1_epi8(' '))));
+    }
+    if (stops != 0) {
+      const int before = std::countr_zero(stops);
+      note_spaces(block_spaces & ((uint32_t{1} << before) - 1), pos);
+      check_bytewise |= !utf8.last(block, before);
+      pos += static_cast<std::size_t>(before);
+      break;
+    }
+    note_spaces(block_spaces, pos);
+    check_bytewise |= !utf8.next(block);
+    pos += 16;
+  }
+  if (pos + 16 > size) {  // the last bytes of the text, byte by byte
+    check_bytewise = true;
+    for (; pos < size; ++pos) {
+      const auto c = static_cast<unsigned char>(text[pos]);
+      if (c == '"' || c == '\\' || c < 0x20) break;
+      if (c == ' ') note_spaces(1, pos);
+    }
+  }
+#else
+  constexpr bool kScanFindsSpaces = false;
+  check_bytewise = true;
+  auto has_zero_byte = [](uint64_t word) { return (word - kOnes) & ~word & kHighBits; };
   while (pos + sizeof(uint64_t) <= size) {
     uint64_t word;
-    std::memcpy(&word, text_.data() + pos, sizeof(word));
+    std::memcpy(&word, text + pos, sizeof(word));
     // Exact for the lowest flagged byte (a borrow only flags bytes above a true match).
     const uint64_t special = has_zero_byte(word ^ (kOnes * '"')) |
                              has_zero_byte(word ^ (kOnes * '\\')) |
                              ((word - kOnes * 0x20) & ~word & kHighBits);  // a byte below 0x20
     if (special != 0) {
-      const int before = std::countr_zero(special) & ~7;  // bits of the bytes before it
-      seen |= word & ((uint64_t{1} << before) - 1);
-      pos += static_cast<std::size_t>(before / 8);
+      pos += static_cast<std::size_t>(std::countr_zero(special) / 8);
       break;
     }
-    seen |= word;
     pos += sizeof(word);
   }
   for (; pos < size; ++pos) {
-    const auto c = static_cast<unsigned char>(text_[pos]);
+    const auto c = static_cast<unsigned char>(text[pos]);
     if (c == '"' || c == '\\' || c < 0x20) break;
-    seen |= c;
   }
+#endif
   pos_ = pos;
   if (pos_ >= size) fail("unterminated string");
-  if ((seen & kHighBits) != 0) check_utf8(start, pos_);
   const char stop = text_[pos_];
-  if (stop == '"') return text_.substr(start, pos_++ - start);
-  if (stop != '\\') fail("control character in a string");
+  if (stop != '"' && stop != '\\') fail("control character in a string");
+  const bool escaped = stop == '\\';
+  const std::string_view value =
+      escaped ? read_escaped(start, scratch) : text_.substr(start, pos_++ - start);
+  // The raw bytes between the quotes: escapes are ASCII, so they are well-formed UTF-8 exactly
+  // when the string they stand for is.
+  if (check_bytewise || escaped) check_utf8(start, pos_ - 1);
+  if constexpr (kFindSpaces) {
+    if (kScanFindsSpaces && !escaped) {
+#ifdef __SSE2__
+      *spaces = Spaces{first_space, several_spaces};
+#endif
+    } else {
+      spaces->first = value.find(' ');
+      spaces->several = spaces->first != std::string_view::npos &&
+                        value.find(' ', spaces->first + 1) != std::string_view::npos;
+    }
+  }
+  return value;
+}
+
+template std::string_view JsonCursor::read_string<false>(std::string&, Spaces*);
+template std::string_view JsonCursor::read_string<true>(std::string&, Spaces*);
+
+void JsonCursor::check_utf8(std::size_t begin, std::size_t end) const {
+  std::size_t error_at = 0;
+  if (!is_valid_utf8(text_.substr(begin, end - begin), &error_at)) {
+    fail_at(begin + error_at, "ill-formed UTF-8");
+  }
+}
+
+std::string_view JsonCursor::read_escaped(std::size_t start, std::string& scratch) {
   scratch.assign(text_.substr(start, pos_ - start));
   while (pos_ < text_.size()) {
     const auto c = static_cast<unsigned char>(text_[pos_]);
@@ -123,15 +228,9 @@ std::string_view JsonCursor::read_string(std::string& scratch) {
       return scratch;
     }
     if (c < 0x20) fail("control character in a string");
-    if (c >= 0x80) {
-      const std::size_t sequence_start = pos_;
-      skip_utf8_sequence();
-      scratch.append(text_.substr(sequence_start, pos_ - sequence_start));
-      continue;
-    }
     ++pos_;
     if (c != '\\') {
-      scratch.push_back(static_cast<char>(c));
+      scratch.push_back(static_cast<char>(c));  // the caller checks the raw bytes' UTF-8
       continue;
     }
     if (pos_ >= text_.size()) break;
@@ -179,25 +278,6 @@ std::string_view JsonCursor::read_string(std::string& scratch) {
     }
   }
   fail("unterminated string");
-}
-
-void JsonCursor::check_utf8(std::size_t begin, std::size_t end) const {
-  std::size_t error_at = 0;
-  if (!is_valid_utf8(text_.substr(begin, end - begin), &error_at)) {
-    fail_at(begin + error_at, "ill-formed UTF-8");
-  }
-}
-
-void JsonCursor::skip_utf8_sequence() {
-  const auto lead = static_cast<unsigned char>(text_[pos_]);
-  const std::size_t length = lead >= 0xC2 && lead <= 0xDF   ? 2
-                             : lead >= 0xE0 && lead <= 0xEF ? 3
-                             : lead >= 0xF0 && lead <= 0xF4 ? 4
-                                                            : 0;
-  if (length == 0 || pos_ + length > text_.size() || !is_valid_utf8(text_.substr(pos_, length))) {
-    fail("ill-formed UTF-8");
-  }
-  pos_ += length;
 }
 
 uint32_t JsonCursor::read_id() {

@@ -135,14 +135,13 @@ class SectionScanner {
       do {
         const char first = cursor_.peek();
         if (first == '"') {
-          const std::string_view line = keep(cursor_.read_string(scratch_));
-          const auto space = line.find(' ');
-          if (space == std::string_view::npos ||
-              line.find(' ', space + 1) != std::string_view::npos) {
+          JsonCursor::Spaces spaces;
+          const std::string_view line = keep(cursor_.read_string(scratch_, spaces));
+          if (spaces.first == std::string_view::npos || spaces.several) {
             cursor_.fail("merge " + std::to_string(merges.size() + 1) +
                          " is not two tokens separated by one space");
           }
-          merges.emplace_back(line.substr(0, space), line.substr(space + 1));
+          merges.emplace_back(line.substr(0, spaces.first), line.substr(spaces.first + 1));
         } else if (first == '[') {
           cursor_.expect('[');
           const std::string_view left = keep(cursor_.read_string(scratch_));

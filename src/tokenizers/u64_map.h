@@ -1,13 +1,13 @@
 #pragma once
 // A flat open-addressing map from 64-bit keys (BPE merge pairs, trie edges) to small values,
 // sized once from the number of keys: one multiply to hash, linear probing in one array, no
-// allocation per entry. Key ~0 marks an empty slot, so it is not a valid key.
+// allocation per entry. Slots hold the complement of their key, so that a slot of zero bytes is
+// free and fresh zeroed pages are an empty table (zeroed_array.h): key ~0 is not a valid key.
 #include <algorithm>
 #include <bit>
 #include <cstdint>
-#include <vector>
 
-#include "tokenizers/huge_page_allocator.h"
+#include "tokenizers/zeroed_array.h"
 
 namespace tessera::tokenizers {
 
@@ -24,13 +24,13 @@ class U64Map {
   void insert(uint64_t key, Value value) {
     if (8 * (size_ + 1) > 5 * slots_.size()) grow();
     Slot& slot = slots_[find_slot(key)];
-    if (slot.key == kEmptyKey) ++size_;
-    slot = Slot{key, value};
+    if (slot.stored_key == kFree) ++size_;
+    slot = Slot{~key, value};
   }
 
   const Value* find(uint64_t key) const {
     const Slot& slot = slots_[find_slot(key)];
-    return slot.key == kEmptyKey ? nullptr : &slot.value;
+    return slot.stored_key == kFree ? nullptr : &slot.value;
   }
 
   std::size_t size() const { return size_; }
@@ -40,22 +40,22 @@ class U64Map {
   void prefetch(uint64_t key) const { __builtin_prefetch(&slots_[home_slot(key)]); }
 
  private:
+  static constexpr uint64_t kFree = 0;  // ~kEmptyKey
   struct Slot {
-    uint64_t key;
+    uint64_t stored_key;  // ~key
     Value value;
   };
 
   void allocate(std::size_t count) {
-    slots_.assign(std::bit_ceil(std::max<std::size_t>(16, count * 8 / 5 + 1)),
-                  Slot{kEmptyKey, Value{}});
+    slots_ = ZeroedArray<Slot>(std::bit_ceil(std::max<std::size_t>(16, count * 8 / 5 + 1)));
     shift_ = 64 - std::countr_zero(slots_.size());
   }
 
   void grow() {
-    std::vector<Slot, HugePageAllocator<Slot>> old = std::move(slots_);
+    ZeroedArray<Slot> old = std::move(slots_);
     allocate(2 * size_);
     for (const Slot& slot : old) {
-      if (slot.key != kEmptyKey) slots_[find_slot(slot.key)] = slot;
+      if (slot.stored_key != kFree) slots_[find_slot(~slot.stored_key)] = slot;
     }
   }
 
@@ -67,11 +67,13 @@ class U64Map {
   std::size_t find_slot(uint64_t key) const {
     const std::size_t mask = slots_.size() - 1;
     std::size_t index = home_slot(key);
-    while (slots_[index].key != kEmptyKey && slots_[index].key != key) index = (index + 1) & mask;
+    while (slots_[index].stored_key != kFree && slots_[index].stored_key != ~key) {
+      index = (index + 1) & mask;
+    }
     return index;
   }
 
-  std::vector<Slot, HugePageAllocator<Slot>> slots_;
+  ZeroedArray<Slot> slots_;
   std::size_t size_ = 0;
   int shift_ = 0;
 };

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <cstring>
 
+
 #include "tokenizers/unicode_category_tables.h"
+#include "tokenizers/utf8_blocks.h"
 
 namespace tessera::tokenizers {
 namespace {
@@ -92,10 +94,14 @@ std::size_t count_code_points(std::string_view text) {
   return count;
 }
 
-bool is_valid_utf8(std::string_view text, std::size_t* error_at) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    // ASCII runs, 8 bytes at a time: most of a tokenizer.json and of typical input text.
+namespace {
+
+// Validates the sequences that start in [pos, until): returns where the last one ends (a
+// sequence boundary at or after `until`), or npos after storing the first invalid one's offset.
+std::size_t validate_sequences(std::string_view text, std::size_t pos, std::size_t until,
+                               std::size_t* error_at) {
+  while (pos < until) {
+    // ASCII runs, 8 bytes at a time (ASCII bytes are all sequence boundaries).
     uint64_t word;
     if (pos + sizeof(word) <= text.size()) {
       std::memcpy(&word, text.data() + pos, sizeof(word));
@@ -118,11 +124,48 @@ bool is_valid_utf8(std::string_view text, std::size_t* error_at) {
     const std::size_t expected = announced_length(lead);
     if (expected == 0 || valid_prefix(text, pos, expected) != expected) {
       if (error_at) *error_at = pos;
-      return false;
+      return std::string_view::npos;
     }
     pos += expected;
   }
-  return true;
+  return pos;
+}
+
+#ifdef __SSE2__
+// How many bytes from `bytes` (16 readable, starting at a sequence boundary) are whole, valid
+// sequences of one or two bytes, when the 16 bytes hold nothing else (utf8_blocks.h): 16, or 15
+// when the last byte is a two-byte lead. 0 otherwise, for the byte-wise check.
+std::size_t one_and_two_byte_block(const char* bytes) {
+  const Utf8Masks masks = utf8_masks(_mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes)));
+  if (masks.high == 0) return 16;
+  // Nothing but leads and continuations, and a continuation right after each lead and nowhere
+  // else (a lead in the last byte has its continuation in the next block).
+  if ((masks.leads | masks.continuations) != masks.high ||
+      masks.continuations != ((masks.leads << 1) & 0xFFFF)) {
+    return 0;
+  }
+  return (masks.leads & 0x8000) != 0 ? 15 : 16;
+}
+#endif
+
+}  // namespace
+
+bool is_valid_utf8(std::string_view text, std::size_t* error_at) {
+  std::size_t pos = 0;
+#ifdef __SSE2__
+  // Block by block; a block with anything else is checked byte-wise, from a sequence boundary
+  // to the first boundary past it.
+  while (pos + 16 <= text.size()) {
+    const std::size_t valid = one_and_two_byte_block(text.data() + pos);
+    if (valid != 0) {
+      pos += valid;
+      continue;
+    }
+    pos = validate_sequences(text, pos, pos + 16, error_at);
+    if (pos == std::string_view::npos) return false;
+  }
+#endif
+  return validate_sequences(text, pos, text.size(), error_at) != std::string_view::npos;
 }
 
 std::string from_utf8_lossy(std::string_view bytes) {

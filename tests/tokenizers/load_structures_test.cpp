@@ -8,12 +8,45 @@
 #include <vector>
 
 #include "tessera/tokenizer.h"
+#include "tokenizers/merge_table.h"
 #include "tokenizers/vocabulary.h"
 
 namespace {
 
 using tessera::tokenizers::TokenId;
+using tessera::tokenizers::MergeTable;
 using tessera::tokenizers::Vocabulary;
+
+// Merges are 8-byte slots for ids below 2^20 and a wide map above: a pair on either side, and
+// one listed twice, must come back with its last rank and its result.
+TEST(MergeTable, PairsOnBothSidesOfTheCompactLimitKeepTheirLastRank) {
+  constexpr uint32_t kLarge = uint32_t{1} << 20;
+  struct Merge {
+    uint32_t left, right, new_id;
+  };
+  const std::vector<Merge> merges = {{1, 2, 10},          {kLarge, 2, 11}, {1, kLarge + 5, 12},
+                                     {kLarge - 1, 3, 13}, {1, 2, 14},      {kLarge, 2, 15},
+                                     {0, 0, 16}};
+  MergeTable table(merges.size());
+  for (std::size_t rank = 0; rank < merges.size(); ++rank) {
+    table.insert(merges[rank].left, merges[rank].right, static_cast<uint32_t>(rank),
+                 merges[rank].new_id);
+  }
+  auto expect_merge = [&](uint32_t left, uint32_t right, uint32_t rank, uint32_t new_id) {
+    const auto found = table.find(left, right);
+    ASSERT_TRUE(found.has_value()) << left << " " << right;
+    EXPECT_EQ(found->rank, rank);
+    EXPECT_EQ(found->new_id, new_id);
+  };
+  expect_merge(1, 2, 4, 14);
+  expect_merge(kLarge, 2, 5, 15);
+  expect_merge(1, kLarge + 5, 2, 12);
+  expect_merge(kLarge - 1, 3, 3, 13);
+  expect_merge(0, 0, 6, 16);
+  EXPECT_FALSE(table.find(2, 1).has_value());
+  EXPECT_FALSE(table.find(kLarge, 3).has_value());
+  EXPECT_FALSE(table.find(3, kLarge - 1).has_value());
+}
 
 TEST(Vocabulary, FindsTokensOfEveryLengthAroundTheInlineLimit) {
   std::vector<std::string> tokens = {""};

@@ -8,18 +8,13 @@
 
 #include "tokenizers/components.h"
 #include "tokenizers/models/factories.h"
-#include "tokenizers/u64_map.h"
+#include "tokenizers/merge_table.h"
 #include "tokenizers/unicode.h"
 #include "tokenizers/vocab.h"
 #include "tokenizers/vocabulary.h"
 
 namespace tessera::tokenizers {
 namespace {
-
-struct MergeResult {
-  uint32_t rank;
-  uint32_t new_id;
-};
 
 // Each thread remembers the tokens of the words it has seen lately (as tokenizers does): words
 // repeat a lot and merging is the costly part. Keyed by model instance id, not address, so a
@@ -33,8 +28,13 @@ struct WordCache {
 
 std::atomic<uint64_t> next_instance_id{1};
 
-uint64_t pair_key(uint32_t left, uint32_t right) {
-  return (static_cast<uint64_t>(left) << 32) | right;
+// memcmp for the few bytes of a token, inline: a libc call per comparison cost more than the
+// comparison.
+bool equal_bytes(const char* bytes, std::string_view text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (bytes[i] != text[i]) return false;
+  }
+  return true;
 }
 
 class Bpe final : public Model {
@@ -117,85 +117,91 @@ class Bpe final : public Model {
   };
 
   // A pair listed twice keeps its last rank, as the map the DOM loader filled did.
-  // 300k merges make ~900k vocabulary lookups and 300k inserts at random places of tables larger
-  // than the L2 cache, so the loop is a software pipeline that hides those cache misses: merge i
-  // is hashed and its three vocabulary slots prefetched kLookupAhead merges before it is looked
-  // up, and its slot of the merge table kInsertAhead merges before it is inserted. One thread:
-  // on a loaded machine a second one mostly waits at a barrier.
+  // 300k merges make up to ~900k vocabulary lookups and 300k inserts at random places of tables
+  // larger than the L2 cache, so the loop is a software pipeline: merge i is hashed and its
+  // vocabulary slots prefetched kLookupAhead merges before it is looked up, and its slot of the
+  // merge table kInsertAhead merges before it is inserted. One thread: on a loaded machine a
+  // second one mostly waits at a barrier.
   void load_merges(std::span<const MergePair> pairs) {
     constexpr std::size_t kLookupAhead = 16;  // powers of two: ring indices are masked
     constexpr std::size_t kInsertAhead = 8;
+    // Plain ids, not std::optional: the ring entry is written in parts and read whole, and an
+    // optional's flag and value written apart then read as one word stalled on store forwarding.
+    constexpr uint32_t kUnknown = UINT32_MAX;  // also what read_id refuses as a token id
     struct Pending {
-      std::string merged;  // left + right without the continuing-subword prefix
-      uint64_t left_hash, right_hash, merged_hash;
-      std::optional<uint32_t> merged_id;  // when the guess below was right
+      Vocabulary::Lookup left, right, merged;
+      uint32_t merged_id;  // kUnknown unless the guess below was right
     };
     struct Resolved {
-      uint64_t key;
-      MergeResult result;
+      uint32_t left, right, rank, new_id;
     };
     const std::size_t prefix_length = prefix_ ? prefix_->size() : 0;
     std::array<Pending, kLookupAhead> lookups;
+    std::array<std::string, kLookupAhead> merged;  // left + right without the prefix, unguessed
     std::array<Resolved, kInsertAhead> inserts;
-    merges_ = U64Map<MergeResult>(pairs.size());
-    // Trained vocabularies list a merge's result right after the results of the merges before
-    // it, whenever that result is a new token (every merge of Qwen2.5, 46% of Llama 3's): the id
-    // after the greatest result so far is checked first, by id, in memory read in order, which
-    // spares a lookup at a random place of the vocabulary. The hashing stage runs kLookupAhead
-    // merges ahead of the results it could learn that id from, so it counts its own right
-    // guesses (next_new_id, at least one past the greatest result resolved) and, for runs of new
-    // tokens it has not caught up with, extrapolates from the greatest result resolved (merge
-    // latest_new_merge gave latest_new_id). Right guesses, simulated on the merge lists: 45.5%
-    // of Llama 3's (of the 45.6% that are new tokens in order), all but 16 of Qwen2.5's.
-    uint32_t next_new_id = 0;
-    std::optional<uint32_t> latest_new_id;
-    std::size_t latest_new_merge = 0;
-    auto guess = [&](std::size_t i, const std::string& merged) -> std::optional<uint32_t> {
-      if (latest_new_id) next_new_id = std::max(next_new_id, *latest_new_id + 1);
-      if (ids_.token(next_new_id) == merged) return next_new_id++;
-      if (!latest_new_id) return std::nullopt;
-      const auto extrapolated = static_cast<uint32_t>(*latest_new_id + (i - latest_new_merge));
-      if (extrapolated == next_new_id || ids_.token(extrapolated) != merged) return std::nullopt;
-      next_new_id = extrapolated + 1;
-      return extrapolated;
+    merges_ = MergeTable(pairs.size());
+
+    // Trained vocabularies number tokens in the order their merges were learned, and merges.txt
+    // lists merges in that order, so a merge's result is the previous merge's result (another
+    // way to split the same token: 54% of Llama 3's merges) or the next new token (the other
+    // 46% of Llama 3's, all but one of Qwen2.5's). Those two ids are checked first, by comparing
+    // their text, read by id, with left + right: that spares the lookup of the result at a
+    // random place of the vocabulary and building the concatenation. The guessing stage runs
+    // kLookupAhead merges ahead of the lookups; a result it does not know (a wrong guess) only
+    // costs the lookup, and the lookups tell it the greatest result seen.
+    uint32_t previous_result = kUnknown;  // of the merge before, when the guess knew it
+    uint32_t next_new = 0;                // one past the greatest result known
+    auto spells = [&](uint32_t id, std::string_view left, std::string_view right) {
+      const std::optional<std::string_view> token = ids_.token(id);
+      return token && token->size() == left.size() + right.size() &&
+             equal_bytes(token->data(), left) && equal_bytes(token->data() + left.size(), right);
+    };
+    auto guess = [&](std::string_view left, std::string_view right) {
+      if (previous_result != kUnknown && spells(previous_result, left, right)) {
+        return previous_result;
+      }
+      return spells(next_new, left, right) ? next_new : kUnknown;
     };
 
     auto hash_and_prefetch = [&](std::size_t i) {
       const auto& [left, right] = pairs[i];
+      const std::string_view right_part = right.substr(std::min(prefix_length, right.size()));
       Pending& pending = lookups[i % kLookupAhead];
-      pending.merged.assign(left);
-      pending.merged.append(right.substr(std::min(prefix_length, right.size())));
-      pending.left_hash = Vocabulary::hash(left);
-      pending.right_hash = Vocabulary::hash(right);
-      ids_.prefetch(pending.left_hash);
-      ids_.prefetch(pending.right_hash);
-      pending.merged_id = guess(i, pending.merged);
-      if (pending.merged_id) return;
-      pending.merged_hash = Vocabulary::hash(pending.merged);
-      ids_.prefetch(pending.merged_hash);
+      pending.left = Vocabulary::prepare(left);
+      pending.right = Vocabulary::prepare(right);
+      ids_.prefetch(pending.left);
+      ids_.prefetch(pending.right);
+      pending.merged_id = guess(left, right_part);
+      previous_result = pending.merged_id;
+      if (pending.merged_id != kUnknown) {
+        next_new = std::max(next_new, pending.merged_id + 1);
+        return;
+      }
+      std::string& text = merged[i % kLookupAhead];
+      text.assign(left);
+      text.append(right_part);
+      pending.merged = Vocabulary::prepare(text);
+      ids_.prefetch(pending.merged);
     };
     auto resolve = [&](std::size_t i) {
       const auto& [left, right] = pairs[i];
       const Pending& pending = lookups[i % kLookupAhead];
-      const auto left_id = ids_.find(left, pending.left_hash);
-      const auto right_id = ids_.find(right, pending.right_hash);
-      const auto merged_id =
-          pending.merged_id ? pending.merged_id : ids_.find(pending.merged, pending.merged_hash);
-      if (merged_id && (!latest_new_id || *merged_id > *latest_new_id)) {
-        latest_new_id = *merged_id;
-        latest_new_merge = i;
-      }
+      const auto left_id = ids_.find(left, pending.left);
+      const auto right_id = ids_.find(right, pending.right);
+      const auto merged_id = pending.merged_id != kUnknown
+                                 ? std::optional(pending.merged_id)
+                                 : ids_.find(merged[i % kLookupAhead], pending.merged);
       if (!left_id || !right_id || right.size() < prefix_length || !merged_id) {
         fail_unknown_merge(pairs[i]);
       }
-      const Resolved resolved{pair_key(*left_id, *right_id),
-                              MergeResult{static_cast<uint32_t>(i), *merged_id}};
-      merges_.prefetch(resolved.key);
-      inserts[i % kInsertAhead] = resolved;
+      next_new = std::max(next_new, *merged_id + 1);
+      merges_.prefetch(*left_id, *right_id);
+      inserts[i % kInsertAhead] =
+          Resolved{*left_id, *right_id, static_cast<uint32_t>(i), *merged_id};
     };
     auto insert = [&](std::size_t i) {
       const Resolved& resolved = inserts[i % kInsertAhead];
-      merges_.insert(resolved.key, resolved.result);
+      merges_.insert(resolved.left, resolved.right, resolved.rank, resolved.new_id);
     };
 
     const std::size_t count = pairs.size();
@@ -222,9 +228,7 @@ class Bpe final : public Model {
   }
 
   std::optional<MergeResult> find_merge(uint32_t left, uint32_t right) const {
-    const MergeResult* merge = merges_.find(pair_key(left, right));
-    if (!merge) return std::nullopt;
-    return *merge;
+    return merges_.find(left, right);
   }
 
   std::vector<Symbol> initial_symbols(std::string_view word) const {
@@ -327,7 +331,7 @@ class Bpe final : public Model {
 
   uint64_t instance_id_;
   Vocabulary ids_;
-  U64Map<MergeResult> merges_;
+  MergeTable merges_;
   std::optional<std::string> unk_token_;
   std::optional<std::string> prefix_;
   std::optional<std::string> suffix_;
