@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ using Strides = std::vector<int64_t>;  // in elements
 
 int64_t numel(const Shape& shape);
 Strides row_major_strides(const Shape& shape);
+// The strides that show `shape`/`strides` as `target` without moving data, if any (splitting or
+// merging dims whose elements are evenly spaced); std::nullopt when only a copy can.
+std::optional<Strides> reshaped_strides(const Shape& shape, const Strides& strides, const Shape& target);
 std::string to_string(const Shape& shape);  // "(2,3)"
 
 class Array;

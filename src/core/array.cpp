@@ -23,6 +23,48 @@ Strides row_major_strides(const Shape& shape) {
   return s;
 }
 
+std::optional<Strides> reshaped_strides(const Shape& shape, const Strides& strides, const Shape& target) {
+  if (numel(shape) == 0) return row_major_strides(target);
+  Shape dims;  // the source without its size-1 dims, which constrain nothing
+  Strides dim_strides;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] == 1) continue;
+    dims.push_back(shape[i]);
+    dim_strides.push_back(strides[i]);
+  }
+  Strides out(target.size(), 0);
+  // Match groups of source dims [oi, oj) to target dims [ni, nj) with the same element count; a
+  // group is viewable when its source dims are evenly spaced (each stride = next stride * next size).
+  size_t oi = 0, ni = 0;
+  while (ni < target.size() && oi < dims.size()) {
+    if (target[ni] == 1) {
+      ++ni;
+      continue;
+    }
+    size_t oj = oi + 1, nj = ni + 1;
+    int64_t old_count = dims[oi], new_count = target[ni];
+    while (old_count != new_count) {
+      if (new_count < old_count) {
+        if (nj == target.size()) return std::nullopt;
+        new_count *= target[nj++];
+      } else {
+        if (oj == dims.size()) return std::nullopt;
+        old_count *= dims[oj++];
+      }
+    }
+    for (size_t k = oi; k + 1 < oj; ++k)
+      if (dim_strides[k] != dims[k + 1] * dim_strides[k + 1]) return std::nullopt;
+    out[nj - 1] = dim_strides[oj - 1];
+    for (size_t k = nj - 1; k > ni; --k) out[k - 1] = out[k] * target[k];
+    ni = nj;
+    oi = oj;
+  }
+  // Size-1 dims take the stride a row-major neighbour would give them (any stride is valid).
+  for (size_t k = target.size(); k-- > 0;)
+    if (target[k] == 1) out[k] = k + 1 < target.size() ? out[k + 1] * target[k + 1] : 1;
+  return out;
+}
+
 std::string to_string(const Shape& shape) {
   std::string s = "(";
   for (size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);

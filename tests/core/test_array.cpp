@@ -111,6 +111,30 @@ TEST(Array, ErrorsNameTheOp) {
   if (!cuda_available()) EXPECT_THROW(set_default_device(Device::cuda()), Error);
 }
 
+TEST(Array, ReshapeIsAViewWhereStridesAllow) {
+  // Columns 4..7 of [3, 12] rows split into [3, 2, 2]: evenly spaced, so a view.
+  auto split = reshaped_strides({3, 4}, {12, 1}, {3, 2, 2});
+  ASSERT_TRUE(split.has_value());
+  EXPECT_EQ(*split, (Strides{12, 2, 1}));
+  // Merging rows that have a gap between them needs a copy.
+  EXPECT_FALSE(reshaped_strides({3, 4}, {12, 1}, {12}).has_value());
+  // A transposed matrix flattened needs a copy; size-1 dims come and go freely.
+  EXPECT_FALSE(reshaped_strides({4, 3}, {1, 4}, {12}).has_value());
+  auto ones = reshaped_strides({3, 1, 4}, {12, 99, 1}, {1, 3, 4, 1});
+  ASSERT_TRUE(ones.has_value());
+  EXPECT_EQ((*ones)[1], 12);
+  EXPECT_EQ((*ones)[2], 1);
+
+  // Through the op: the view reads the right elements and shares the buffer.
+  Array a = reshape(arange(0, 36, Dtype::float32), {3, 12});
+  Array part = slice_axis(a, 1, 4, 8);
+  Array heads = reshape(part, {3, 2, 2});
+  eval(std::vector<Array>{a, heads});
+  EXPECT_EQ(heads.buffer(), a.buffer());
+  EXPECT_EQ(contiguous(heads).to_vector<float>(),
+            (std::vector<float>{4, 5, 6, 7, 16, 17, 18, 19, 28, 29, 30, 31}));
+}
+
 }  // namespace
 }  // namespace tessera
 
@@ -131,3 +155,4 @@ TEST(Array, EmptyArraysWorkEverywhere) {
 
 }  // namespace
 }  // namespace tessera
+

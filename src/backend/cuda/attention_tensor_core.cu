@@ -99,8 +99,10 @@ __device__ __forceinline__ void load_tile_async(T* dst, const T* src, int64_t ro
   }
 }
 
+// Four blocks per SM at head dim 64 (at most 128 registers), two at 128: more warps to hide the
+// latency of the mma chains and the softmax shuffles.
 template <typename T, typename MaskT, int D>
-__global__ void __launch_bounds__(kWarps * 32) flash_attention_kernel(AttentionParams p) {
+__global__ void __launch_bounds__(kWarps * 32, D == 64 ? 4 : 2) flash_attention_kernel(AttentionParams p) {
   using L = SharedLayout<D>;
   constexpr int kKeyTiles = kTileK / 8;  // 8-key accumulator tiles per key tile
   constexpr int kDimTiles = D / 8;       // 8-wide output accumulator tiles

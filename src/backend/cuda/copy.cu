@@ -118,6 +118,10 @@ void Reshape::eval_cuda(const std::vector<Array>& inputs, Array& out) {
     out.set_view(in.buffer(), row_major_strides(out.shape()), in.offset());
     return;
   }
+  if (auto strides = reshaped_strides(in.shape(), in.strides(), out.shape())) {  // a view after all
+    out.set_view(in.buffer(), *strides, in.offset());
+    return;
+  }
   out.allocate();
   cuda::copy_strided(in, out.buffer()->mutable_device(out.device()), out.dtype());
 }
