@@ -26,8 +26,16 @@ if [[ "${1:-}" == "--pack" ]]; then
   set -e
   rm -rf "$CARRY" && mkdir -p "$CARRY/debs" "$CARRY/wheels"
   grep -qx "/$CARRY/" .git/info/exclude || echo "/$CARRY/" >>.git/info/exclude
-  for bin in tessera tests/test_core tests/test_cuda tests/test_models tests/test_decoders bench/encoder_latency; do
+  for bin in tessera tests/test_core tests/test_cuda tests/test_models tests/test_decoders bench/encoder_latency \
+    bench/tokenizer_bench; do
     strip -o "$CARRY/$(basename $bin)" "build/release/$bin" && xz -T2 -6 "$CARRY/$(basename $bin)"
+  done
+  # The published tokenizer.json files bench/tokenizer_bench.py downloads, for the load-time row
+  # on an idle machine (step tokload).
+  mkdir -p "$CARRY/tokenizers"
+  for name in llama3.2 qwen2.5; do
+    f=${TOKENIZER_CACHE:-/tmp/tessera-tokenizer-bench}/$name/tokenizer.json
+    [[ -f "$f" ]] && xz -T2 -6 -c "$f" >"$CARRY/tokenizers/$name.json.xz"
   done
   cp .deps/libdnnl2_*.deb .deps/libutf8proc2_*.deb .deps/libpcre2-8-0_*.deb "$CARRY/debs/"
   tmp=$(mktemp -d)
@@ -153,6 +161,24 @@ for step in $STEPS; do
           --shapes 32x128,32x512 --padding 0.5 "${common[@]}"
       } >"$OUT/pytorch.csv" 2>"$OUT/pytorch.err" || tail -5 "$OUT/pytorch.err"
       python3 scripts/gpu/compare_table.py "$OUT/tessera.csv" "$OUT/pytorch.csv" >"$OUT/latency.md"
+      ;;
+    tokload)
+      # tokenizer.json load time on an idle core (the dev machine is shared), tessera and the
+      # Python tokenizers library on the same files.
+      echo "=== tokload"
+      for f in "$CARRY"/tokenizers/*.json.xz; do
+        name=$(basename "$f" .json.xz)
+        python3 -c 'import lzma, sys; open(sys.argv[2], "wb").write(lzma.open(sys.argv[1]).read())' "$f" "/tmp/$name.json"
+        echo "$name: tessera $(taskset -c 2 /tmp/tessera-bin/tokenizer_bench "/tmp/$name.json" --load-only --repeats 20 2>&1 | tail -1)"
+        env -u LD_LIBRARY_PATH taskset -c 3 python3 - "/tmp/$name.json" <<'PY'
+import statistics, sys, time
+from tokenizers import Tokenizer
+ms = []
+for _ in range(10):
+    t = time.perf_counter(); Tokenizer.from_file(sys.argv[1]); ms.append((time.perf_counter() - t) * 1e3)
+print(f"  python tokenizers: best {min(ms):.1f} ms, median {statistics.median(ms):.1f} ms")
+PY
+      done | tee "$OUT/tokload.log"
       ;;
     cuda-more)
       suite cuda-roberta-xlmr 45 --peers torch --device cuda --dtype float16 --grid paper --runs 10 \
