@@ -44,7 +44,7 @@ std::function<void()> timed_run(Model& model, const ModelInputs& inputs, const s
 #ifdef TESSERA_HAS_CUDA
   // On a GPU the forward pass replays as a CUDA graph (captured during the warm-up runs), as a
   // serving engine would for a fixed shape: launches, not arithmetic, bound the small cases.
-  if (task == "forward" && inputs.input_ids.device().type == DeviceType::cuda) {
+  if (task == "forward" && default_device().type == DeviceType::cuda) {
     auto graphed = std::make_shared<cuda::GraphedModel>(model);
     return [graphed, inputs] {
       ModelOutputs outputs = graphed->forward(inputs);
@@ -73,10 +73,11 @@ std::function<void()> timed_run(Model& model, const ModelInputs& inputs, const s
   };
 }
 
-ModelInputs read_inputs(const std::string& path, Device device) {
+// The ids stay on the host, where every model reads them first (validation, positions, packing):
+// device copies would cost a device-to-host read per run, which also stops CUDA graph capture.
+ModelInputs read_inputs(const std::string& path) {
   TensorMap tensors = load_safetensors(path);
-  ModelInputs inputs{to_device(tensors.at("input_ids"), device), to_device(tensors.at("attention_mask"), device),
-                     std::nullopt};
+  ModelInputs inputs{tensors.at("input_ids"), tensors.at("attention_mask"), std::nullopt};
   // Padded rows run packed (varlen_attention, one launch for all sequences on CUDA): padding
   // tokens cost nothing on any device.
   inputs.skip_padding = true;
@@ -120,7 +121,7 @@ std::vector<BenchResult> run_tessera(const std::vector<PreparedCase>& cases, con
         load_ms = elapsed_ms(start);
         loaded_for = &c;
       }
-      ModelInputs inputs = read_inputs(c.inputs_path, device);
+      ModelInputs inputs = read_inputs(c.inputs_path);
       reset_peak_rss();
       reset_peak_memory();
       std::function<void()> run = timed_run(*model, inputs, k.task);
