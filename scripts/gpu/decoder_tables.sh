@@ -84,6 +84,12 @@ for b in "$BIN" "$LLAMA_DIR/llama-bench" "$LLAMA_DIR/llama-quantize"; do
   missing=$(ldd "$b" 2>&1 | grep "not found")
   [[ -n "$missing" ]] && { say "$b misses libraries:"; echo "$missing"; }
 done
+# A tessera from before the fast random writer (src/models/weights.cpp random_weight) would spend
+# minutes writing a float32 32 GB checkpoint: stop before spending device time on it.
+if ! grep -q "random weights are float32, float16 or bfloat16" "$BIN"; then
+  say "$BIN predates the fast random-checkpoint writer: rebuild it from a tree with it and pack again"
+  exit 2
+fi
 # The torch peer runs under the machine's python3, without the unpacked libraries.
 PYTHON_PEER=${PYTHON_PEER:-python3}
 cat >"$OUT/python" <<PY
