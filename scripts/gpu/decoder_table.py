@@ -27,7 +27,7 @@ def peak(out_path):
 
     dev = torch.device("cuda")
     result = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__}
-    x = torch.empty(2 << 30, dtype=torch.uint16, device=dev)  # 4 GiB
+    x = torch.empty(2 << 30, dtype=torch.bfloat16, device=dev)  # 4 GiB
     y = torch.empty_like(x)
     for _ in range(3):
         y.copy_(x)
@@ -101,13 +101,15 @@ def model_stats(model_dir, seq):
     return stats
 
 
-def load_tessera(path):
+def load_tessera(path, engines=None):
     rows = {}
     if not os.path.exists(path):
         return rows
     with open(path) as f:
         doc = json.load(f)
     for r in doc["results"]:
+        if engines and r["engine"] not in engines:
+            continue
         quant = "q4" in r.get("version", "")
         weights = "4-bit g64" if quant else r["dtype"]
         key = (r["engine"], weights)
@@ -159,6 +161,7 @@ def table(model_dir, out_dir):
     rows = {}
     rows.update(load_tessera(os.path.join(out_dir, "tessera-bf16.json")))
     rows.update(load_tessera(os.path.join(out_dir, "tessera-q4.json")))
+    rows.update(load_tessera(os.path.join(out_dir, "torch.json"), engines={"torch-sdpa", "torch-eager"}))
     rows.update(load_llama(out_dir))
     stats_cache = {}
 
