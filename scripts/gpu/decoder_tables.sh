@@ -104,6 +104,7 @@ chmod +x "$OUT/python"
   df -h /tmp | tail -1
   "$BIN" --version
   "$LLAMA_DIR/llama-bench" --version 2>&1 | tail -2
+  "$LLAMA_DIR/llama-bench" --list-devices 2>&1 | tail -3
 } >"$OUT/inventory.log" 2>&1
 cat "$OUT/inventory.log"
 say "binaries ready"
