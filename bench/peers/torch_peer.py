@@ -82,4 +82,7 @@ class TorchEngine(Engine):
 
 
 if __name__ == "__main__":
-    sys.exit(run_peer(lambda plan: [TorchEngine("eager", plan["threads"]), TorchEngine("sdpa", plan["threads"])], ["torch-eager", "torch-sdpa"], "see scripts/bench-peers-setup.sh"))
+    # TESSERA_TORCH_ATTENTION=sdpa runs one engine: an 8B checkpoint is then loaded once, not twice.
+    attentions = [a for a in os.environ.get("TESSERA_TORCH_ATTENTION", "eager,sdpa").split(",") if a]
+    sys.exit(run_peer(lambda plan: [TorchEngine(a, plan["threads"]) for a in attentions],
+                      [f"torch-{a}" for a in attentions], "see scripts/bench-peers-setup.sh"))

@@ -65,8 +65,16 @@ std::unique_ptr<Model> load_model(const std::string& model, const LoadOptions& o
 void write_random_checkpoint(const std::string& model_dir, uint64_t seed) {
   ModelConfig config = ModelConfig::load(model_dir);
   const ArchitectureEntry& entry = architecture_of(config);
-  Weights weights({}, model_dir, LoadOptions{});
-  weights.synthesise_missing(seed);
+  // Stored in the dtype config.json declares (transformers 4 says torch_dtype, 5 says dtype), as
+  // the published checkpoint is: a bfloat16 model's file is half the size and every engine loads
+  // it without a conversion. Float32 when it declares none.
+  std::string declared = config.get_string("dtype", config.get_string("torch_dtype", "float32"));
+  std::optional<Dtype> dtype = dtype_from_name(declared);
+  if (!dtype || !is_floating(*dtype)) dtype = Dtype::float32;
+  LoadOptions options;
+  options.dtype = *dtype;  // the weights handed to the model are the stored ones, not converted copies
+  Weights weights({}, model_dir, options);
+  weights.synthesise_missing(seed, *dtype);
   entry.build(config, weights);  // asks for every tensor the architecture has
   save_safetensors(model_dir + "/model.safetensors", weights.tensors(), {{"format", "pt"}});
 }

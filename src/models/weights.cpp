@@ -1,9 +1,40 @@
 #include "models/weights.h"
 
 #include "models/calibrated_quantize.h"
+#include "tessera/buffer.h"
+#include "tessera/half.h"
 #include "tessera/ops.h"
 
 namespace tessera {
+
+Array random_weight(const Shape& shape, Dtype dtype, uint64_t seed, float stddev) {
+  TESSERA_CHECK(dtype == Dtype::float32 || dtype == Dtype::float16 || dtype == Dtype::bfloat16, "weights",
+                "random weights are float32, float16 or bfloat16, not " + std::string(name(dtype)));
+  const int64_t n = numel(shape);
+  std::shared_ptr<Buffer> buffer = Buffer::allocate_host(size_t(std::max<int64_t>(n, 1)) * itemsize(dtype));
+  // The sum of four uniform 16-bit parts has mean 2 * 65535 and standard deviation 65536 / sqrt(3).
+  const float scale = stddev * 1.7320508f / 65536.0f;
+  const uint64_t key = (seed + 1) * 0x9e3779b97f4a7c15ull;
+  auto fill = [&](auto* out, auto convert) {
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      uint64_t z = key + uint64_t(i) * 0xbf58476d1ce4e5b9ull;  // splitmix64's finaliser of (seed, i)
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+      z ^= z >> 31;
+      int32_t sum = int32_t(z & 0xffff) + int32_t((z >> 16) & 0xffff) + int32_t((z >> 32) & 0xffff) + int32_t(z >> 48);
+      out[i] = convert(float(sum - 131070) * scale);
+    }
+  };
+  void* data = buffer->mutable_host();
+  if (dtype == Dtype::bfloat16)
+    fill(static_cast<bfloat16*>(data), [](float v) { return to_bfloat16(v); });
+  else if (dtype == Dtype::float16)
+    fill(static_cast<float16*>(data), [](float v) { return to_float16(v); });
+  else
+    fill(static_cast<float*>(data), [](float v) { return v; });
+  return Array::from_buffer(buffer, shape, dtype);
+}
 
 void check_quantization_spec(const QuantizationSpec& spec, const std::string& source) {
   TESSERA_CHECK(spec.bits == 2 || spec.bits == 4 || spec.bits == 8, "quantization",
@@ -69,7 +100,7 @@ std::optional<Array> Weights::find(const std::string& tensor_name, const Shape& 
   if (!key && synthesis_seed_) {
     Device previous = default_device();
     set_default_device(Device::cpu());
-    tensors_[tensor_name] = random::normal(shape, Dtype::float32, (*synthesis_seed_)++, 0.0, 0.02);
+    tensors_[tensor_name] = random_weight(shape, synthesis_dtype_, (*synthesis_seed_)++);
     set_default_device(previous);
     key = tensor_name;
   }

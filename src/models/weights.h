@@ -31,9 +31,13 @@ class Weights {
   // Names are tried as given, then with each prefix prepended, then with it stripped.
   void set_base_prefix(const std::string& prefix) { base_prefix_ = prefix; }
 
-  // From now on a tensor that is asked for and absent is created, normal(0, 0.02) from `seed`,
-  // and kept: a model built this way is random-initialised and tensors() is its checkpoint.
-  void synthesise_missing(uint64_t seed) { synthesis_seed_ = seed; }
+  // From now on a tensor that is asked for and absent is created in `dtype`, about normal(0,
+  // 0.02) from `seed` (random_weight), and kept: a model built this way is random-initialised
+  // and tensors() is its checkpoint.
+  void synthesise_missing(uint64_t seed, Dtype dtype = Dtype::float32) {
+    synthesis_seed_ = seed;
+    synthesis_dtype_ = dtype;
+  }
   const TensorMap& tensors() const { return tensors_; }
 
   // The checkpoint's own quantization (config.json "quantization"): its Linear weights are
@@ -67,6 +71,13 @@ class Weights {
   LoadOptions options_;
   std::vector<Array> pending_;
   std::optional<uint64_t> synthesis_seed_;
+  Dtype synthesis_dtype_ = Dtype::float32;
 };
+
+// A host array of `shape` in `dtype` (float32, float16 or bfloat16), about normal(0, stddev):
+// each value is the sum of the four 16-bit parts of a hash of (seed, index), centred and scaled
+// (Irwin-Hall; tails end at 3.46 sigma). Filled in parallel straight in `dtype`, so an 8B
+// model's random checkpoint takes seconds; the values depend only on seed, shape and dtype.
+Array random_weight(const Shape& shape, Dtype dtype, uint64_t seed, float stddev = 0.02f);
 
 }  // namespace tessera
