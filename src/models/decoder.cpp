@@ -275,6 +275,13 @@ class DecoderModel : public CausalLM {
   static AttentionMask attention_mask(const std::vector<int64_t>& key_positions, int64_t offset, int64_t seq,
                                       int64_t batch, std::optional<int64_t> window, const std::vector<bool>& padding) {
     int64_t keys = int64_t(key_positions.size());
+    // The common case without building anything: no padding, the window covers every key, and the
+    // cache holds positions 0..keys-1 in order (a prefill or decode step on an unrotated cache).
+    if (padding.empty() && (!window || *window >= offset + seq) && keys == offset + seq) {
+      bool in_order = true;
+      for (int64_t j = 0; j < keys && in_order; ++j) in_order = key_positions[size_t(j)] == j;
+      if (in_order) return seq == 1 ? AttentionMask{} : AttentionMask{std::nullopt, true};
+    }
     int64_t rows = padding.empty() ? 1 : batch;
     std::vector<bool> allowed(size_t(rows * seq * keys));
     bool all = true, causal = true;

@@ -484,6 +484,11 @@ std::vector<OpCase> build_cases() {
               [](double x) { return x / (1 + std::exp(-x)); }, WeightView::whole);
   linear_case("linear_bias_tanh", {3, 8}, 4, true, Activation::tanh, [](double x) { return std::tanh(x); },
               WeightView::whole);
+  // Decoding shapes: a few rows against a wide weight (CUDA's matrix-vector kernel, its unrolled
+  // loop and its tail), and a window of a weight's rows.
+  linear_case("linear_few_rows_wide", {3, 520}, 40, true, Activation::none, nullptr, WeightView::whole);
+  linear_case("linear_one_row_window", {1, 64}, 9, true, Activation::silu,
+              [](double x) { return x / (1 + std::exp(-x)); }, WeightView::row_window);
   linear_case("linear_weight_rows_window", {4, 7}, 6, true, Activation::none, nullptr, WeightView::row_window);
   linear_case("linear_weight_columns_window", {4, 7}, 6, true, Activation::gelu, gelu_ref,
               WeightView::column_window);
@@ -551,6 +556,18 @@ std::vector<OpCase> build_cases() {
               RefTensor r = make_ref({3, 1100});
               for_each_index(r.shape, [&](const Index& i, int64_t f) { r.data[size_t(f)] = in[1].at({i[1], i[0]}); });
               return layer_norm_ref(plus(in[0], r), &in[2], nullptr, 1e-12);
+            }});
+  // Rows longer than one warp's registers: a block per row on CUDA (a decoder's hidden state).
+  add_case({"rms_norm_long_rows", {normal({3, 2048}), normal({2048})},
+            [](const std::vector<Array>& in) { return rms_norm(in[0], in[1], 1e-6f); },
+            [](const std::vector<RefTensor>& in) {
+              const RefTensor& w = in[1];
+              return ref_rows(in[0], [&](const double* x, double* y, int64_t n) {
+                double ss = 0;
+                for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
+                double inv = 1.0 / std::sqrt(ss / double(n) + 1e-6);
+                for (int64_t i = 0; i < n; ++i) y[i] = x[i] * inv * w.data[size_t(i)];
+              });
             }});
   add_case({"layer_norm_plain", {normal({3, 10})},
             [](const std::vector<Array>& in) { return layer_norm(in[0], std::nullopt, std::nullopt, 1e-12f); },

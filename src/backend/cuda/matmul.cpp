@@ -20,6 +20,7 @@
 #include "backend/cuda/copy.h"
 #include "backend/cuda/runtime.h"
 #include "backend/cuda/gemm.h"
+#include "backend/cuda/gemv.h"
 #include "core/primitives.h"
 
 namespace tessera {
@@ -268,6 +269,20 @@ void gemm(const Array& a_in, const Array& b_in, const Array* bias, Array& out) {
     // View a as [batch*M, K] with the row stride of its matrices.
     int64_t row_stride = m == 1 ? batch.a_stride : a_row_stride;
     a = Array::from_buffer(a.buffer(), {rows, k}, dtype, {row_stride, 1}, a.offset());
+  }
+  // A few rows against a weight whose rows are contiguous (x W^T, decoding): the bandwidth-bound
+  // matrix-vector kernel instead of a GEMM tiled for large M.
+  int nd_a = a.ndim();
+  if (batches == 1 && rows <= kGemvMaxRows && b.strides()[size_t(nd - 2)] == 1 && a.strides()[size_t(nd_a - 1)] == 1 &&
+      (!bias || bias->strides()[0] == 1 || n == 1)) {
+    const uint8_t* a_base = static_cast<const uint8_t*>(a.buffer()->device(Device::cuda(0))) + a.offset() * int64_t(item);
+    const uint8_t* b_base = static_cast<const uint8_t*>(b.buffer()->device(Device::cuda(0))) + b.offset() * int64_t(item);
+    const void* bias_ptr = bias ? static_cast<const uint8_t*>(bias->buffer()->device(Device::cuda(0))) +
+                                      bias->offset() * int64_t(item)
+                                : nullptr;
+    GemvOperands g{a_base, rows == 1 ? k : a.strides()[size_t(nd_a - 2)], b_base, b.strides()[size_t(nd - 1)],
+                   bias_ptr, out.buffer()->mutable_device(out.device()), rows, n, k};
+    if (gemv(dtype, g)) return;
   }
   LtOperand lt_a = operand(b, false, dtype, batch.b_stride);  // cuBLASLt's A is our b
   LtOperand lt_b = operand(a, true, dtype, fold ? 0 : batch.a_stride);

@@ -80,19 +80,38 @@ __global__ void layer_norm_kernel(const T* x, const T* residual, T* out, RowLayo
   }
 }
 
-// Contiguous rows of up to 32 * kChunks 16-byte chunks (1024 16-bit or 512 float32 features):
-// every load and store is 16 bytes, and x, the residual, weight and bias are each read once.
-constexpr int kChunks = 4;
+// Contiguous rows of 16-byte chunks: every load and store is 16 bytes, and x, the residual,
+// weight and bias are each read once (the row stays in registers between the passes). Rows of up
+// to 32 * kChunks chunks (1024 16-bit or 512 float32 features) take one warp each (kThreads 32);
+// longer ones (a decoder's 4096-wide hidden state) one 256-thread block each, up to 8192 features.
+constexpr int kChunks = 4, kLongRowThreads = 256;
 
-template <typename T>
+// Sum over the kThreads threads of a row: a warp reduction, plus shared memory for a block.
+template <int kThreads>
+__device__ __forceinline__ float row_sum(float v) {
+  v = warp_sum(v);
+  if constexpr (kThreads > 32) {
+    __shared__ float partial[kThreads / 32];
+    __syncthreads();  // the previous reduction's reads are done
+    if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = v;
+    __syncthreads();
+    v = 0.0f;
+#pragma unroll
+    for (int i = 0; i < kThreads / 32; ++i) v += partial[i];
+  }
+  return v;
+}
+
+template <typename T, int kThreads>
 __global__ void layer_norm_vector_kernel(const T* x, const T* residual, T* out, RowLayout layout,
                                          RowLayout residual_layout, const T* weight, const T* bias, float eps,
                                          bool rms) {
   using V = Vector16<T>;
   constexpr int E = V::kCount;
-  int64_t row = int64_t(blockIdx.x) * kRowWarpsPerBlock + threadIdx.x / 32;
-  int lane = threadIdx.x % 32;
-  if (row >= layout.row_count) return;
+  constexpr int kRowsPerBlock = kThreads == 32 ? kRowWarpsPerBlock : 1;
+  int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / kThreads;
+  int lane = threadIdx.x % kThreads;
+  if (row >= layout.row_count) return;  // uniform per block when a block owns one row
   const int n = int(layout.row_length), chunks = n / E;
   const V* in = reinterpret_cast<const V*>(x + row_offset(layout, row));
   const V* res = residual ? reinterpret_cast<const V*>(residual + row_offset(residual_layout, row)) : nullptr;
@@ -101,7 +120,7 @@ __global__ void layer_norm_vector_kernel(const T* x, const T* residual, T* out, 
   float mean = 0.0f;
 #pragma unroll
   for (int j = 0; j < kChunks; ++j) {
-    int c = lane + 32 * j;
+    int c = lane + kThreads * j;
     V a = c < chunks ? in[c] : V{}, r = res && c < chunks ? res[c] : V{};
 #pragma unroll
     for (int e = 0; e < E; ++e) {
@@ -109,20 +128,20 @@ __global__ void layer_norm_vector_kernel(const T* x, const T* residual, T* out, 
       mean += v[j][e];
     }
   }
-  mean = rms ? 0.0f : warp_sum(mean) / float(n);
+  mean = rms ? 0.0f : row_sum<kThreads>(mean) / float(n);
   float squares = 0.0f;
 #pragma unroll
   for (int j = 0; j < kChunks; ++j) {
 #pragma unroll
     for (int e = 0; e < E; ++e) {
-      float d = lane + 32 * j < chunks ? v[j][e] - mean : 0.0f;
+      float d = lane + kThreads * j < chunks ? v[j][e] - mean : 0.0f;
       squares += d * d;
     }
   }
-  float inv = rsqrtf(warp_sum(squares) / float(n) + eps);
+  float inv = rsqrtf(row_sum<kThreads>(squares) / float(n) + eps);
 #pragma unroll
   for (int j = 0; j < kChunks; ++j) {
-    int c = lane + 32 * j;
+    int c = lane + kThreads * j;
     if (c >= chunks) break;
     V w = weight ? reinterpret_cast<const V*>(weight)[c] : V{}, b = bias ? reinterpret_cast<const V*>(bias)[c] : V{}, y;
 #pragma unroll
@@ -148,8 +167,8 @@ template <typename T>
 bool vector_rows(const cuda::RowLayout& layout, const T* data) {
   int64_t row_bytes = layout.row_length * int64_t(sizeof(T));
   bool rows_aligned = layout.row_count <= 1 || (layout.rows.ndim == 1 && (layout.rows.strides[0][0] * int64_t(sizeof(T))) % 16 == 0);
-  return layout.inner_stride == 1 && row_bytes % 16 == 0 && row_bytes <= 32 * 16 * cuda::kChunks && rows_aligned &&
-         cuda::aligned16(data);
+  return layout.inner_stride == 1 && row_bytes % 16 == 0 &&
+         row_bytes <= cuda::kLongRowThreads * 16 * cuda::kChunks && rows_aligned && cuda::aligned16(data);
 }
 
 template <typename T>
@@ -173,8 +192,13 @@ void run_norm(const std::vector<Array>& inputs, Array& out, float eps, const Arr
     unsigned blocks = cuda::row_blocks(layout.row_count), threads = cuda::kRowWarpsPerBlock * 32;
     if (vector_rows(layout, x) && (!r || vector_rows(residual_layout, r)) && vector_feature(weight) &&
         vector_feature(bias)) {
-      cuda::layer_norm_vector_kernel<T><<<blocks, threads, 0, cuda::stream()>>>(x, r, o, layout, residual_layout,
-                                                                               weight.data, bias.data, eps, rms);
+      if (layout.row_length * int64_t(sizeof(T)) <= 32 * 16 * cuda::kChunks)
+        cuda::layer_norm_vector_kernel<T, 32><<<blocks, threads, 0, cuda::stream()>>>(
+            x, r, o, layout, residual_layout, weight.data, bias.data, eps, rms);
+      else
+        cuda::layer_norm_vector_kernel<T, cuda::kLongRowThreads>
+            <<<unsigned(layout.row_count), cuda::kLongRowThreads, 0, cuda::stream()>>>(
+                x, r, o, layout, residual_layout, weight.data, bias.data, eps, rms);
     } else {
       cuda::layer_norm_kernel<T><<<blocks, threads, 0, cuda::stream()>>>(x, r, o, layout, residual_layout, weight,
                                                                         bias, eps, rms);

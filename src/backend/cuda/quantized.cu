@@ -127,6 +127,56 @@ __global__ void fused_matvec_kernel(const T* x, int rows, int64_t k, const uint3
   }
 }
 
+// The decode kernel for 4- and 8-bit weights: each lane takes 16 bytes of packed words at a time
+// (32 or 16 codes, inside one group since groups hold at least 32), reads that group's scale and
+// bias in their stored dtype S (no converted copy of them per call), dequantizes the chunk once
+// into registers and dots it with every row of x, read as 16-byte vectors.
+template <typename T, typename S, int Bits>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    fused_matvec_chunks_kernel(const T* x, int rows, int64_t k, const uint32_t* packed, const S* scales,
+                               const S* biases, int group_size, const float* bias, int64_t n, T* out) {
+  constexpr int kPerWord = 32 / Bits, kCodes = 4 * kPerWord;  // codes per 16-byte chunk
+  constexpr uint32_t kMask = (1u << Bits) - 1;
+  using V = Vector16<T>;
+  constexpr int kVectors = kCodes / V::kCount;  // x vectors per chunk and row
+  const int64_t feature = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (feature >= n) return;
+  const int64_t chunks = k / kCodes, groups_per_row = k / group_size;
+  const uint4* w = reinterpret_cast<const uint4*>(packed) + feature * chunks;
+  const S* row_scales = scales + feature * groups_per_row;
+  const S* row_biases = biases + feature * groups_per_row;
+  float acc[kFusedMaxRows] = {};
+  for (int64_t c = lane; c < chunks; c += 32) {
+    const uint4 q = w[c];
+    const int64_t col = c * kCodes, g = col / group_size;
+    const float scale = load(row_scales[g]), shift = load(row_biases[g]);
+    const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+    float value[kCodes];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int p = 0; p < kPerWord; ++p) value[i * kPerWord + p] = float((words[i] >> (p * Bits)) & kMask) * scale + shift;
+#pragma unroll
+    for (int r = 0; r < kFusedMaxRows; ++r) {
+      if (r >= rows) break;
+      const V* xr = reinterpret_cast<const V*>(x + r * k + col);
+#pragma unroll
+      for (int v = 0; v < kVectors; ++v) {
+        const V xv = xr[v];
+#pragma unroll
+        for (int e = 0; e < V::kCount; ++e) acc[r] += value[v * V::kCount + e] * load(xv.v[e]);
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kFusedMaxRows; ++r) {
+    if (r >= rows) break;
+    const float total = warp_sum(acc[r]);
+    if (lane == 0) out[r * n + feature] = store<T>(total + (bias ? bias[feature] : 0.0f));
+  }
+}
+
 unsigned blocks_for(int64_t n, unsigned threads = 256) { return unsigned((n + threads - 1) / threads); }
 
 }  // namespace
@@ -185,6 +235,35 @@ void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
       const T* xs = cuda::contiguous_data<T>(x, dtype, keep_x);
       const float* bias = has_bias ? cuda::contiguous_data<float>(inputs[4], Dtype::float32, keep_bias) : nullptr;
       const unsigned blocks = unsigned((n + cuda::kWarpsPerBlock - 1) / cuda::kWarpsPerBlock);
+      // 4/8 bits with scales and biases as stored: the chunked kernel, reading nothing converted.
+      const Array &words = inputs[1], &scales = inputs[2], &biases = inputs[3];
+      const int codes_per_chunk = 4 * (32 / bits);
+      bool chunked = (bits == 4 || bits == 8) && k % codes_per_chunk == 0 && group_size % codes_per_chunk == 0 &&
+                     words.is_contiguous() && scales.is_contiguous() && biases.is_contiguous() &&
+                     scales.dtype() == biases.dtype() && words.device().type == DeviceType::cuda &&
+                     scales.device().type == DeviceType::cuda && biases.device().type == DeviceType::cuda &&
+                     cuda::aligned16(cuda::device_data<uint32_t>(words)) && cuda::aligned16(xs);
+      if (chunked) {
+        bool dispatched = true;
+        auto with_scales = [&](auto scale_type) {
+          using S = decltype(scale_type);
+          const uint32_t* wp = cuda::device_data<uint32_t>(words);
+          const S *sp = cuda::device_data<S>(scales), *bp = cuda::device_data<S>(biases);
+          auto kernel = bits == 4 ? cuda::fused_matvec_chunks_kernel<T, S, 4> : cuda::fused_matvec_chunks_kernel<T, S, 8>;
+          kernel<<<blocks, cuda::kWarpsPerBlock * 32, 0, cuda::stream()>>>(xs, int(rows), k, wp, sp, bp, group_size,
+                                                                         bias, n, o);
+        };
+        switch (scales.dtype()) {
+          case Dtype::float32: with_scales(float{}); break;
+          case Dtype::float16: with_scales(__half{}); break;
+          case Dtype::bfloat16: with_scales(__nv_bfloat16{}); break;
+          default: dispatched = false;
+        }
+        if (dispatched) {
+          cuda::check_launch("quantized matrix-vector");
+          return;
+        }
+      }
       auto launch = [&](auto kernel) {
         kernel<<<blocks, cuda::kWarpsPerBlock * 32, 0, cuda::stream()>>>(xs, int(rows), k, w.words, w.scales, w.biases,
                                                                          group_size, bias, n, o);

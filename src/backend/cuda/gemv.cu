@@ -1,0 +1,96 @@
+// Matrix-vector products for a few rows (decoding: one token per sequence), where a GEMM library
+// tiles for large M and leaves memory bandwidth unused: out[m, n] = x[m, :] · W[n, :] (+ bias[n])
+// with W stored [N, K] as a Linear weight. A warp owns an output column n and streams W's row n
+// once in 16-byte loads for all (up to kGemvMaxRows) rows of x, which stay in L1/L2; float32
+// accumulation, one rounding at the end.
+#include "backend/cuda/device_types.cuh"
+#include "backend/cuda/gemv.h"
+
+namespace tessera::cuda {
+
+namespace {
+
+constexpr int kWarpsPerBlock = 8;
+
+template <typename T, int kRows>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    gemv_kernel(const T* x, int64_t x_ld, const T* w, int64_t w_ld, const T* bias, T* out, int64_t n, int64_t k) {
+  using V = Vector16<T>;
+  constexpr int E = V::kCount;
+  int64_t col = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  int lane = threadIdx.x % 32;
+  if (col >= n) return;
+  const V* w_row = reinterpret_cast<const V*>(w + col * w_ld);
+  int64_t chunks = k / E;
+  float acc[kRows] = {};
+  // Four independent 16-byte weight loads in flight per lane before they are used.
+  int64_t c = lane;
+  for (; c + 96 < chunks; c += 128) {
+    V wv[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) wv[u] = w_row[c + 32 * u];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) {
+#pragma unroll
+      for (int r = 0; r < kRows; ++r) {
+        V xv = reinterpret_cast<const V*>(x + r * x_ld)[c + 32 * u];
+#pragma unroll
+        for (int e = 0; e < E; ++e) acc[r] += load(wv[u].v[e]) * load(xv.v[e]);
+      }
+    }
+  }
+  for (; c < chunks; c += 32) {
+    V wv = w_row[c];
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      V xv = reinterpret_cast<const V*>(x + r * x_ld)[c];
+#pragma unroll
+      for (int e = 0; e < E; ++e) acc[r] += load(wv.v[e]) * load(xv.v[e]);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    float total = warp_sum(acc[r]);
+    if (lane == 0) out[r * n + col] = store<T>(total + (bias ? load(bias[col]) : 0.0f));
+  }
+}
+
+template <typename T, int kRows>
+void launch(const GemvOperands& g) {
+  unsigned blocks = unsigned((g.n + kWarpsPerBlock - 1) / kWarpsPerBlock);
+  gemv_kernel<T, kRows><<<blocks, kWarpsPerBlock * 32, 0, stream()>>>(
+      static_cast<const T*>(g.x), g.x_ld, static_cast<const T*>(g.w), g.w_ld, static_cast<const T*>(g.bias),
+      static_cast<T*>(g.out), g.n, g.k);
+  check_launch("gemv");
+}
+
+template <typename T>
+void launch_rows(const GemvOperands& g) {
+  switch (g.rows) {
+    case 1: return launch<T, 1>(g);
+    case 2: return launch<T, 2>(g);
+    case 3: return launch<T, 3>(g);
+    case 4: return launch<T, 4>(g);
+    case 5: return launch<T, 5>(g);
+    case 6: return launch<T, 6>(g);
+    case 7: return launch<T, 7>(g);
+    default: return launch<T, 8>(g);
+  }
+}
+
+}  // namespace
+
+bool gemv(Dtype dtype, const GemvOperands& g) {
+  int64_t item = int64_t(itemsize(dtype));
+  bool fits = g.rows >= 1 && g.rows <= kGemvMaxRows && g.n > 0 && g.k > 0 && (g.k * item) % 16 == 0 &&
+              (g.x_ld * item) % 16 == 0 && (g.w_ld * item) % 16 == 0 && aligned16(g.x) && aligned16(g.w);
+  if (!fits) return false;
+  switch (dtype) {
+    case Dtype::float32: launch_rows<float>(g); return true;
+    case Dtype::float16: launch_rows<__half>(g); return true;
+    case Dtype::bfloat16: launch_rows<__nv_bfloat16>(g); return true;
+    default: return false;
+  }
+}
+
+}  // namespace tessera::cuda
