@@ -34,6 +34,9 @@ struct LoadOptions {
   // quantized to int8 per token and group (quantized_matmul_int8: faster, approximate); otherwise they
   // compute exactly in floating point (quantized_matmul).
   bool int8_compute = false;
+  // Dense Linear layers that read the same input (q/k/v, gate/up) run as one fused Linear. Off
+  // where a model is built only to collect its weights (tessera convert, random checkpoints).
+  bool fuse_projections = true;
 };
 
 struct ModelInputs {

@@ -6,7 +6,6 @@
 #include <cmath>
 
 #include "nn/layers.h"
-#include "nn/linear_input_observer.h"
 #include "tessera/ops.h"
 
 namespace tessera {
@@ -58,26 +57,8 @@ void keep_exact(nn::Linear& l) {
 struct EncoderLayer {
   nn::Linear query, key, value, attention_output, intermediate, output;
   nn::LayerNorm attention_norm, output_norm;
-  std::optional<nn::Linear> qkv;  // query, key and value as one Linear (see fuse_qkv)
+  std::optional<nn::Linear> qkv;  // query, key and value as one Linear (nn::fuse_linears)
 };
-
-// Dense query/key/value projections become one [3H, H] Linear: one GEMM instead of three (fewer
-// launches, a wider N). The three layers keep views of its rows, so a calibration observer still
-// sees each by name, and the weights are held once.
-void fuse_qkv(EncoderLayer& l) {
-  const auto *wq = std::get_if<Array>(&l.query.weight), *wk = std::get_if<Array>(&l.key.weight),
-             *wv = std::get_if<Array>(&l.value.weight);
-  if (!wq || !wk || !wv || !l.query.bias || !l.key.bias || !l.value.bias) return;
-  int64_t h = wq->shape(0);
-  Array w = concatenate({*wq, *wk, *wv}, 0), b = concatenate({*l.query.bias, *l.key.bias, *l.value.bias}, 0);
-  eval(std::vector<Array>{w, b});
-  l.qkv = nn::Linear{w, b, "qkv"};
-  nn::Linear* parts[] = {&l.query, &l.key, &l.value};
-  for (int64_t i = 0; i < 3; ++i) {
-    parts[i]->weight = slice_axis(w, 0, i * h, (i + 1) * h);
-    parts[i]->bias = slice_axis(b, 0, i * h, (i + 1) * h);
-  }
-}
 
 class BertFamilyModel : public Model {
  public:
@@ -101,7 +82,8 @@ class BertFamilyModel : public Model {
                          nn::LayerNorm::load(w, p + "output.LayerNorm", c.hidden, c.eps)});
       keep_exact(layers_.back().value);
       keep_exact(layers_.back().attention_output);
-      fuse_qkv(layers_.back());
+      EncoderLayer& l = layers_.back();
+      if (w.options().fuse_projections) l.qkv = nn::fuse_linears({&l.query, &l.key, &l.value});
     }
     load_head(w);
   }
@@ -152,14 +134,8 @@ class BertFamilyModel : public Model {
   // One encoder layer; `attend` maps q, k, v (each [tokens..., hidden]) to the context.
   template <typename Attend>
   Array encoder_layer(const EncoderLayer& l, const Array& x, Attend attend) const {
-    Array ctx;
-    if (l.qkv && !nn::current_linear_input_observer()) {
-      Array y = (*l.qkv)(x);  // [..., 3H]: q, k and v as column ranges (views, no copies)
-      int64_t h = cfg_.hidden;
-      ctx = attend(slice_axis(y, -1, 0, h), slice_axis(y, -1, h, 2 * h), slice_axis(y, -1, 2 * h, 3 * h));
-    } else {
-      ctx = attend(l.query(x), l.key(x), l.value(x));
-    }
+    std::vector<Array> qkv = nn::fused_outputs(l.qkv, {&l.query, &l.key, &l.value}, x);
+    Array ctx = attend(qkv[0], qkv[1], qkv[2]);
     Array h = l.attention_norm(l.attention_output(ctx), x);
     return l.output_norm(l.output(l.intermediate(h, cfg_.act)), h);
   }

@@ -56,7 +56,9 @@ void convert_model(const std::string& model, const std::string& out_dir, const L
   // Without --quantize a quantized checkpoint keeps its packed layers and its format.
   TESSERA_CHECK(!options.quantize || !ModelConfig::load(dir).has("quantization"), "convert",
                 dir + " is already quantized; convert the float checkpoint instead");
-  BuiltModel built = build_model(dir, options);
+  LoadOptions collect = options;
+  collect.fuse_projections = false;  // the file holds the checkpoint's own layers
+  BuiltModel built = build_model(dir, collect);
   TensorMap tensors;
   for (const auto& [key, value] : built.weights.loaded()) tensors[key] = to_device(value, Device::cpu());
 

@@ -76,6 +76,7 @@ struct DecoderLayer {
   Array input_norm, post_attention_norm;
   nn::Linear q, k, v, o;
   std::optional<Array> q_norm, k_norm;
+  std::optional<nn::Linear> qkv;  // q, k and v as one Linear (nn::fuse_linears)
   std::optional<nn::GatedMLP> mlp;
   std::optional<nn::SparseMoE> moe;
 };
@@ -154,7 +155,8 @@ class DecoderModel : public CausalLM {
                    nn::Linear::load(w, attn + "k_proj", c.hidden, kv_width, c.qkv_bias),
                    nn::Linear::load(w, attn + "v_proj", c.hidden, kv_width, c.qkv_bias),
                    nn::Linear::load(w, attn + "o_proj", q_width, c.hidden, c.o_bias),
-                   std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+                   std::nullopt, std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+    if (w.options().fuse_projections) l.qkv = nn::fuse_linears({&l.q, &l.k, &l.v});
     if (spec_.qk_norm == QKNorm::per_head) {
       l.q_norm = w.get(attn + "q_norm.weight", {c.head_dim});
       l.k_norm = w.get(attn + "k_norm.weight", {c.head_dim});
@@ -227,7 +229,8 @@ class DecoderModel : public CausalLM {
                   const std::vector<int64_t>& lengths, std::optional<int64_t> window,
                   const std::vector<bool>& padding) const {
     const DecoderConfig& c = cfg_;
-    Array q = l.q(h), k = l.k(h), v = l.v(h);
+    std::vector<Array> projected = nn::fused_outputs(l.qkv, {&l.q, &l.k, &l.v}, h);
+    Array q = projected[0], k = projected[1], v = projected[2];
     if (spec_.qk_norm == QKNorm::full) {
       q = rms_norm(q, *l.q_norm, c.eps);
       k = rms_norm(k, *l.k_norm, c.eps);

@@ -73,6 +73,7 @@ void write_random_checkpoint(const std::string& model_dir, uint64_t seed) {
   if (!dtype || !is_floating(*dtype)) dtype = Dtype::float32;
   LoadOptions options;
   options.dtype = *dtype;  // the weights handed to the model are the stored ones, not converted copies
+  options.fuse_projections = false;
   Weights weights({}, model_dir, options);
   weights.synthesise_missing(seed, *dtype);
   entry.build(config, weights);  // asks for every tensor the architecture has

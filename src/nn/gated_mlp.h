@@ -1,5 +1,6 @@
 #pragma once
 // The SwiGLU-style feed-forward of Llama-family decoders: down(act(gate(x)) * up(x)).
+#include <optional>
 #include <string>
 
 #include "nn/layers.h"
@@ -9,6 +10,7 @@ namespace tessera::nn {
 struct GatedMLP {
   Linear gate, up, down;
   std::string act;
+  std::optional<Linear> gate_up;  // gate and up as one Linear (fuse_linears), when both are dense
   // Names of the three projections under `prefix` (gate_proj/up_proj/down_proj, or Mixtral's w1/w3/w2).
   struct Names {
     const char* gate;

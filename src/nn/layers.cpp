@@ -50,6 +50,49 @@ Array Linear::operator()(const Array& x, const std::string& act) const {
   return activation(act, (*this)(x));
 }
 
+std::optional<Linear> fuse_linears(const std::vector<Linear*>& parts) {
+  std::vector<Array> weights, biases;
+  for (const Linear* l : parts) {
+    const auto* w = std::get_if<Array>(&l->weight);
+    if (!w || l->bias.has_value() != parts.front()->bias.has_value()) return std::nullopt;
+    weights.push_back(*w);
+    if (l->bias) biases.push_back(*l->bias);
+  }
+  Linear fused{concatenate(weights, 0), std::nullopt, ""};
+  std::vector<Array> materialise = {std::get<Array>(fused.weight)};
+  if (!biases.empty()) {
+    fused.bias = concatenate(biases, 0);
+    materialise.push_back(*fused.bias);
+  }
+  eval(materialise);
+  const Array& w = std::get<Array>(fused.weight);
+  int64_t row = 0;
+  for (Linear* l : parts) {
+    int64_t rows = std::get<Array>(l->weight).shape(0);
+    l->weight = slice_axis(w, 0, row, row + rows);
+    if (l->bias) l->bias = slice_axis(*fused.bias, 0, row, row + rows);
+    row += rows;
+  }
+  return fused;
+}
+
+std::vector<Array> fused_outputs(const std::optional<Linear>& fused, const std::vector<const Linear*>& parts,
+                                 const Array& x) {
+  std::vector<Array> out;
+  if (!fused || current_linear_input_observer()) {
+    for (const Linear* l : parts) out.push_back((*l)(x));
+    return out;
+  }
+  Array y = (*fused)(x);
+  int64_t column = 0;
+  for (const Linear* l : parts) {
+    int64_t width = std::get<Array>(l->weight).shape(0);  // fused parts are dense views
+    out.push_back(slice_axis(y, -1, column, column + width));
+    column += width;
+  }
+  return out;
+}
+
 Embedding Embedding::load(Weights& w, const std::string& name, int64_t vocab, int64_t dim) {
   return {w.get(name, {vocab, dim})};
 }

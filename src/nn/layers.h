@@ -2,6 +2,7 @@
 // The building blocks models are made of; each holds its weights and applies ops.
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "models/weights.h"
 #include "tessera/ops.h"
@@ -20,6 +21,17 @@ struct Linear {
   // backend can (dense weights, activations `linear` knows).
   Array operator()(const Array& x, const std::string& activation) const;
 };
+
+// Linears applied to the same input, as one: their dense weights (and biases: all or none)
+// concatenated along the outputs, so one GEMM (or one matrix-vector pass when decoding) replaces
+// several. The parts keep views of the fused rows: weights are held once, and each part can still
+// be applied alone by its name (a calibration observer must see q, k and v separately). nullopt
+// when any part is quantized or the biases are mixed. Apply with `fused_outputs`.
+std::optional<Linear> fuse_linears(const std::vector<Linear*>& parts);
+// The fused Linear applied once and its output split back into the parts' outputs (views of the
+// last axis), or each part applied alone when there is no fused Linear or an observer is active.
+std::vector<Array> fused_outputs(const std::optional<Linear>& fused, const std::vector<const Linear*>& parts,
+                                 const Array& x);
 
 struct Embedding {
   Array weight;  // [vocab, dim]
