@@ -1,13 +1,23 @@
 #!/usr/bin/env python3
-"""End-to-end tuning of an MLX-format quantized all-MiniLM-L6-v2 (prototype).
+"""End-to-end tuning of an MLX-format quantized all-MiniLM-L6-v2 (needs torch autograd).
 
-Starts from a quantized directory (e.g. `tessera convert ... --calibrate`), keeps every packed
-integer, and tunes by gradient on the calibration texts' sentence embeddings:
-  * each group's scale and bias (scale = s0 * exp(a), bias = b0 + s0 * c),
-  * optionally the float parameters the format keeps in float (LayerNorm gamma/beta, Linear biases).
-The output is the same MLX affine format (uint32 words + scales + biases, same group/bits).
+Starts from a quantized directory (`tessera convert ... --calibrate`) and tunes by gradient on the
+calibration texts' sentence embeddings (and, with --hidden-weight, every layer's hidden states):
+  * each group's scale and bias (scale = s0 * exp(a), bias = b0 + s0 * c)      [--train groups]
+  * the tensors the format keeps in float: LayerNorm gamma/beta, Linear biases  [--train float]
+  * the integers, as a continuous copy rounded straight-through                  [--train ints]
+The output is the same MLX affine format (uint32 words + scales + biases, same bits and group
+size, config.json unchanged); tessera and MLX load it as they load `tessera convert` output.
+Calibration texts never include the test or held-out sentences. Best run so far
+(docs/benchmarks.md, "End-to-end tuning"):
 
-  nice python scripts/quantization/e2e_tune.py /tmp/q4cal --output /tmp/q4e2e
+  tessera convert models/all-MiniLM-L6-v2 --output /tmp/q4cal_aug --quantize 4 --group-size 64 \
+      --calibrate tests/fixtures/calibration/calibration_augmented.txt
+  nice python scripts/quantization/e2e_tune.py /tmp/q4cal_aug --output /tmp/q4e2e --epochs 9 --steps 624 \
+      --hidden-weight 1 --augment --fresh --train groups,float,ints --lr-ints 0.01
+  python scripts/quantization/evaluate_dir.py /tmp/q4e2e --tessera build/release/tessera
+
+`--write-augmented FILE` writes the --augment texts (tests/fixtures/calibration/calibration_augmented.txt).
 """
 import argparse
 import json
@@ -144,6 +154,7 @@ def main():
     p.add_argument("--augment", action="store_true", help="add short and long texts derived from the calibration lines")
     p.add_argument("--fresh", action="store_true", help="each epoch adds new random views (word windows, joined passages) of the calibration lines")
     p.add_argument("--write-augmented", default="", help="write the --augment texts to this file and stop")
+    p.add_argument("--steps", type=int, default=0, help="length of the cosine learning-rate decay (default: all epochs); later steps use lr 0")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
@@ -229,7 +240,7 @@ def main():
             prm.requires_grad_(True)
     opt = torch.optim.Adam(groups)
     per_epoch = len(encs) + (-(-(len(base_calib) + 24) // args.batch) if args.fresh else 0)
-    steps = args.epochs * per_epoch
+    steps = args.steps or args.epochs * per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + np.cos(np.pi * min(s, steps) / max(steps, 1))))
 
     def evaluate(tag):
