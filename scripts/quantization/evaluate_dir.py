@@ -5,10 +5,11 @@ The directory's MLX-format Linear weights (<name>.weight uint32, .scales, .biase
 dequantized with mx.dequantize (MLX reads the file) and run in the float sentence-transformers
 model, on the 35 test sentences (vs the committed float32 embeddings) and the held-out set.
 
-  python scripts/quantization/evaluate_dir.py DIR [--model models/all-MiniLM-L6-v2]
+  python scripts/quantization/evaluate_dir.py DIR [--model models/all-MiniLM-L6-v2] [--tessera build/release/tessera]
 """
 import argparse
 import json
+import subprocess
 from pathlib import Path
 
 import mlx.core as mx
@@ -26,6 +27,7 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("directory")
     p.add_argument("--model", default=str(ROOT / "models/all-MiniLM-L6-v2"))
+    p.add_argument("--tessera", default="", help="also embed with this tessera binary (tessera loads the files)")
     args = p.parse_args()
     torch.set_num_threads(1)
     d = Path(args.directory)
@@ -56,6 +58,13 @@ def main():
     print(f"{d}: {q['bits']}-bit group {q['group_size']}, {loaded} quantized Linear layers read by MLX")
     print(f"  35 test sentences: min {ct.min():.5f} mean {ct.mean():.5f}")
     print(f"  {len(heldout)} held-out sentences: min {ch.min():.5f} mean {ch.mean():.5f}")
+    if args.tessera:
+        def tessera_embed(texts):
+            stdin = "".join(json.dumps({"text": t}) + "\n" for t in texts)
+            out = subprocess.run([args.tessera, "embed", str(d)], input=stdin, capture_output=True, text=True, check=True)
+            return np.array([json.loads(l)["embedding"] for l in out.stdout.splitlines()])
+        ct, ch = cosines(tessera_embed(test), ref_test), cosines(tessera_embed(heldout), ref_held)
+        print(f"  tessera embed: test min {ct.min():.5f} mean {ct.mean():.5f}, held-out min {ch.min():.5f} mean {ch.mean():.5f}")
 
 
 if __name__ == "__main__":

@@ -63,22 +63,24 @@ TEST_P(QuantizedMiniLM, EmbeddingsStayCloseToFloat32) {
               c.bits, c.group_size, c.int8_compute ? " int8 compute" : "", lowest, mean);
 }
 
-// 4-bit group 64 calibrated on the committed calibration texts (none of the 35 sentences), as a
-// user runs it (`tessera convert --calibrate`), then loaded from the written directory: well above
-// round-to-nearest (min 0.874, mean 0.957), measured min 0.976 / mean 0.989; the 0.99 goal for
-// the minimum is not reached yet, so this bounds regressions.
+// 4-bit group 64 calibrated on the committed calibration texts (none of the 35 sentences; the
+// augmented set adds short and long texts derived from them), as a user runs it (`tessera convert
+// --calibrate`), then loaded from the written directory: well above round-to-nearest (min 0.874,
+// mean 0.957), measured min 0.977 / mean 0.990. The 0.99 goal for the minimum needs the
+// end-to-end tuning of scripts/quantization/e2e_tune.py on top (docs/benchmarks.md), so this
+// bounds regressions of the C++ step.
 class CalibratedMiniLM : public testing_support::CliTest {};
 
 TEST_F(CalibratedMiniLM, FourBitGroup64EmbeddingsStayCloseToFloat32) {
   ASSERT_TRUE(fs::exists(kModel / "model.safetensors"))
       << kModel << " is missing: run scripts/fetch-models.sh (the README's test command does)";
   const fs::path out = dir_ / "q4_calibrated";
-  const fs::path texts = fs::path(TESSERA_FIXTURES) / "calibration" / "calibration_texts.txt";
+  const fs::path texts = fs::path(TESSERA_FIXTURES) / "calibration" / "calibration_augmented.txt";
   testing_support::CommandResult r = run("convert '" + kModel.string() + "' --output '" + out.string() +
                                          "' --quantize 4 --group-size 64 --calibrate '" + texts.string() + "'");
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  auto [lowest, mean] = cosine_to_float32(out, {}, 0.97);
-  EXPECT_GE(mean, 0.985);
+  auto [lowest, mean] = cosine_to_float32(out, {}, 0.975);
+  EXPECT_GE(mean, 0.989);
   std::printf("all-MiniLM-L6-v2 4-bit group 64 calibrated: cosine to float32 over 35 sentences: min %.6f mean %.6f\n",
               lowest, mean);
 }

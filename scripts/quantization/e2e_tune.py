@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""End-to-end tuning of an MLX-format quantized all-MiniLM-L6-v2 (needs torch autograd).
+
+Starts from a quantized directory (`tessera convert ... --calibrate`) and tunes by gradient on the
+calibration texts' sentence embeddings (and, with --hidden-weight, every layer's hidden states):
+  * each group's scale and bias (scale = s0 * exp(a), bias = b0 + s0 * c)      [--train groups]
+  * the tensors the format keeps in float: LayerNorm gamma/beta, Linear biases  [--train float]
+  * the integers, as a continuous copy rounded straight-through                  [--train ints]
+The output is the same MLX affine format (uint32 words + scales + biases, same bits and group
+size, config.json unchanged); tessera and MLX load it as they load `tessera convert` output.
+Calibration texts never include the test or held-out sentences. Best run so far
+(docs/benchmarks.md, "End-to-end tuning"):
+
+  tessera convert models/all-MiniLM-L6-v2 --output /tmp/q4cal_aug --quantize 4 --group-size 64 \
+      --calibrate tests/fixtures/calibration/calibration_augmented.txt
+  nice python scripts/quantization/e2e_tune.py /tmp/q4cal_aug --output /tmp/q4e2e --epochs 9 --steps 624 \
+      --hidden-weight 1 --augment --fresh --train groups,float,ints --lr-ints 0.01
+  python scripts/quantization/evaluate_dir.py /tmp/q4e2e --tessera build/release/tessera
+
+`--write-augmented FILE` writes the --augment texts (tests/fixtures/calibration/calibration_augmented.txt).
+"""
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+from sentence_transformers import SentenceTransformer
+
+from prototype import cosines, lines
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def unpack(words, bits, cols):
+    """MLX packs low bits first into uint32 words: [rows, cols * bits / 32] -> [rows, cols]."""
+    per = 32 // bits
+    shifts = (np.arange(per, dtype=np.uint32) * bits)[None, None, :]
+    q = (words[:, :, None] >> shifts) & np.uint32(2**bits - 1)
+    return q.reshape(words.shape[0], -1)[:, :cols]
+
+
+def pack(q, bits):
+    per = 32 // bits
+    q = q.astype(np.uint32).reshape(q.shape[0], -1, per)
+    shifts = (np.arange(per, dtype=np.uint32) * bits)[None, None, :]
+    return np.bitwise_or.reduce(q << shifts, axis=2).astype(np.uint32)
+
+
+class QLinear(torch.nn.Module):
+    def __init__(self, lin, q, scales, biases, group, bits, ste=False):
+        super().__init__()
+        self.group, self.levels = group, 2**bits - 1
+        q = torch.from_numpy(q.astype(np.float32))
+        # With ste the integers move too: a continuous copy, rounded in the forward pass with the
+        # straight-through gradient (in units of one quantization step).
+        self.qc = torch.nn.Parameter(q.clone()) if ste else None
+        self.register_buffer("q", q)
+        self.register_buffer("s0", torch.from_numpy(scales.astype(np.float32)))
+        self.register_buffer("b0", torch.from_numpy(biases.astype(np.float32)))
+        self.a = torch.nn.Parameter(torch.zeros_like(self.s0))
+        self.c = torch.nn.Parameter(torch.zeros_like(self.s0))
+        self.bias = lin.bias
+
+    def scales(self):
+        return self.s0 * torch.exp(self.a)
+
+    def biases(self):
+        return self.b0 + self.s0 * self.c
+
+    def ints(self):
+        if self.qc is None:
+            return self.q
+        qhat = self.qc.clamp(0, self.levels)
+        return qhat + (torch.round(qhat) - qhat).detach()
+
+    def weight(self):
+        s = self.scales().repeat_interleave(self.group, 1)
+        b = self.biases().repeat_interleave(self.group, 1)
+        return s * self.ints() + b
+
+    def forward(self, x):
+        return torch.nn.functional.linear(x, self.weight(), self.bias)
+
+
+def embed(bert, tok, texts, max_length, batch=64):
+    outs = []
+    for i in range(0, len(texts), batch):
+        enc = tok(texts[i : i + batch], return_tensors="pt", padding=True, truncation=True, max_length=max_length)
+        h = bert(**enc).last_hidden_state
+        m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
+        e = (h * m).sum(1) / m.sum(1)
+        outs.append(torch.nn.functional.normalize(e, dim=-1))
+    return torch.cat(outs)
+
+
+def augment(texts, seed=0, long_count=24, per_long=20):
+    """Calibration texts plus texts derived from them only: every line's first and last word alone
+    (short inputs, whose embedding is mostly [CLS]/[SEP]), and long passages of `per_long` lines
+    joined (positions up to the 256-token limit that single lines never reach)."""
+    rng = np.random.default_rng(seed)
+    out = list(texts)
+    seen = set(out)
+    for t in texts:
+        words = t.split()
+        for w in (words[0], words[-1]) if words else ():
+            if w not in seen:
+                seen.add(w)
+                out.append(w)
+    for _ in range(long_count):
+        idx = rng.choice(len(texts), per_long, replace=False)
+        out.append(" ".join(texts[i] for i in idx))
+    return out
+
+
+def random_views(texts, rng, long_count=24, per_long=20):
+    """New inputs derived from the calibration lines only: a random window of 1-6 words of each
+    line, and long passages of random lines joined."""
+    out = []
+    for t in texts:
+        words = t.split()
+        if not words:
+            continue
+        n = int(rng.integers(1, min(6, len(words)) + 1))
+        i = int(rng.integers(0, len(words) - n + 1))
+        out.append(" ".join(words[i : i + n]))
+    for _ in range(long_count):
+        idx = rng.choice(len(texts), per_long, replace=False)
+        out.append(" ".join(texts[i] for i in idx))
+    return out
+
+
+def set_module(root, name, new):
+    parent, _, leaf = name.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, leaf, new)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("start", nargs="?", default="", help="quantized MLX-format directory to start from")
+    p.add_argument("--output", default="")
+    p.add_argument("--model", default=str(ROOT / "models/all-MiniLM-L6-v2"))
+    p.add_argument("--calibration", default=str(ROOT / "tests/fixtures/calibration/calibration_texts.txt"))
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--lr", type=float, default=1e-3, help="for the relative scale/bias parameters")
+    p.add_argument("--lr-float", type=float, default=1e-4, help="for LayerNorm and Linear biases")
+    p.add_argument("--train", default="groups,float", help="groups, float (LN + biases), ints (straight-through)")
+    p.add_argument("--lr-ints", type=float, default=1e-2, help="for the integers, in quantization steps")
+    p.add_argument("--hidden-weight", type=float, default=0.0, help="weight of per-layer hidden-state MSE")
+    p.add_argument("--augment", action="store_true", help="add short and long texts derived from the calibration lines")
+    p.add_argument("--fresh", action="store_true", help="each epoch adds new random views (word windows, joined passages) of the calibration lines")
+    p.add_argument("--write-augmented", default="", help="write the --augment texts to this file and stop")
+    p.add_argument("--steps", type=int, default=0, help="length of the cosine learning-rate decay (default: all epochs); later steps use lr 0")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    if args.write_augmented:
+        texts = augment(lines(args.calibration))
+        Path(args.write_augmented).write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+        print(f"wrote {len(texts)} texts to {args.write_augmented}")
+        return
+    start = Path(args.start)
+    qcfg = json.loads((start / "config.json").read_text())["quantization"]
+    bits, group = qcfg["bits"], qcfg["group_size"]
+    tensors = load_file(str(start / "model.safetensors"))
+
+    st = SentenceTransformer(args.model, device="cpu")
+    tok, max_len = st.tokenizer, st.max_seq_length
+    bert_f = st[0].auto_model.eval()
+    test = lines(ROOT / "tests/fixtures/minilm/sentences.txt")
+    heldout = lines(ROOT / "tests/fixtures/calibration/heldout_sentences.txt")
+    calib = base_calib = lines(args.calibration)
+    if args.augment:
+        calib = augment(calib)
+    print(f"{len(calib)} calibration texts")
+    ref_test = load_file(str(ROOT / "tests/fixtures/minilm/expected_embeddings.safetensors"))["embeddings_normalized"]
+    def make_batches(texts):
+        """Tokenized batches of similar lengths with the float model's embeddings (and hidden states)."""
+        out = []
+        order = np.argsort([len(t) for t in texts])
+        with torch.no_grad():
+            for i in range(0, len(texts), args.batch):
+                enc = tok([texts[j] for j in order[i : i + args.batch]], return_tensors="pt", padding=True,
+                          truncation=True, max_length=max_len)
+                o = bert_f(**enc, output_hidden_states=bool(args.hidden_weight))
+                m = enc["attention_mask"].unsqueeze(-1).to(o.last_hidden_state.dtype)
+                e = torch.nn.functional.normalize((o.last_hidden_state * m).sum(1) / m.sum(1), dim=-1)
+                out.append((enc, e, o.hidden_states if args.hidden_weight else None))
+        return out
+
+    with torch.no_grad():
+        ref_held = embed(bert_f, tok, heldout, max_len).numpy()
+        ref_cal = embed(bert_f, tok, calib, max_len)
+    encs = make_batches(calib)
+    print("float vs committed refs (sanity):", cosines(embed(bert_f, tok, test, max_len).detach().numpy(), ref_test).min())
+
+    import copy
+    bert = copy.deepcopy(bert_f)
+    # Float tensors from the start directory (they may differ from the original checkpoint).
+    sd = bert.state_dict()
+    for name in sd:
+        if name in tensors and tensors[name].dtype != np.uint32:
+            sd[name] = torch.from_numpy(np.array(tensors[name], dtype=np.float32))
+    bert.load_state_dict(sd)
+    qlins = {}
+    for name, m in list(bert.named_modules()):
+        if isinstance(m, torch.nn.Linear) and name + ".scales" in tensors:
+            q = unpack(tensors[name + ".weight"], bits, m.in_features)
+            ql = QLinear(m, q, tensors[name + ".scales"], tensors[name + ".biases"], group, bits, "ints" in args.train)
+            set_module(bert, name, ql)
+            qlins[name] = ql
+    for prm in bert.parameters():
+        prm.requires_grad_(False)
+    group_params, float_params, int_params = [], [], []
+    for ql in qlins.values():
+        group_params += [ql.a, ql.c]
+        if ql.qc is not None:
+            int_params.append(ql.qc)
+    for name, m in bert.named_modules():
+        if isinstance(m, torch.nn.LayerNorm):
+            float_params += [m.weight, m.bias]
+        if isinstance(m, QLinear) and m.bias is not None:
+            float_params.append(m.bias)
+    groups = []
+    if "groups" in args.train:
+        groups.append({"params": group_params, "lr": args.lr})
+    if "float" in args.train:
+        groups.append({"params": float_params, "lr": args.lr_float})
+    if "ints" in args.train:
+        groups.append({"params": int_params, "lr": args.lr_ints})
+    for g in groups:
+        for prm in g["params"]:
+            prm.requires_grad_(True)
+    opt = torch.optim.Adam(groups)
+    per_epoch = len(encs) + (-(-(len(base_calib) + 24) // args.batch) if args.fresh else 0)
+    steps = args.steps or args.epochs * per_epoch
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + np.cos(np.pi * min(s, steps) / max(steps, 1))))
+
+    def evaluate(tag):
+        with torch.no_grad():
+            ct = cosines(embed(bert, tok, test, max_len).numpy(), ref_test)
+            ch = cosines(embed(bert, tok, heldout, max_len).numpy(), ref_held)
+            cc = (embed(bert, tok, calib, max_len) * ref_cal).sum(1).numpy()
+        print("  worst test", [(int(i) + 1, round(float(ct[i]), 4)) for i in np.argsort(ct)[:4]],
+              "worst held-out", [(int(i) + 1, round(float(ch[i]), 4)) for i in np.argsort(ch)[:4]])
+        print(f"{tag}: calib min {cc.min():.5f} mean {cc.mean():.5f} | test min {ct.min():.5f} mean {ct.mean():.5f} | "
+              f"held-out min {ch.min():.5f} mean {ch.mean():.5f}", flush=True)
+        return ct, ch
+
+    evaluate("start")
+    t0 = time.time()
+    rng = np.random.default_rng(args.seed)
+    for epoch in range(args.epochs):
+        total = 0.0
+        if args.fresh:
+            texts = calib + random_views(base_calib, np.random.default_rng(1000 + epoch))
+            encs = make_batches(texts)
+        for bi in rng.permutation(len(encs)):
+            enc, ref, hid = encs[bi]
+            out = bert(**enc, output_hidden_states=bool(args.hidden_weight))
+            h = out.last_hidden_state
+            m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
+            e = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)
+            loss = (1 - (e * ref).sum(1)).mean()
+            if args.hidden_weight:
+                for hq, hf in zip(out.hidden_states[1:], hid[1:]):
+                    d = ((hq - hf) ** 2 * m).sum() / (m.sum() * hf.shape[-1])
+                    loss = loss + args.hidden_weight * d / (hf.var())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(ref)
+        if epoch % 5 == 4 or epoch == args.epochs - 1:
+            evaluate(f"epoch {epoch + 1} loss {total / sum(len(b[1]) for b in encs):.6f} ({time.time() - t0:.0f} s)")
+
+    if args.output:
+        out = Path(args.output)
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.copytree(start, out)
+        new = dict(tensors)
+        with torch.no_grad():
+            for name, ql in qlins.items():
+                if ql.qc is not None:
+                    q = ql.ints().round().numpy().astype(np.uint32)
+                    changed = (q != ql.q.numpy()).mean()
+                    print(f"  {name}: {100 * changed:.2f}% of the integers changed")
+                    new[name + ".weight"] = pack(q, bits)
+                new[name + ".scales"] = ql.scales().numpy().astype(np.float32)
+                new[name + ".biases"] = ql.biases().numpy().astype(np.float32)
+            for name, t in bert.state_dict().items():
+                if name in new and new[name].dtype != np.uint32 and not name.endswith((".scales", ".biases", ".q", ".s0", ".b0")):
+                    new[name] = t.numpy().astype(new[name].dtype)
+        save_file(new, str(out / "model.safetensors"), metadata={"format": "mlx"})
+        print("wrote", out)
+
+
+if __name__ == "__main__":
+    main()
