@@ -181,9 +181,9 @@ PY
       done | tee "$OUT/tokload.log"
       ;;
     cuda-more)
-      suite cuda-roberta-xlmr 45 --peers torch --device cuda --dtype float16 --grid paper --runs 10 \
+      suite cuda-roberta-xlmr 100 --peers torch --device cuda --dtype float16 --grid paper --runs 10 \
         --models roberta-base,xlm-roberta-base
-      suite cuda-padding 15 --peers torch --device cuda --dtype float16 --models bert-base --batch 32 \
+      suite cuda-padding 40 --peers torch --device cuda --dtype float16 --models bert-base --batch 32 \
         --seq 128 --padding 0.5 --runs 10
       ;;
     *) echo "unknown step $step" ;;
