@@ -121,11 +121,11 @@ for step in $STEPS; do
         --runs 10 --models bert-base --peer-max-run-s 40
       ;;
     cpu16)
-      suite cpu16 40 --peers torch --device cpu --threads 16 --models bert-base --batch 1,8 --seq 128 \
+      suite cpu16 150 --peers torch --device cpu --threads 16 --models bert-base --batch 1,8 --seq 128 \
         --dtype float32,bfloat16 --runs 10
       ;;
     cpu16-512)
-      suite cpu16-512 20 --peers torch --device cpu --threads 16 --models bert-base --batch 1 --seq 512 \
+      suite cpu16-512 80 --peers torch --device cpu --threads 16 --models bert-base --batch 1 --seq 512 \
         --dtype float32,bfloat16 --runs 10
       ;;
     cudatests)
