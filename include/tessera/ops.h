@@ -107,6 +107,12 @@ Array log_softmax(const Array& a, int axis = -1);
 // Normalise over the last axis; weight/bias of shape [last] are optional.
 Array layer_norm(const Array& x, const std::optional<Array>& weight,
                  const std::optional<Array>& bias, float eps);
+// layer_norm(tables[0][ids[0]] + tables[1][ids[1]] + ...) per token (1-3 tables [V_i, H] of one
+// dtype, integer ids of one shape): BERT's word + position + token-type embeddings and their
+// LayerNorm in one pass where rows are 16-byte multiples of at most 2 KB, else as separate ops.
+Array embedding_layer_norm(const std::vector<Array>& tables, const std::vector<Array>& ids,
+                           const std::optional<Array>& weight, const std::optional<Array>& bias, float eps);
+
 // layer_norm(x + residual) in one pass: the post-norm residual block of BERT-style encoders.
 Array add_layer_norm(const Array& x, const Array& residual, const std::optional<Array>& weight,
                      const std::optional<Array>& bias, float eps);

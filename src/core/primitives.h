@@ -233,6 +233,19 @@ class ScaledDotProductAttention : public Primitive {  // inputs: q, k, v [, mask
   bool has_mask;  // mask broadcast to [B,Hq,Sq,Sk]; bool or the query dtype (additive)
 };
 
+// The embedding block of BERT-style encoders in one pass: per token, the rows ids[i] of tables[i]
+// summed in float32 and layer-normalised. Inputs: `tables` tables [V_i, H] (contiguous, one
+// dtype), as many contiguous integer id arrays of one shape, then [weight] [bias].
+class EmbeddingLayerNorm : public Primitive {
+ public:
+  EmbeddingLayerNorm(int tables, float eps, bool has_weight, bool has_bias)
+      : tables(tables), eps(eps), has_weight(has_weight), has_bias(has_bias) {}
+  TESSERA_PRIMITIVE(EmbeddingLayerNorm)
+  int tables;
+  float eps;
+  bool has_weight, has_bias;
+};
+
 // Attention within packed variable-length sequences (inputs: q [T,Hq,D], k [T,Hkv,D],
 // v [T,Hkv,Dv], cu_seqlens int32 [n+1]): sequence i is rows [cu[i], cu[i+1]), attending only
 // within itself. max_seqlen sizes the launch without reading cu_seqlens back from a device.

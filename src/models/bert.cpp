@@ -126,9 +126,12 @@ class BertFamilyModel : public Model {
  private:
   Array embed(const std::vector<int64_t>& ids, const std::vector<int64_t>& positions,
               const std::vector<int64_t>& types, const Shape& shape) const {
-    Array x = add(word_(Array(ids, shape)), position_(Array(positions, shape)));
-    if (token_type_) x = add(x, (*token_type_)(Array(types, shape)));
-    return embedding_norm_(x);
+    std::vector<Array> tables = {word_.weight, position_.weight}, indices = {Array(ids, shape), Array(positions, shape)};
+    if (token_type_) {
+      tables.push_back(token_type_->weight);
+      indices.push_back(Array(types, shape));
+    }
+    return embedding_layer_norm(tables, indices, embedding_norm_.weight, embedding_norm_.bias, embedding_norm_.eps);
   }
 
   // One encoder layer; `attend` maps q, k, v (each [tokens..., hidden]) to the context.

@@ -113,6 +113,42 @@ Array layer_norm(const Array& x, const std::optional<Array>& weight,
                           bias.has_value());
 }
 
+Array embedding_layer_norm(const std::vector<Array>& tables, const std::vector<Array>& ids,
+                           const std::optional<Array>& weight, const std::optional<Array>& bias, float eps) {
+  const char* op = "embedding_layer_norm";
+  TESSERA_CHECK(!tables.empty() && tables.size() <= 3 && tables.size() == ids.size(), op,
+                "expects 1 to 3 tables with one id array each");
+  const Array& first = tables.front();
+  TESSERA_CHECK(first.ndim() == 2, op, "tables must be [vocab, width], got " + to_string(first.shape()));
+  detail::check_floating(first, op);
+  int64_t width = first.shape(1);
+  for (size_t i = 0; i < tables.size(); ++i) {
+    TESSERA_CHECK(tables[i].ndim() == 2 && tables[i].shape(1) == width && tables[i].dtype() == first.dtype(), op,
+                  "tables differ in width or dtype");
+    TESSERA_CHECK(ids[i].dtype() == Dtype::int64 || ids[i].dtype() == Dtype::int32, op, "ids must be int32 or int64");
+    TESSERA_CHECK(ids[i].shape() == ids[0].shape() && ids[i].dtype() == ids[0].dtype(), op,
+                  "id arrays differ in shape or dtype");
+  }
+  // Rows one warp keeps in registers (16-byte chunks, at most 2 KB): the fused primitive.
+  int64_t row_bytes = width * int64_t(itemsize(first.dtype()));
+  if (row_bytes % 16 != 0 || row_bytes > 2048) {
+    Array x = take(tables[0], ids[0], 0);
+    for (size_t i = 1; i < tables.size(); ++i) x = add(x, take(tables[i], ids[i], 0));
+    return layer_norm(x, weight, bias, eps);
+  }
+  check_feature_vector(weight, first, op, "weight");
+  check_feature_vector(bias, first, op, "bias");
+  std::vector<Array> inputs;
+  for (const Array& t : tables) inputs.push_back(contiguous(t));
+  for (const Array& i : ids) inputs.push_back(contiguous(i));
+  if (weight) inputs.push_back(contiguous(astype(*weight, first.dtype())));
+  if (bias) inputs.push_back(contiguous(astype(*bias, first.dtype())));
+  Shape shape = ids[0].shape();
+  shape.push_back(width);
+  return build<EmbeddingLayerNorm>(shape, first.dtype(), std::move(inputs), int(tables.size()), eps,
+                                   weight.has_value(), bias.has_value());
+}
+
 Array add_layer_norm(const Array& x, const Array& residual, const std::optional<Array>& weight,
                      const std::optional<Array>& bias, float eps) {
   const char* op = "add_layer_norm";

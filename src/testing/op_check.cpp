@@ -659,6 +659,25 @@ std::vector<OpCase> build_cases() {
               });
               return out;
             }});
+  // BERT's embedding block: word + position + type rows summed and layer-normalised in one pass
+  // (width 16: 16-byte rows in every dtype), and a width whose 16-bit rows take the composed path.
+  for (int64_t width : {16, 12}) {
+    add_case({width == 16 ? "embedding_layer_norm" : "embedding_layer_norm_composed",
+              {normal({20, width}), normal({9, width}), normal({2, width}), indices({2, 5}, 20, Dtype::int64),
+               indices({2, 5}, 9, Dtype::int64), indices({2, 5}, 2, Dtype::int64), normal({width}), normal({width})},
+              [](const std::vector<Array>& in) {
+                return embedding_layer_norm({in[0], in[1], in[2]}, {in[3], in[4], in[5]}, in[6], in[7], 1e-5f);
+              },
+              [layer_norm_ref, width](const std::vector<RefTensor>& in) {
+                RefTensor sum = make_ref({2, 5, width});
+                for_each_index(sum.shape, [&](const Index& i, int64_t f) {
+                  double v = 0;
+                  for (int t = 0; t < 3; ++t) v += in[size_t(t)].at({int64_t(in[size_t(3 + t)].at({i[0], i[1]})), i[2]});
+                  sum.data[size_t(f)] = v;
+                });
+                return layer_norm_ref(sum, &in[6], &in[7], 1e-5);
+              }});
+  }
   add_case({"take_axis1", {normal({3, 6, 2}), indices({4}, 6)},
             [](const std::vector<Array>& in) { return take(in[0], in[1], 1); },
             [](const std::vector<RefTensor>& in) {

@@ -67,6 +67,52 @@ void LayerNorm::eval_cpu(const std::vector<Array>& inputs, Array& out) {
   });
 }
 
+// Ids as int64, read from a contiguous int32 or int64 array and checked against the vocabulary.
+static std::vector<int64_t> checked_ids(const Array& ids, int64_t vocab) {
+  std::vector<int64_t> out(size_t(ids.size()));
+  for (int64_t i = 0; i < ids.size(); ++i) {
+    int64_t id = ids.dtype() == Dtype::int64 ? cpu::host_data<int64_t>(ids)[i] : cpu::host_data<int32_t>(ids)[i];
+    TESSERA_CHECK(id >= 0 && id < vocab, "embedding_layer_norm",
+                  "id " + std::to_string(id) + " out of range for a table of " + std::to_string(vocab) + " rows");
+    out[size_t(i)] = id;
+  }
+  return out;
+}
+
+void EmbeddingLayerNorm::eval_cpu(const std::vector<Array>& inputs, Array& out) {
+  out.allocate();
+  const int64_t width = inputs[0].shape(1), tokens = width ? out.size() / width : 0;
+  std::vector<std::vector<int64_t>> ids;
+  for (int i = 0; i < tables; ++i) ids.push_back(checked_ids(inputs[size_t(tables + i)], inputs[size_t(i)].shape(0)));
+  dispatch_dtype(out.dtype(), [&](auto t) {
+    using T = decltype(t);
+    if constexpr (std::is_same_v<cpu::compute_t<T>, float>) {
+      size_t next = size_t(2 * tables);
+      std::vector<float> w, b;
+      if (has_weight) w = as_float_vector<T>(inputs[next++]);
+      if (has_bias) b = as_float_vector<T>(inputs[next]);
+      const float* wp = w.empty() ? nullptr : w.data();
+      const float* bp = b.empty() ? nullptr : b.data();
+      T* o = static_cast<T*>(out.buffer()->mutable_host());
+#pragma omp parallel if (tokens * width >= cpu::kParallelThreshold)
+      {
+        std::vector<float> row(static_cast<size_t>(width));
+#pragma omp for schedule(static)
+        for (int64_t token = 0; token < tokens; ++token) {
+          std::fill(row.begin(), row.end(), 0.0f);
+          for (int i = 0; i < tables; ++i) {
+            const T* src = cpu::host_data<T>(inputs[size_t(i)]) + ids[size_t(i)][size_t(token)] * width;
+            for (int64_t j = 0; j < width; ++j) row[size_t(j)] += cpu::load(src[j]);
+          }
+          float mean = cpu::row_sum(row.data(), width) / float(width);
+          float var = cpu::row_squared_deviation(row.data(), width, mean) / float(width);
+          cpu::normalize_row(row.data(), width, mean, 1.0f / std::sqrt(var + eps), wp, bp, o + token * width);
+        }
+      }
+    }
+  });
+}
+
 void RMSNorm::eval_cpu(const std::vector<Array>& inputs, Array& out) {
   out.allocate();
   dispatch_dtype(out.dtype(), [&](auto t) {

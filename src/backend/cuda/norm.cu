@@ -155,6 +155,73 @@ __global__ void layer_norm_vector_kernel(const T* x, const T* residual, T* out, 
   }
 }
 
+// embedding_layer_norm: a warp per token sums its rows of up to three tables (16-byte chunks, at
+// most 2 KB a row: the op builder guarantees it) and normalises them, as the vector kernel above.
+struct EmbeddingTables {
+  const void* table[3];
+  const void* ids[3];
+  int64_t rows[3];
+  int count;
+};
+
+template <typename T, typename I>
+__global__ void embedding_layer_norm_kernel(EmbeddingTables e, const T* weight, const T* bias, T* out, int64_t tokens,
+                                            int width, float eps, int* error) {
+  using V = Vector16<T>;
+  constexpr int E = V::kCount;
+  int64_t token = int64_t(blockIdx.x) * kRowWarpsPerBlock + threadIdx.x / 32;
+  int lane = threadIdx.x % 32;
+  if (token >= tokens) return;
+  const int chunks = width / E;
+  float v[kChunks][E] = {};
+  for (int i = 0; i < e.count; ++i) {
+    int64_t id = int64_t(static_cast<const I*>(e.ids[i])[token]);
+    if (id < 0 || id >= e.rows[i]) {
+      *error = int(DeviceError::index_out_of_range);
+      id = 0;
+    }
+    const V* src = reinterpret_cast<const V*>(static_cast<const T*>(e.table[i]) + id * width);
+#pragma unroll
+    for (int j = 0; j < kChunks; ++j) {
+      int c = lane + 32 * j;
+      if (c >= chunks) break;
+      V a = src[c];
+#pragma unroll
+      for (int k = 0; k < E; ++k) v[j][k] += load(a.v[k]);
+    }
+  }
+  float mean = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kChunks; ++j)
+#pragma unroll
+    for (int k = 0; k < E; ++k) mean += v[j][k];
+  mean = row_sum<32>(mean) / float(width);
+  float squares = 0.0f;
+#pragma unroll
+  for (int j = 0; j < kChunks; ++j)
+#pragma unroll
+    for (int k = 0; k < E; ++k) {
+      float d = lane + 32 * j < chunks ? v[j][k] - mean : 0.0f;
+      squares += d * d;
+    }
+  float inv = rsqrtf(row_sum<32>(squares) / float(width) + eps);
+  V* o = reinterpret_cast<V*>(out + token * width);
+#pragma unroll
+  for (int j = 0; j < kChunks; ++j) {
+    int c = lane + 32 * j;
+    if (c >= chunks) break;
+    V w = weight ? reinterpret_cast<const V*>(weight)[c] : V{}, b = bias ? reinterpret_cast<const V*>(bias)[c] : V{}, y;
+#pragma unroll
+    for (int k = 0; k < E; ++k) {
+      float value = (v[j][k] - mean) * inv;
+      if (weight) value *= load(w.v[k]);
+      if (bias) value += load(b.v[k]);
+      y.v[k] = store<T>(value);
+    }
+    o[c] = y;
+  }
+}
+
 }  // namespace
 
 }  // namespace cuda
@@ -214,6 +281,41 @@ void LayerNorm::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   run_norm(inputs, out, eps, has_residual ? &inputs[1] : nullptr,
            has_weight ? std::optional(weight_index()) : std::nullopt,
            has_bias ? std::optional(bias_index()) : std::nullopt, false);
+}
+
+void EmbeddingLayerNorm::eval_cuda(const std::vector<Array>& inputs, Array& out) {
+  cuda::OpScope scope("embedding_layer_norm");
+  const int width = int(inputs[0].shape(1));
+  cuda::dispatch_float_dtype(out.dtype(), "embedding_layer_norm", [&](auto t) {
+    using T = decltype(t);
+    T* o = cuda::allocate_output<T>(out);
+    if (out.size() == 0) return;
+    const int64_t tokens = out.size() / width;
+    size_t next = size_t(2 * tables);
+    const T* weight = has_weight ? cuda::device_data<T>(inputs[next++]) : nullptr;
+    const T* bias = has_bias ? cuda::device_data<T>(inputs[next]) : nullptr;
+    auto launch = [&](auto index_type) {
+      using I = decltype(index_type);
+      cuda::EmbeddingTables e{};
+      e.count = tables;
+      for (int i = 0; i < tables; ++i) {
+        const Array& table = inputs[size_t(i)];
+        if (!cuda::aligned16(cuda::device_data<T>(table)))
+          fail("embedding_layer_norm", "table rows must start 16-byte aligned on cuda");
+        e.table[i] = cuda::device_data<T>(table);
+        e.ids[i] = cuda::device_data<I>(inputs[size_t(tables + i)]);
+        e.rows[i] = table.shape(0);
+      }
+      cuda::embedding_layer_norm_kernel<T, I><<<cuda::row_blocks(tokens), cuda::kRowWarpsPerBlock * 32, 0,
+                                                cuda::stream()>>>(e, weight, bias, o, tokens, width, eps,
+                                                                  cuda::error_flag());
+      cuda::check_launch("embedding_layer_norm");
+    };
+    if (inputs[size_t(tables)].dtype() == Dtype::int64)
+      launch(int64_t{});
+    else
+      launch(int32_t{});
+  });
 }
 
 void RMSNorm::eval_cuda(const std::vector<Array>& inputs, Array& out) {
