@@ -128,10 +128,11 @@ struct PlanKey {
   int op_a, op_b;
   int64_t m, n, k, lda, ldb, ldc, batch, stride_a, stride_b, stride_c;
   bool bias;
+  bool gelu_tanh;  // the GELU_BIAS epilogue: tanh-approximate GELU after the bias
   int align_a, align_b;
   auto tie() const {
-    return std::tie(dtype, op_a, op_b, m, n, k, lda, ldb, ldc, batch, stride_a, stride_b, stride_c, bias, align_a,
-                    align_b);
+    return std::tie(dtype, op_a, op_b, m, n, k, lda, ldb, ldc, batch, stride_a, stride_b, stride_c, bias, gelu_tanh,
+                    align_a, align_b);
   }
   bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
 };
@@ -182,7 +183,7 @@ Plan& plan_for(const PlanKey& key) {
   TESSERA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
   TESSERA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
   if (key.bias) {
-    cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    cublasLtEpilogue_t epilogue = key.gelu_tanh ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_BIAS;
     TESSERA_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(p.desc, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
   }
   bool a_n = op_a == CUBLAS_OP_N, b_n = op_b == CUBLAS_OP_N;
@@ -247,7 +248,7 @@ void tune(Plan& plan, Run run) {
 
 }  // namespace
 
-void gemm(const Array& a_in, const Array& b_in, const Array* bias, Array& out) {
+void gemm(const Array& a_in, const Array& b_in, const Array* bias, Array& out, bool gelu_tanh) {
   Dtype dtype = out.dtype();
   size_t item = itemsize(dtype);
   int nd = out.ndim();
@@ -273,7 +274,8 @@ void gemm(const Array& a_in, const Array& b_in, const Array* bias, Array& out) {
   // A few rows against a weight whose rows are contiguous (x W^T, decoding): the bandwidth-bound
   // matrix-vector kernel instead of a GEMM tiled for large M.
   int nd_a = a.ndim();
-  if (batches == 1 && rows <= kGemvMaxRows && b.strides()[size_t(nd - 2)] == 1 && a.strides()[size_t(nd_a - 1)] == 1 &&
+  if (!gelu_tanh && batches == 1 && rows <= kGemvMaxRows && b.strides()[size_t(nd - 2)] == 1 &&
+      a.strides()[size_t(nd_a - 1)] == 1 &&
       (!bias || bias->strides()[0] == 1 || n == 1)) {
     const uint8_t* a_base = static_cast<const uint8_t*>(a.buffer()->device(Device::cuda(0))) + a.offset() * int64_t(item);
     const uint8_t* b_base = static_cast<const uint8_t*>(b.buffer()->device(Device::cuda(0))) + b.offset() * int64_t(item);
@@ -302,7 +304,7 @@ void gemm(const Array& a_in, const Array& b_in, const Array* bias, Array& out) {
     }
   }
   PlanKey key{int(dtype), int(lt_a.op), int(lt_b.op), n, rows, k, lt_a.ld, lt_b.ld, n, batches, lt_a.batch_stride,
-              lt_b.batch_stride, m * n, bias != nullptr, alignment_of(lt_a.data, lt_a.batch_stride * int64_t(item)),
+              lt_b.batch_stride, m * n, bias != nullptr, gelu_tanh && bias != nullptr, alignment_of(lt_a.data, lt_a.batch_stride * int64_t(item)),
               alignment_of(lt_b.data, lt_b.batch_stride * int64_t(item))};
   Plan& plan = plan_for(key);
   if (bias)
