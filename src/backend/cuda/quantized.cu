@@ -134,7 +134,7 @@ __global__ void fused_matvec_kernel(const T* x, int rows, int64_t k, const uint3
 template <typename T, typename S, int Bits>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     fused_matvec_chunks_kernel(const T* x, int rows, int64_t k, const uint32_t* packed, const S* scales,
-                               const S* biases, int group_size, const float* bias, int64_t n, T* out) {
+                               const S* biases, int group_size, const T* bias, int64_t n, T* out) {
   constexpr int kPerWord = 32 / Bits, kCodes = 4 * kPerWord;  // codes per 16-byte chunk
   constexpr uint32_t kMask = (1u << Bits) - 1;
   using V = Vector16<T>;
@@ -173,7 +173,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   for (int r = 0; r < kFusedMaxRows; ++r) {
     if (r >= rows) break;
     const float total = warp_sum(acc[r]);
-    if (lane == 0) out[r * n + feature] = store<T>(total + (bias ? bias[feature] : 0.0f));
+    if (lane == 0) out[r * n + feature] = store<T>(total + (bias ? load(bias[feature]) : 0.0f));
   }
 }
 
@@ -225,15 +225,13 @@ void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   const Array& x = inputs[0];
   const Dtype dtype = out.dtype();
   const int64_t k = x.shape(-1), n = out.shape(-1), rows = x.size() / std::max<int64_t>(k, 1);
-  cuda::PackedWeights w = cuda::packed_weights(inputs[1], inputs[2], inputs[3]);
   cuda::dispatch_float_dtype(dtype, "quantized_matmul", [&](auto t) {
     using T = decltype(t);
     T* o = cuda::allocate_output<T>(out);
     if (out.size() == 0) return;
     if (transpose && rows <= cuda::kFusedMaxRows) {
-      std::shared_ptr<Buffer> keep_x, keep_bias;
+      std::shared_ptr<Buffer> keep_x;
       const T* xs = cuda::contiguous_data<T>(x, dtype, keep_x);
-      const float* bias = has_bias ? cuda::contiguous_data<float>(inputs[4], Dtype::float32, keep_bias) : nullptr;
       const unsigned blocks = unsigned((n + cuda::kWarpsPerBlock - 1) / cuda::kWarpsPerBlock);
       // 4/8 bits with scales and biases as stored: the chunked kernel, reading nothing converted.
       const Array &words = inputs[1], &scales = inputs[2], &biases = inputs[3];
@@ -243,6 +241,9 @@ void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
                      scales.dtype() == biases.dtype() && words.device().type == DeviceType::cuda &&
                      scales.device().type == DeviceType::cuda && biases.device().type == DeviceType::cuda &&
                      cuda::aligned16(cuda::device_data<uint32_t>(words)) && cuda::aligned16(xs);
+      // The layer's bias as stored (the model's dtype): no float32 copy per call.
+      std::shared_ptr<Buffer> keep_typed_bias;
+      const T* typed_bias = has_bias ? cuda::contiguous_data<T>(inputs[4], dtype, keep_typed_bias) : nullptr;
       if (chunked) {
         bool dispatched = true;
         auto with_scales = [&](auto scale_type) {
@@ -251,7 +252,7 @@ void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
           const S *sp = cuda::device_data<S>(scales), *bp = cuda::device_data<S>(biases);
           auto kernel = bits == 4 ? cuda::fused_matvec_chunks_kernel<T, S, 4> : cuda::fused_matvec_chunks_kernel<T, S, 8>;
           kernel<<<blocks, cuda::kWarpsPerBlock * 32, 0, cuda::stream()>>>(xs, int(rows), k, wp, sp, bp, group_size,
-                                                                         bias, n, o);
+                                                                         typed_bias, n, o);
         };
         switch (scales.dtype()) {
           case Dtype::float32: with_scales(float{}); break;
@@ -264,6 +265,10 @@ void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
           return;
         }
       }
+      // Other bit widths and layouts: float32 copies of the scales, biases and bias.
+      cuda::PackedWeights w = cuda::packed_weights(inputs[1], inputs[2], inputs[3]);
+      std::shared_ptr<Buffer> keep_bias;
+      const float* bias = has_bias ? cuda::contiguous_data<float>(inputs[4], Dtype::float32, keep_bias) : nullptr;
       auto launch = [&](auto kernel) {
         kernel<<<blocks, cuda::kWarpsPerBlock * 32, 0, cuda::stream()>>>(xs, int(rows), k, w.words, w.scales, w.biases,
                                                                          group_size, bias, n, o);
@@ -277,6 +282,7 @@ void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
       return;
     }
     // Dequantize into scratch [N, K] (transposed) or [K, N], then one GEMM over all rows of x.
+    cuda::PackedWeights w = cuda::packed_weights(inputs[1], inputs[2], inputs[3]);
     const int64_t words = inputs[1].size();
     auto scratch = Buffer::allocate_device(Device::cuda(0), size_t(words) * (32 / bits) * sizeof(T));
     T* dense = static_cast<T*>(scratch->mutable_device(Device::cuda(0)));
