@@ -558,31 +558,22 @@ std::vector<OpCase> build_cases() {
               return layer_norm_ref(plus(in[0], r), &in[2], nullptr, 1e-12);
             }});
   // Rows longer than one warp's registers: a block per row on CUDA (a decoder's hidden state).
+  auto rms_norm_ref = [](const std::vector<RefTensor>& in) {
+    const RefTensor& w = in[1];
+    return ref_rows(in[0], [&](const double* x, double* y, int64_t n) {
+      double ss = 0;
+      for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
+      double inv = 1 / std::sqrt(ss / double(n) + 1e-6);
+      for (int64_t i = 0; i < n; ++i) y[i] = x[i] * inv * w.data[size_t(i)];
+    });
+  };
   add_case({"rms_norm_long_rows", {normal({3, 2048}), normal({2048})},
-            [](const std::vector<Array>& in) { return rms_norm(in[0], in[1], 1e-6f); },
-            [](const std::vector<RefTensor>& in) {
-              const RefTensor& w = in[1];
-              return ref_rows(in[0], [&](const double* x, double* y, int64_t n) {
-                double ss = 0;
-                for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
-                double inv = 1.0 / std::sqrt(ss / double(n) + 1e-6);
-                for (int64_t i = 0; i < n; ++i) y[i] = x[i] * inv * w.data[size_t(i)];
-              });
-            }});
+            [](const std::vector<Array>& in) { return rms_norm(in[0], in[1], 1e-6f); }, rms_norm_ref});
   add_case({"layer_norm_plain", {normal({3, 10})},
             [](const std::vector<Array>& in) { return layer_norm(in[0], std::nullopt, std::nullopt, 1e-12f); },
             [layer_norm_ref](const std::vector<RefTensor>& in) { return layer_norm_ref(in[0], nullptr, nullptr, 1e-12); }});
   add_case({"rms_norm", {normal({2, 3, 16}), normal({16})},
-            [](const std::vector<Array>& in) { return rms_norm(in[0], in[1], 1e-6f); },
-            [](const std::vector<RefTensor>& in) {
-              const RefTensor& w = in[1];
-              return ref_rows(in[0], [&](const double* x, double* y, int64_t n) {
-                double ss = 0;
-                for (int64_t i = 0; i < n; ++i) ss += x[i] * x[i];
-                double inv = 1 / std::sqrt(ss / double(n) + 1e-6);
-                for (int64_t i = 0; i < n; ++i) y[i] = x[i] * inv * w.data[size_t(i)];
-              });
-            }});
+            [](const std::vector<Array>& in) { return rms_norm(in[0], in[1], 1e-6f); }, rms_norm_ref});
   add_case({"rope_half", {normal({2, 3, 6, 8})},
             [](const std::vector<Array>& in) { return rope(in[0], 8, false, 10000.0f, 1.0f, 3); },
             [](const std::vector<RefTensor>& in) { return ref_rope(in[0], 8, false, 10000.0, 1.0, 3, nullptr); }});

@@ -16,7 +16,8 @@ void softmax_row(float* row, int64_t n);
 
 namespace {
 
-// A [B,H,S,D] operand in float32 with unit stride along D, read in place when possible.
+// An attention operand ([B,H,S,D], or packed [T,H,D]) in float32 with unit stride along its last
+// axis, read in place when possible.
 struct HeadMajor {
   const float* data;
   Strides strides;
@@ -24,7 +25,7 @@ struct HeadMajor {
 };
 
 HeadMajor head_major(const Array& a) {
-  if (a.dtype() == Dtype::float32 && a.strides()[3] == 1)
+  if (a.dtype() == Dtype::float32 && a.strides().back() == 1)
     return {cpu::host_data<float>(a), a.strides(), nullptr};
   cpu::Float32View f = cpu::as_float32(a);
   return {f.data, row_major_strides(a.shape()), f.owned};
@@ -117,17 +118,9 @@ void VarlenAttention::eval_cpu(const std::vector<Array>& inputs, Array& out) {
   const Array &q_arr = inputs[0], &k_arr = inputs[1], &v_arr = inputs[2];
   int64_t heads = q_arr.shape(1), d = q_arr.shape(2), kv_heads = k_arr.shape(1), dv = v_arr.shape(2);
   int64_t group = heads / kv_heads;
-  // [T,H,D] seen as [1,T,H,D]'s strides: the row stride is dim 0's.
-  auto packed = [](const Array& a) {
-    cpu::Float32View f = a.dtype() == Dtype::float32 && a.strides()[2] == 1
-                             ? cpu::Float32View{cpu::host_data<float>(a), nullptr}
-                             : cpu::as_float32(a);  // packed row-major
-    Strides st = f.owned ? row_major_strides(a.shape()) : a.strides();
-    return std::pair{f, st};
-  };
-  auto [q, qs] = packed(q_arr);
-  auto [k, ks] = packed(k_arr);
-  auto [v, vs] = packed(v_arr);
+  // [T,H,D]: strides[0] steps along a sequence's rows, strides[1] across heads.
+  HeadMajor q = head_major(q_arr), k = head_major(k_arr), v = head_major(v_arr);
+  const Strides &qs = q.strides, &ks = k.strides, &vs = v.strides;
   const int32_t* bounds = cpu::host_data<int32_t>(inputs[3]);  // built contiguous by varlen_attention
   int64_t sequences = inputs[3].size() - 1;
 

@@ -102,33 +102,24 @@ __device__ __forceinline__ float row_sum(float v) {
   return v;
 }
 
+// Normalises one row held in registers as kChunks 16-byte chunks per thread (chunk c = lane +
+// kThreads * j; chunks past the row hold zeros) and writes it: mean (none for RMS), variance,
+// then weight and bias, all as 16-byte vectors.
 template <typename T, int kThreads>
-__global__ void layer_norm_vector_kernel(const T* x, const T* residual, T* out, RowLayout layout,
-                                         RowLayout residual_layout, const T* weight, const T* bias, float eps,
-                                         bool rms) {
+__device__ __forceinline__ void normalize_cached_row(const float (&v)[kChunks][Vector16<T>::kCount], int lane,
+                                                     int n, bool rms, float eps, const T* weight, const T* bias,
+                                                     Vector16<T>* o) {
   using V = Vector16<T>;
   constexpr int E = V::kCount;
-  constexpr int kRowsPerBlock = kThreads == 32 ? kRowWarpsPerBlock : 1;
-  int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / kThreads;
-  int lane = threadIdx.x % kThreads;
-  if (row >= layout.row_count) return;  // uniform per block when a block owns one row
-  const int n = int(layout.row_length), chunks = n / E;
-  const V* in = reinterpret_cast<const V*>(x + row_offset(layout, row));
-  const V* res = residual ? reinterpret_cast<const V*>(residual + row_offset(residual_layout, row)) : nullptr;
-  V* o = reinterpret_cast<V*>(out + row * n);
-  float v[kChunks][E];
+  const int chunks = n / E;
   float mean = 0.0f;
+  if (!rms) {
 #pragma unroll
-  for (int j = 0; j < kChunks; ++j) {
-    int c = lane + kThreads * j;
-    V a = c < chunks ? in[c] : V{}, r = res && c < chunks ? res[c] : V{};
+    for (int j = 0; j < kChunks; ++j)
 #pragma unroll
-    for (int e = 0; e < E; ++e) {
-      v[j][e] = c < chunks ? load(a.v[e]) + (res ? load(r.v[e]) : 0.0f) : 0.0f;
-      mean += v[j][e];
-    }
+      for (int e = 0; e < E; ++e) mean += v[j][e];
+    mean = row_sum<kThreads>(mean) / float(n);
   }
-  mean = rms ? 0.0f : row_sum<kThreads>(mean) / float(n);
   float squares = 0.0f;
 #pragma unroll
   for (int j = 0; j < kChunks; ++j) {
@@ -153,6 +144,31 @@ __global__ void layer_norm_vector_kernel(const T* x, const T* residual, T* out, 
     }
     o[c] = y;
   }
+}
+
+template <typename T, int kThreads>
+__global__ void layer_norm_vector_kernel(const T* x, const T* residual, T* out, RowLayout layout,
+                                         RowLayout residual_layout, const T* weight, const T* bias, float eps,
+                                         bool rms) {
+  using V = Vector16<T>;
+  constexpr int E = V::kCount;
+  constexpr int kRowsPerBlock = kThreads == 32 ? kRowWarpsPerBlock : 1;
+  int64_t row = int64_t(blockIdx.x) * kRowsPerBlock + threadIdx.x / kThreads;
+  int lane = threadIdx.x % kThreads;
+  if (row >= layout.row_count) return;  // uniform per block when a block owns one row
+  const int n = int(layout.row_length), chunks = n / E;
+  const V* in = reinterpret_cast<const V*>(x + row_offset(layout, row));
+  const V* res = residual ? reinterpret_cast<const V*>(residual + row_offset(residual_layout, row)) : nullptr;
+  V* o = reinterpret_cast<V*>(out + row * n);
+  float v[kChunks][E];
+#pragma unroll
+  for (int j = 0; j < kChunks; ++j) {
+    int c = lane + kThreads * j;
+    V a = c < chunks ? in[c] : V{}, r = res && c < chunks ? res[c] : V{};
+#pragma unroll
+    for (int e = 0; e < E; ++e) v[j][e] = c < chunks ? load(a.v[e]) + (res ? load(r.v[e]) : 0.0f) : 0.0f;
+  }
+  normalize_cached_row<T, kThreads>(v, lane, n, rms, eps, weight, bias, o);
 }
 
 // embedding_layer_norm: a warp per token sums its rows of up to three tables (16-byte chunks, at
@@ -190,36 +206,7 @@ __global__ void embedding_layer_norm_kernel(EmbeddingTables e, const T* weight, 
       for (int k = 0; k < E; ++k) v[j][k] += load(a.v[k]);
     }
   }
-  float mean = 0.0f;
-#pragma unroll
-  for (int j = 0; j < kChunks; ++j)
-#pragma unroll
-    for (int k = 0; k < E; ++k) mean += v[j][k];
-  mean = row_sum<32>(mean) / float(width);
-  float squares = 0.0f;
-#pragma unroll
-  for (int j = 0; j < kChunks; ++j)
-#pragma unroll
-    for (int k = 0; k < E; ++k) {
-      float d = lane + 32 * j < chunks ? v[j][k] - mean : 0.0f;
-      squares += d * d;
-    }
-  float inv = rsqrtf(row_sum<32>(squares) / float(width) + eps);
-  V* o = reinterpret_cast<V*>(out + token * width);
-#pragma unroll
-  for (int j = 0; j < kChunks; ++j) {
-    int c = lane + 32 * j;
-    if (c >= chunks) break;
-    V w = weight ? reinterpret_cast<const V*>(weight)[c] : V{}, b = bias ? reinterpret_cast<const V*>(bias)[c] : V{}, y;
-#pragma unroll
-    for (int k = 0; k < E; ++k) {
-      float value = (v[j][k] - mean) * inv;
-      if (weight) value *= load(w.v[k]);
-      if (bias) value += load(b.v[k]);
-      y.v[k] = store<T>(value);
-    }
-    o[c] = y;
-  }
+  normalize_cached_row<T, 32>(v, lane, width, false, eps, weight, bias, reinterpret_cast<V*>(out + token * width));
 }
 
 }  // namespace
