@@ -68,17 +68,8 @@ if [[ -z "${LLAMA_DIR:-}" ]]; then
     chmod +x "$LLAMA_DIR/$b" 2>/dev/null
   done
 fi
-libs=""
-if [[ -d .gpu-carry/debs ]]; then
-  mkdir -p /tmp/deps
-  for deb in .gpu-carry/debs/*.deb; do dpkg -x "$deb" /tmp/deps; done
-  libs=/tmp/deps/usr/lib/x86_64-linux-gnu
-fi
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
-  $(python3 -c 'import glob, nvidia, os; [print(p) for b in nvidia.__path__ for p in glob.glob(os.path.join(b, "*", "lib"))]' 2>/dev/null); do
-  [[ -d "$d" ]] && libs="$libs:$d"
-done
-export LD_LIBRARY_PATH="${libs#:}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+source scripts/gpu/carried_runtime.sh
+use_runtime_libraries .gpu-carry/debs
 for b in "$BIN" "$LLAMA_DIR/llama-bench" "$LLAMA_DIR/llama-quantize"; do
   [[ -x $b ]] || { say "missing $b"; continue; }
   missing=$(ldd "$b" 2>&1 | grep "not found")

@@ -56,23 +56,9 @@ STEPS=${STEPS-"cudatests cuda latency cuda-mlx cpu16 cpu16-512"}
 CACHE=/tmp/tessera-bench-cache
 mkdir -p "$OUT" "$CACHE"
 BIN=/tmp/tessera-bin/tessera
-mkdir -p /tmp/tessera-bin
-for f in "$CARRY"/*.xz; do
-  python3 -c 'import lzma, sys; open(sys.argv[2], "wb").write(lzma.open(sys.argv[1]).read())' "$f" \
-    "/tmp/tessera-bin/$(basename "$f" .xz)"
-done
-chmod +x /tmp/tessera-bin/*
-
-# The binary's Debian libraries (oneDNN, utf8proc, pcre2) unpacked beside it, never into /; CUDA
-# 13's runtime and cuBLASLt from the machine's toolkit or its Python wheels.
-mkdir -p /tmp/deps
-for deb in "$CARRY"/debs/*.deb; do dpkg -x "$deb" /tmp/deps; done
-libs=/tmp/deps/usr/lib/x86_64-linux-gnu
-for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib \
-  $(python3 -c 'import glob, nvidia, os; [print(p) for b in nvidia.__path__ for p in glob.glob(os.path.join(b, "*", "lib"))]' 2>/dev/null); do
-  [[ -d "$d" ]] && libs="$libs:$d"
-done
-export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+source scripts/gpu/carried_runtime.sh
+unpack_binaries /tmp/tessera-bin "$CARRY"/*.xz
+use_runtime_libraries "$CARRY/debs"
 missing=$(ldd "$BIN" | grep "not found")
 [[ -n "$missing" ]] && { echo "the prebuilt binary misses libraries:"; echo "$missing"; exit 1; }
 

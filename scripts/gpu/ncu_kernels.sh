@@ -6,14 +6,10 @@ set -u
 OUT=${OUT:-/tmp/ncu-out}; mkdir -p "$OUT"
 SHAPE=${SHAPE:-32x512}
 NCU=/usr/local/cuda/bin/ncu
-for f in .gpu-carry/*.xz; do
-  python3 -c 'import lzma,sys; open(sys.argv[2],"wb").write(lzma.open(sys.argv[1]).read())' "$f" "/tmp/$(basename "$f" .xz)"
-done
-chmod +x /tmp/tessera /tmp/encoder_latency
-mkdir -p /tmp/deps; for d in .gpu-carry/debs/*.deb; do dpkg -x "$d" /tmp/deps; done
-libs=/tmp/deps/usr/lib/x86_64-linux-gnu
-for d in $(python3 -c 'import glob, nvidia, os; [print(p) for b in nvidia.__path__ for p in glob.glob(os.path.join(b, "*", "lib"))]'); do libs="$libs:$d"; done
-/usr/bin/env LD_LIBRARY_PATH=$libs /tmp/tessera bench --models bert-base --device cuda --dtype float16 --batch 1 \
+source scripts/gpu/carried_runtime.sh
+unpack_binaries /tmp .gpu-carry/*.xz
+use_runtime_libraries .gpu-carry/debs
+/tmp/tessera bench --models bert-base --device cuda --dtype float16 --batch 1 \
   --seq 16 --runs 10 --cache-dir /tmp/c >/dev/null 2>&1
 M=$(ls -d /tmp/c/models/bert-base*)
 summarize() {
@@ -37,7 +33,7 @@ for step in ${STEPS:-tessera torch}; do
   case $step in
     tessera)
       # encoder_latency brackets its timed runs for profilers: warm-up and GEMM tuning are skipped.
-      LD_LIBRARY_PATH=$libs timeout 240 $NCU --metrics gpu__time_duration.sum --csv --profile-from-start off \
+      timeout 240 $NCU --metrics gpu__time_duration.sum --csv --profile-from-start off \
         /tmp/encoder_latency "$M" --device cuda --dtypes float16 --shapes "$SHAPE" --runs 1 --warmup 1 \
         >"$OUT/ncu_tessera.csv" 2>"$OUT/ncu_tessera.err"
       echo "exit $?"; tail -2 "$OUT/ncu_tessera.err"
@@ -57,7 +53,7 @@ with torch.inference_mode():
     torch.cuda.synchronize()
     torch.cuda.cudart().cudaProfilerStop()
 PY
-      timeout 240 $NCU --metrics gpu__time_duration.sum --csv --profile-from-start off python3 /tmp/torch_fwd.py \
+      env -u LD_LIBRARY_PATH timeout 240 $NCU --metrics gpu__time_duration.sum --csv --profile-from-start off python3 /tmp/torch_fwd.py \
         >"$OUT/ncu_torch.csv" 2>"$OUT/ncu_torch.err"
       echo "exit $?"; tail -2 "$OUT/ncu_torch.err"
       summarize "$OUT/ncu_torch.csv"
