@@ -4,6 +4,7 @@
 // forward pass as a CUDA graph. Only built when tessera has CUDA (TESSERA_HAS_CUDA).
 #include <cstddef>
 #include <memory>
+#include <vector>
 
 #include "tessera/model.h"
 
@@ -33,6 +34,26 @@ void profiler_stop();
 // the graph and returns fresh copies of the outputs. Arrays already on the GPU (weights) are
 // constants of the graph; a signature whose graph reads a different set of host arrays falls
 // back to eager evaluation.
+// One evaluation captured as a CUDA graph and replayed with new values of its inputs: `outputs`
+// are pending arrays whose work reads the materialised arrays `inputs` (ids, positions: whole
+// buffers) and otherwise only device buffers (weights, KV caches written in place) or host arrays
+// that stay constant (uploaded once, before capturing). Capturing runs nothing; replay(values)
+// copies each value (host or device, converted to the input's dtype) into the captured inputs,
+// launches the graph and returns fresh copies of the outputs.
+class CapturedEvaluation {
+ public:
+  CapturedEvaluation(const std::vector<Array>& inputs, const std::vector<Array>& outputs);
+  ~CapturedEvaluation();
+  CapturedEvaluation(const CapturedEvaluation&) = delete;
+  CapturedEvaluation& operator=(const CapturedEvaluation&) = delete;
+
+  std::vector<Array> replay(const std::vector<Array>& values);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 class GraphedModel {
  public:
   explicit GraphedModel(Model& model);

@@ -46,6 +46,10 @@ Array concatenate(const std::vector<Array>& arrays, int axis);
 // dst with update written at `start` (one entry per axis); update has dst's dtype and rank.
 // Writes in place when nothing else refers to dst (the KV-cache append).
 Array slice_update(const Array& dst, const Array& update, std::vector<int64_t> start);
+// The same with the start along `axis` as data (int32 [1]; 0 along the other axes): the KV-cache
+// write of a captured decode step. A start that would not fit is checked where it is on the host
+// and clamped into dst where it is not.
+Array slice_update(const Array& dst, const Array& update, const Array& start, int axis);
 
 // ---- elementwise (numpy broadcasting, dtype promotion) ----
 Array add(const Array& a, const Array& b);
@@ -121,6 +125,10 @@ Array rms_norm(const Array& x, const std::optional<Array>& weight, float eps);
 // traditional=false rotates halves (Llama/HF), true rotates interleaved pairs (GPT-J).
 // `freqs` (shape [dims/2]) overrides base-derived inverse frequencies (Llama 3.1 scaling).
 Array rope(const Array& x, int dims, bool traditional, float base, float scale, int64_t offset,
+           const std::optional<Array>& freqs = std::nullopt);
+// The same with the first position as data: `position` int32 [1] (a captured decode step's
+// position changes between replays without rebuilding anything).
+Array rope(const Array& x, int dims, bool traditional, float base, float scale, const Array& position,
            const std::optional<Array>& freqs = std::nullopt);
 // q [B,Hq,Sq,D], k/v [B,Hkv,Sk,D] with Hq % Hkv == 0 (grouped-query). mask: additive float or
 // bool (true = attend), broadcastable to [B,Hq,Sq,Sk]. causal aligns query i with key

@@ -95,11 +95,16 @@ class Concatenate : public Primitive {
 // out = dst with the box [start, start + update.shape) replaced by update (inputs: dst, update).
 // When dst's buffer has no other user it is written in place (donated), so appending one token
 // to a preallocated KV cache costs O(token), not O(cache).
+// inputs: dst, update [, shift]. With `shift_axis` >= 0 the box starts shift[0] further along that
+// axis, read from an int32 [1] array (data: the KV-cache slot of a replayed decode step); a shift
+// that would leave dst is clamped into it.
 class SliceUpdate : public Primitive {
  public:
-  explicit SliceUpdate(std::vector<int64_t> start) : start(std::move(start)) {}
+  explicit SliceUpdate(std::vector<int64_t> start, int shift_axis = -1)
+      : start(std::move(start)), shift_axis(shift_axis) {}
   TESSERA_PRIMITIVE(SliceUpdate)
   std::vector<int64_t> start;
+  int shift_axis;
 };
 
 enum class UnaryOp { negative, abs, exp, log, sqrt, rsqrt, square, tanh, erf, sigmoid, relu, silu, gelu, gelu_tanh };
@@ -210,17 +215,19 @@ class RMSNorm : public Primitive {  // inputs: x [, weight]
   bool has_weight;
 };
 
-class Rope : public Primitive {  // inputs: x [, freqs]
+// inputs: x [, freqs] [, position]: with `has_position` the first row's position is read from an
+// int32 [1] array (data, so a captured decode step replays at any position), else it is `offset`.
+class Rope : public Primitive {
  public:
-  Rope(int dims, bool traditional, float base, float scale, int64_t offset, bool has_freqs)
+  Rope(int dims, bool traditional, float base, float scale, int64_t offset, bool has_freqs, bool has_position)
       : dims(dims), traditional(traditional), base(base), scale(scale), offset(offset),
-        has_freqs(has_freqs) {}
+        has_freqs(has_freqs), has_position(has_position) {}
   TESSERA_PRIMITIVE(Rope)
   int dims;
   bool traditional;
   float base, scale;
   int64_t offset;
-  bool has_freqs;
+  bool has_freqs, has_position;
 };
 
 class ScaledDotProductAttention : public Primitive {  // inputs: q, k, v [, mask]

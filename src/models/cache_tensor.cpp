@@ -7,11 +7,15 @@ namespace tessera {
 
 namespace {
 
-// A buffer of `capacity` slots along axis 2 that keeps the old buffer's slots.
+// A buffer of `capacity` slots along axis 2 that keeps the old buffer's slots. Evaluated now:
+// growth is rare, and a buffer that exists before a decode step is captured (DecodeGraph) stays
+// out of the graph instead of being rebuilt by every replay.
 Array regrown(const Array& old, Shape shape, int64_t capacity, Dtype dtype) {
   shape[2] = capacity;
   Array fresh = zeros(shape, dtype);
-  return old.valid() ? slice_update(fresh, old, {0, 0, 0, 0}) : fresh;
+  Array grown = old.valid() ? slice_update(fresh, old, {0, 0, 0, 0}) : fresh;
+  eval(grown);
+  return grown;
 }
 
 }  // namespace
@@ -34,16 +38,42 @@ void CacheTensor::grow(const Array& like, int64_t capacity) {
   capacity_ = capacity;
 }
 
-void CacheTensor::write(const Array& x, int64_t slot) {
-  std::vector<int64_t> at{0, 0, slot, 0};
+void CacheTensor::grow(int64_t capacity) {
+  TESSERA_CHECK(allocated(), "kv cache", "grow before the first write");
   if (!quantized()) {
-    data_ = slice_update(data_, x, at);
+    data_ = regrown(data_, data_.shape(), capacity, data_.dtype());
+  } else {
+    data_ = regrown(data_, data_.shape(), capacity, Dtype::uint32);
+    scales_ = regrown(scales_, scales_.shape(), capacity, scales_.dtype());
+    biases_ = regrown(biases_, biases_.shape(), capacity, biases_.dtype());
+  }
+  capacity_ = capacity;
+}
+
+namespace {
+
+// Writes x (quantized first when the cache is) at `slot` through `put(buffer, values)`.
+template <typename Put>
+void write_slots(const Array& x, const KVQuantization& quant, Array& data, Array& scales, Array& biases, Put put) {
+  if (quant.bits == 0) {
+    data = put(data, x);
     return;
   }
-  QuantizedArrays q = quantize(x, quant_.group_size, quant_.bits);
-  data_ = slice_update(data_, q.weight, at);
-  scales_ = slice_update(scales_, q.scales, at);
-  biases_ = slice_update(biases_, q.biases, at);
+  QuantizedArrays q = quantize(x, quant.group_size, quant.bits);
+  data = put(data, q.weight);
+  scales = put(scales, q.scales);
+  biases = put(biases, q.biases);
+}
+
+}  // namespace
+
+void CacheTensor::write(const Array& x, int64_t slot) {
+  std::vector<int64_t> at{0, 0, slot, 0};
+  write_slots(x, quant_, data_, scales_, biases_, [&](const Array& dst, const Array& v) { return slice_update(dst, v, at); });
+}
+
+void CacheTensor::write(const Array& x, const Array& slot) {
+  write_slots(x, quant_, data_, scales_, biases_, [&](const Array& dst, const Array& v) { return slice_update(dst, v, slot, 2); });
 }
 
 Array CacheTensor::read(int64_t begin, int64_t end) const {

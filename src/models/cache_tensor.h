@@ -22,6 +22,11 @@ class CacheTensor {
   void grow(const Array& like, int64_t capacity);
   // x [B,Hkv,n,D] into slots slot..slot+n-1 (the caller splits writes that wrap).
   void write(const Array& x, int64_t slot);
+  // The same at a slot given as data (int32 [1]; see slice_update), for replayed decode steps.
+  void write(const Array& x, const Array& slot);
+  // Resizes to `capacity` slots shaped like the current buffer (grown at least once before).
+  void grow(int64_t capacity);
+  bool allocated() const { return capacity_ > 0; }
   // Slots [begin, end), in the compute dtype.
   Array read(int64_t begin, int64_t end) const;
   // The slots listed in `slots` (int32 [n]), in that order, in the compute dtype.

@@ -115,6 +115,23 @@ class DecoderModel : public CausalLM {
     return run(ids, {&cache}, {ids.shape(1)}, last_only, {});
   }
 
+  // Rotary frequencies fixed by the config, and every MLP free of host round trips (the MoE
+  // router reads its choices back on the host).
+  bool supports_position_data(const KVCache& cache, int64_t steps) const override {
+    if (!rotary_.position_as_data() || int64_t(cache.layers.size()) != cfg_.layers) return false;
+    for (const DecoderLayer& l : layers_)
+      if (l.moe) return false;
+    return cache.accepts_position_data(steps);
+  }
+
+  Array forward_step(const Array& ids, KVCache& cache, const Array& position) override {
+    TESSERA_CHECK(ids.ndim() == 2 && ids.shape(1) == 1, "forward",
+                  "a decode step takes ids [batch, 1], got " + to_string(ids.shape()));
+    TESSERA_CHECK(supports_position_data(cache, 1), "forward", "this model or cache takes no data positions");
+    if (ids.evaluated() && ids.buffer()->on_host()) check_ids(ids);  // device ids: validated where made
+    return run(ids, {&cache}, {1}, true, {}, position);
+  }
+
   Array forward_packed(const std::vector<Array>& ids, const std::vector<KVCache*>& caches) override {
     TESSERA_CHECK(!ids.empty() && ids.size() == caches.size(), "forward",
                   "packed sequences need one cache each, got " + std::to_string(ids.size()) + " sequences and " +
@@ -198,8 +215,9 @@ class DecoderModel : public CausalLM {
   // ids [B,T] holds the sequences one after another along T (lengths[i] tokens each, past in
   // caches[i]); with several sequences B is 1. last_only: the last token of each sequence,
   // [N,1,vocab] (with one sequence [B,1,vocab]); else [B,T,vocab].
+  // position: the single sequence's first position as data (forward_step), else cache offsets.
   Array run(const Array& ids, const std::vector<KVCache*>& caches, const std::vector<int64_t>& lengths,
-            bool last_only, const std::vector<bool>& padding) {
+            bool last_only, const std::vector<bool>& padding, const std::optional<Array>& position = std::nullopt) {
     const DecoderConfig& c = cfg_;
     for (const KVCache* cache : caches)
       TESSERA_CHECK(int64_t(cache->layers.size()) == c.layers, "forward", "the KV cache belongs to another model");
@@ -209,11 +227,11 @@ class DecoderModel : public CausalLM {
       const DecoderLayer& l = layers_[i];
       for (size_t s = 0; s < caches.size(); ++s) layer_caches[s] = &caches[s]->layers[i];
       Array h = rms_norm(x, l.input_norm, c.eps);
-      x = add(x, attention(l, h, layer_caches, lengths, c.window[i], padding));
+      x = add(x, attention(l, h, layer_caches, lengths, c.window[i], padding, position));
       h = rms_norm(x, l.post_attention_norm, c.eps);
       x = add(x, l.moe ? (*l.moe)(h) : (*l.mlp)(h));
     }
-    if (last_only) {
+    if (last_only && !(lengths.size() == 1 && lengths[0] == 1)) {
       std::vector<int32_t> last;
       int64_t end = 0;
       for (int64_t n : lengths) last.push_back(int32_t((end += n) - 1));
@@ -227,7 +245,7 @@ class DecoderModel : public CausalLM {
   // attention itself per sequence.
   Array attention(const DecoderLayer& l, const Array& h, const std::vector<LayerCache*>& caches,
                   const std::vector<int64_t>& lengths, std::optional<int64_t> window,
-                  const std::vector<bool>& padding) const {
+                  const std::vector<bool>& padding, const std::optional<Array>& position) const {
     const DecoderConfig& c = cfg_;
     std::vector<Array> projected = nn::fused_outputs(l.qkv, {&l.q, &l.k, &l.v}, h);
     Array q = projected[0], k = projected[1], v = projected[2];
@@ -242,7 +260,8 @@ class DecoderModel : public CausalLM {
       q = clip(q), k = clip(k), v = clip(v);
     }
     int64_t batch = h.shape(0);
-    if (caches.size() == 1) return l.o(attend(l, q, k, v, *caches[0], batch, h.shape(1), window, padding));
+    if (caches.size() == 1)
+      return l.o(attend(l, q, k, v, *caches[0], batch, h.shape(1), window, padding, position));
     std::vector<Array> contexts;
     int64_t at = 0;
     for (size_t s = 0; s < caches.size(); ++s) {
@@ -256,20 +275,29 @@ class DecoderModel : public CausalLM {
 
   // One sequence's (or one equal-length batch's) attention: q/k/v [B,S,width] in, [B,S,heads*D] out.
   Array attend(const DecoderLayer& l, const Array& q_in, const Array& k_in, const Array& v_in, LayerCache& cache,
-               int64_t batch, int64_t seq, std::optional<int64_t> window, const std::vector<bool>& padding) const {
+               int64_t batch, int64_t seq, std::optional<int64_t> window, const std::vector<bool>& padding,
+               const std::optional<Array>& position = std::nullopt) const {
     const DecoderConfig& c = cfg_;
     auto heads = [&](const Array& t, int64_t n, const std::optional<Array>& norm) {
       Array split = reshape(t, {batch, seq, n, c.head_dim});
       if (spec_.qk_norm == QKNorm::per_head && norm) split = rms_norm(split, *norm, c.eps);
       return swapaxes(split, 1, 2);  // [B, n, S, D]
     };
+    float scale = 1.0f / std::sqrt(float(c.head_dim));
+    if (position) {  // one token at a data position: the whole cache buffer, its filled slots masked in
+      Array q = rotary_(heads(q_in, c.heads, l.q_norm), *position);
+      Array k = rotary_(heads(k_in, c.kv_heads, l.k_norm), *position);
+      CachedKeysValues kv = cache.update(k, heads(v_in, c.kv_heads, std::nullopt), *position);
+      Array mask = reshape(*kv.key_mask, {1, 1, 1, kv.keys.shape(2)});
+      Array ctx = scaled_dot_product_attention(q, kv.keys, kv.values, scale, mask, false);
+      return reshape(swapaxes(ctx, 1, 2), {batch, seq, c.heads * c.head_dim});
+    }
     int64_t offset = cache.offset();
     Array q = rotary_(heads(q_in, c.heads, l.q_norm), offset);
     Array k = rotary_(heads(k_in, c.kv_heads, l.k_norm), offset);
     CachedKeysValues kv = cache.update(k, heads(v_in, c.kv_heads, std::nullopt));
     AttentionMask m = attention_mask(kv.key_positions, offset, seq, batch, window, padding);
-    Array ctx = scaled_dot_product_attention(q, kv.keys, kv.values, 1.0f / std::sqrt(float(c.head_dim)),
-                                             m.mask, m.causal);
+    Array ctx = scaled_dot_product_attention(q, kv.keys, kv.values, scale, m.mask, m.causal);
     return reshape(swapaxes(ctx, 1, 2), {batch, seq, c.heads * c.head_dim});
   }
 

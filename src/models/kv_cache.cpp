@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "tessera/error.h"
 #include "tessera/ops.h"
 
 namespace tessera {
@@ -24,6 +25,26 @@ void LayerCache::write(const Array& k, const Array& v, int64_t slot) {
     keys_.write(slice_axis(k, 2, first, n), 0);
     values_.write(slice_axis(v, 2, first, n), 0);
   }
+}
+
+void LayerCache::reserve(int64_t tokens) {
+  if (max_size_) tokens = std::min(tokens, *max_size_);
+  if (tokens <= capacity()) return;
+  keys_.grow(tokens);
+  values_.grow(tokens);
+}
+
+CachedKeysValues LayerCache::update(const Array& k, const Array& v, const Array& position) {
+  TESSERA_CHECK(k.shape(2) == 1, "kv cache", "an update at a data position takes one token, got " + to_string(k.shape()));
+  TESSERA_CHECK(accepts_position_data(1), "kv cache", "a rotating cache that is full takes no data positions");
+  reserve(k, offset_ + 1);
+  keys_.write(k, position);
+  values_.write(v, position);
+  CachedKeysValues out{keys_.read(0, capacity()), values_.read(0, capacity()), {}, std::nullopt};
+  // Slots 0..position hold the tokens so far; the rest of the buffer is not yet written.
+  out.key_mask = less(arange(0, capacity(), Dtype::int32), add(position, full({1}, 1, Dtype::int32)));
+  offset_ += 1;
+  return out;
 }
 
 CachedKeysValues LayerCache::update(const Array& k, const Array& v) {

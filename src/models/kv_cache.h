@@ -18,10 +18,13 @@
 namespace tessera {
 
 // What the new queries attend to after an update: keys/values [B,Hkv,Sk,D] and, per key, the
-// absolute position of its token (in the order the keys are laid out).
+// absolute position of its token (in the order the keys are laid out). An update at a position
+// given as data leaves key_positions empty and says which slots hold tokens in key_mask instead
+// (bool [Sk], computed on the device).
 struct CachedKeysValues {
   Array keys, values;
   std::vector<int64_t> key_positions;
+  std::optional<Array> key_mask;
 };
 
 class LayerCache {
@@ -33,6 +36,15 @@ class LayerCache {
 
   // Appends k, v [B,Hkv,S,D] (the tokens at positions offset()..offset()+S-1).
   CachedKeysValues update(const Array& k, const Array& v);
+  // Appends one token's k, v [B,Hkv,1,D] at `position` (int32 [1], data equal to offset()): the
+  // same graph then serves every later step (CUDA graph replay), each followed by advance(1).
+  // Returns the whole buffer with its key_mask. Needs room: accepts_position_data(1).
+  CachedKeysValues update(const Array& k, const Array& v, const Array& position);
+  // Whether the next `tokens` tokens can go in at data positions: none of them would rotate.
+  bool accepts_position_data(int64_t tokens) const { return !max_size_ || offset_ + tokens <= *max_size_; }
+  // Room for `tokens` tokens in all (after a first update: the buffers' shape comes from it).
+  void reserve(int64_t tokens);
+  void advance(int64_t tokens) { offset_ += tokens; }  // a replayed step wrote one more token
   int64_t offset() const { return offset_; }  // tokens seen so far
   int64_t capacity() const { return keys_.capacity(); }
   size_t nbytes() const { return keys_.nbytes() + values_.nbytes(); }
@@ -49,6 +61,18 @@ class LayerCache {
 struct KVCache {
   std::vector<LayerCache> layers;
   int64_t offset() const { return layers.empty() ? 0 : layers.front().offset(); }
+  bool accepts_position_data(int64_t tokens) const {
+    for (const LayerCache& l : layers)
+      if (!l.accepts_position_data(tokens)) return false;
+    return true;
+  }
+  void reserve(int64_t tokens) {
+    for (LayerCache& l : layers) l.reserve(tokens);
+  }
+  void advance(int64_t tokens) {
+    for (LayerCache& l : layers) l.advance(tokens);
+  }
+  int64_t capacity() const { return layers.empty() ? 0 : layers.front().capacity(); }
   size_t nbytes() const {
     size_t n = 0;
     for (const LayerCache& l : layers) n += l.nbytes();

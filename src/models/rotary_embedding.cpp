@@ -73,4 +73,11 @@ Array RotaryEmbedding::operator()(const Array& x, int64_t offset) const {
   return rope(x, dims_, false, base_, scale_, offset, freqs);
 }
 
+Array RotaryEmbedding::operator()(const Array& x, const Array& position) const {
+  TESSERA_CHECK(position_as_data(), "rope", "\"dynamic\" rotary scaling needs its positions on the host");
+  std::optional<Array> freqs = freqs_;
+  if (freqs) freqs = to_device(*freqs, x.device());
+  return rope(x, dims_, false, base_, scale_, position, freqs);
+}
+
 }  // namespace tessera

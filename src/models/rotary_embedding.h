@@ -16,6 +16,10 @@ class RotaryEmbedding {
   RotaryEmbedding(const ModelConfig& config, int64_t head_dim);
   // x [B,H,S,D] holds the tokens at positions offset..offset+S-1.
   Array operator()(const Array& x, int64_t offset) const;
+  // The same with the first position as data (int32 [1]); not for "dynamic" scaling, whose
+  // frequencies depend on the sequence length.
+  Array operator()(const Array& x, const Array& position) const;
+  bool position_as_data() const { return type_ != "dynamic"; }
 
  private:
   std::optional<Array> dynamic_freqs(int64_t sequence_length) const;

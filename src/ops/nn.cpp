@@ -174,8 +174,11 @@ Array rms_norm(const Array& x, const std::optional<Array>& weight, float eps) {
   return build<RMSNorm>(x.shape(), x.dtype(), std::move(inputs), eps, weight.has_value());
 }
 
-Array rope(const Array& x, int dims, bool traditional, float base, float scale, int64_t offset,
-           const std::optional<Array>& freqs) {
+namespace {
+
+// The Rope node; `position` (int32 [1]) replaces `offset` when given.
+Array build_rope(const Array& x, int dims, bool traditional, float base, float scale, int64_t offset,
+                 const std::optional<Array>& position, const std::optional<Array>& freqs) {
   detail::check_floating(x, "rope");
   TESSERA_CHECK(x.ndim() >= 2, "rope", "expects [..., S, D], got " + to_string(x.shape()));
   TESSERA_CHECK(dims > 0 && dims % 2 == 0 && dims <= x.shape(-1), "rope",
@@ -188,8 +191,26 @@ Array rope(const Array& x, int dims, bool traditional, float base, float scale, 
                   "freqs must have shape (" + std::to_string(dims / 2) + ")");
     inputs.push_back(astype(*freqs, Dtype::float32));
   }
-  return build<Rope>(x.shape(), x.dtype(), std::move(inputs), dims, traditional, base, scale,
-                     offset, freqs.has_value());
+  if (position) {
+    TESSERA_CHECK(position->dtype() == Dtype::int32 && position->size() == 1, "rope",
+                  "position must be one int32, got " + std::string(name(position->dtype())) + " " +
+                      to_string(position->shape()));
+    inputs.push_back(reshape(*position, {1}));
+  }
+  return build<Rope>(x.shape(), x.dtype(), std::move(inputs), dims, traditional, base, scale, offset,
+                     freqs.has_value(), position.has_value());
+}
+
+}  // namespace
+
+Array rope(const Array& x, int dims, bool traditional, float base, float scale, int64_t offset,
+           const std::optional<Array>& freqs) {
+  return build_rope(x, dims, traditional, base, scale, offset, std::nullopt, freqs);
+}
+
+Array rope(const Array& x, int dims, bool traditional, float base, float scale, const Array& position,
+           const std::optional<Array>& freqs) {
+  return build_rope(x, dims, traditional, base, scale, 0, position, freqs);
 }
 
 Array scaled_dot_product_attention(const Array& q, const Array& k, const Array& v, float scale,

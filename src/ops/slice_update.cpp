@@ -15,4 +15,22 @@ Array slice_update(const Array& dst, const Array& update, std::vector<int64_t> s
   return detail::build<SliceUpdate>(dst.shape(), dst.dtype(), {dst, update}, std::move(start));
 }
 
+Array slice_update(const Array& dst, const Array& update, const Array& start, int axis) {
+  TESSERA_CHECK(start.dtype() == Dtype::int32 && start.size() == 1, "slice_update",
+                "a data start must be one int32, got " + std::string(name(start.dtype())) + " " +
+                    to_string(start.shape()));
+  TESSERA_CHECK(axis >= 0 && axis < dst.ndim(), "slice_update",
+                "axis " + std::to_string(axis) + " out of range for " + to_string(dst.shape()));
+  // Every check but the start's value; that one too when it is already on the host.
+  Array checked = slice_update(dst, update, std::vector<int64_t>(size_t(dst.ndim()), 0));
+  if (start.evaluated() && start.buffer()->on_host()) {
+    int64_t at = astype(start, Dtype::int64).to_vector<int64_t>()[0];
+    TESSERA_CHECK(at >= 0 && at + update.shape(axis) <= dst.shape(axis), "slice_update",
+                  "update " + to_string(update.shape()) + " at " + std::to_string(at) + " along axis " +
+                      std::to_string(axis) + " does not fit in " + to_string(dst.shape()));
+  }
+  return detail::build<SliceUpdate>(dst.shape(), dst.dtype(), {dst, update, reshape(start, {1})},
+                                    std::vector<int64_t>(size_t(dst.ndim()), 0), axis);
+}
+
 }  // namespace tessera

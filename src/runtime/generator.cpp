@@ -6,6 +6,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "runtime/decode_graph.h"
 #include "runtime/text_stream.h"
 #include "tessera/ops.h"
 
@@ -51,6 +52,16 @@ std::vector<GenerationResult> generate(CausalLM& model, const std::vector<std::v
     seqs.back().result.prompt_tokens = int64_t(prompts[i].size());
   }
 
+  // Hands each sequence its row of last-token logits [N,1,vocab], as float32 on the host.
+  auto take_logits = [](const std::vector<Sequence*>& batch, const Array& logits_out) {
+    Array logits = contiguous(astype(to_device(logits_out, Device::cpu()), Dtype::float32));
+    eval(logits);
+    std::vector<float> all = logits.to_vector<float>();
+    size_t vocab = all.size() / batch.size();
+    for (size_t i = 0; i < batch.size(); ++i)
+      batch[i]->logits.assign(all.begin() + long(i * vocab), all.begin() + long((i + 1) * vocab));
+  };
+
   // Runs the given sequences' next tokens as one packed pass; each gets its last-token logits.
   auto step = [&](const std::vector<Sequence*>& batch, const std::vector<std::vector<int64_t>>& tokens) {
     std::vector<Array> ids;
@@ -59,12 +70,7 @@ std::vector<GenerationResult> generate(CausalLM& model, const std::vector<std::v
       ids.emplace_back(tokens[i], Shape{1, int64_t(tokens[i].size())});
       caches.push_back(&batch[i]->cache);
     }
-    Array logits = contiguous(astype(to_device(model.forward_packed(ids, caches), Device::cpu()), Dtype::float32));
-    eval(logits);
-    std::vector<float> all = logits.to_vector<float>();
-    size_t vocab = all.size() / batch.size();
-    for (size_t i = 0; i < batch.size(); ++i)
-      batch[i]->logits.assign(all.begin() + long(i * vocab), all.begin() + long((i + 1) * vocab));
+    take_logits(batch, model.forward_packed(ids, caches));
   };
 
   // Prefill: each round takes the next chunk of every prompt not yet in its cache.
@@ -85,8 +91,11 @@ std::vector<GenerationResult> generate(CausalLM& model, const std::vector<std::v
   double prompt_seconds = seconds_since(start);
 
   // Decode: every unfinished sequence samples its next token; those still going run one packed
-  // step, so a finished sequence costs nothing from then on.
+  // step, so a finished sequence costs nothing from then on. A single sequence's steps replay as
+  // a CUDA graph where the model and device allow it (runtime/decode_graph.h).
   start = Clock::now();
+  std::optional<DecodeGraph> graph;
+  if (seqs.size() == 1) graph.emplace(model, seqs[0].cache, options.max_tokens);
   for (int64_t produced = 0; produced < options.max_tokens; ++produced) {
     std::vector<Sequence*> batch;
     std::vector<std::vector<int64_t>> tokens;
@@ -115,7 +124,10 @@ std::vector<GenerationResult> generate(CausalLM& model, const std::vector<std::v
       tokens.push_back({token});
     }
     if (batch.empty()) break;
-    step(batch, tokens);
+    if (graph)
+      take_logits(batch, graph->step(Array(tokens[0], {1, 1})));
+    else
+      step(batch, tokens);
   }
   double decode_seconds = seconds_since(start);
 

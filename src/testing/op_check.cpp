@@ -402,6 +402,19 @@ std::vector<OpCase> build_cases() {
               });
               return out;
             }});
+  // A start given as data (the KV-cache slot of a replayed decode step), pending when read.
+  add_case({"slice_update_data_start", {normal({2, 3, 6, 4}), normal({2, 3, 1, 4})},
+            [](const std::vector<Array>& in) {
+              Array start = astype(Array(std::vector<int64_t>{4}, {1}), Dtype::int32);
+              return slice_update(multiply(in[0], 2.0), in[1], start, 2);
+            },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor out = ref_map(in[0], [](double x) { return 2 * x; });
+              for_each_index(Shape{2, 3, 1, 4}, [&](const Index& i, int64_t) {
+                out.data[size_t(((i[0] * 3 + i[1]) * 6 + 4) * 4 + i[3])] = in[1].at({i[0], i[1], 0, i[3]});
+              });
+              return out;
+            }});
 
   // Reductions.
   auto reduce_case = [&](const std::string& name, Array (*op)(const Array&, std::vector<int>, bool),
@@ -577,6 +590,13 @@ std::vector<OpCase> build_cases() {
   add_case({"rope_half", {normal({2, 3, 6, 8})},
             [](const std::vector<Array>& in) { return rope(in[0], 8, false, 10000.0f, 1.0f, 3); },
             [](const std::vector<RefTensor>& in) { return ref_rope(in[0], 8, false, 10000.0, 1.0, 3, nullptr); }});
+  // The position as data, computed by an op so it is pending (unchecked) when the rope reads it.
+  add_case({"rope_data_position", {normal({2, 3, 1, 8})},
+            [](const std::vector<Array>& in) {
+              Array position = astype(Array(std::vector<int64_t>{5}, {1}), Dtype::int32);
+              return rope(in[0], 8, false, 10000.0f, 1.0f, position);
+            },
+            [](const std::vector<RefTensor>& in) { return ref_rope(in[0], 8, false, 10000.0, 1.0, 5, nullptr); }});
   add_case({"rope_traditional_partial", {normal({1, 2, 5, 12})},
             [](const std::vector<Array>& in) { return rope(in[0], 8, true, 500.0f, 0.5f, 0); },
             [](const std::vector<RefTensor>& in) { return ref_rope(in[0], 8, true, 500.0, 0.5, 0, nullptr); }});

@@ -108,6 +108,13 @@ TEST(Array, ErrorsNameTheOp) {
   EXPECT_THROW(take(zeros({3, 2}), Array(std::vector<float>{1}, {1}), 0), Error);
   EXPECT_THROW(eval(take(zeros({3, 2}), Array(std::vector<int32_t>{3}, {1}), 0)), Error);
   EXPECT_THROW(exp(Array(std::vector<int32_t>{1}, {1})), Error);
+  // Data positions: one int32, and a start known on the host must fit.
+  Array cache = zeros({1, 2, 4, 8}), token = zeros({1, 2, 1, 8});
+  EXPECT_THROW(slice_update(cache, token, Array(std::vector<int32_t>{4}, {1}), 2), Error);
+  EXPECT_THROW(slice_update(cache, token, Array(std::vector<int64_t>{1}, {1}), 2), Error);
+  EXPECT_THROW(slice_update(cache, token, Array(std::vector<int32_t>{1}, {1}), 4), Error);
+  EXPECT_THROW(rope(token, 8, false, 1e4f, 1.0f, Array(std::vector<float>{1}, {1})), Error);
+  EXPECT_THROW(rope(token, 8, false, 1e4f, 1.0f, Array(std::vector<int32_t>{1, 2}, {2})), Error);
   if (!cuda_available()) EXPECT_THROW(set_default_device(Device::cuda()), Error);
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "models/causal_lm.h"
+#include "runtime/decode_graph.h"
 #include "runtime/generator.h"
 #include "tessera/error.h"
 #include "tessera/ops.h"
@@ -109,6 +110,40 @@ TEST_P(DecoderFixture, IncrementalDecodingMatchesFullForward) {
     }
     EXPECT_EQ(cache.offset(), ids.shape(1));
     EXPECT_LE(relative_error(concatenate(pieces, 1), expected.at("logits")), 1e-5);
+  }
+}
+
+// Decode steps with the position as data (CausalLM::forward_step, what a CUDA graph replays) and
+// through DecodeGraph (captured and replayed on CUDA, plain forward elsewhere) reproduce the full
+// pass. Mixture-of-experts models route on the host, and the mistral fixture's 4-token sliding
+// window rotates its cache: those take no data positions.
+TEST_P(DecoderFixture, DataPositionStepsAndDecodeGraphMatchFullForward) {
+  TensorMap inputs = load_safetensors((kDecoders / fixture() / "inputs.safetensors").string());
+  TensorMap expected = load_safetensors((kDecoders / fixture() / "expected.safetensors").string());
+  Array ids = inputs.at("input_ids");
+  int64_t prefill = 3, length = ids.shape(1);
+  ASSERT_GE(length - prefill, 3) << "too short to warm up, capture and replay";
+  auto lm = this->lm();
+  bool moe = fixture().find("moe") != std::string::npos || fixture().find("mixtral") != std::string::npos;
+  for (bool through_graph : {false, true}) {
+    KVCache cache = lm->make_cache();
+    std::vector<Array> pieces{lm->forward(slice_axis(ids, 1, 0, prefill), cache)};
+    eval(pieces.back());
+    bool supported = lm->supports_position_data(cache, length - prefill);
+    EXPECT_EQ(supported, !moe && fixture() != "mistral");
+    if (!supported && !through_graph) continue;
+    DecodeGraph graph(*lm, cache, length - prefill);
+    for (int64_t t = prefill; t < length; ++t) {
+      Array step = contiguous(slice_axis(ids, 1, t, t + 1));
+      eval(step);
+      Array position(std::vector<int32_t>{int32_t(t)}, {1});
+      pieces.push_back(through_graph ? graph.step(step) : lm->forward_step(step, cache, position));
+      eval(pieces.back());
+    }
+    EXPECT_EQ(cache.offset(), length);
+    EXPECT_EQ(graph.replaying(), through_graph && supported && GetParam().device.type == DeviceType::cuda);
+    EXPECT_LE(relative_error(concatenate(pieces, 1), expected.at("logits")), 1e-5)
+        << (through_graph ? "decode graph" : "forward_step");
   }
 }
 

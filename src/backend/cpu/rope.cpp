@@ -20,6 +20,8 @@ void Rope::eval_cpu(const std::vector<Array>& inputs, Array& out) {
     for (int i = 0; i < half; ++i)
       inv_freq[size_t(i)] = float(std::pow(double(base), -2.0 * i / double(dims)));
   }
+  int64_t first = offset;
+  if (has_position) first = inputs[has_freqs ? 2 : 1].to_vector<int32_t>()[0];
   cpu::Float32View x = cpu::as_float32(in);
   dispatch_dtype(out.dtype(), [&](auto t) {
     using T = decltype(t);
@@ -29,7 +31,7 @@ void Rope::eval_cpu(const std::vector<Array>& inputs, Array& out) {
       for (int64_t r = 0; r < rows; ++r) {
         const float* xr = x.data + r * d;
         T* yr = o + r * d;
-        float pos = float(offset + r % s) * scale;
+        float pos = float(first + r % s) * scale;
         for (int i = 0; i < half; ++i) {
           float theta = pos * inv_freq[size_t(i)];
           float c = std::cos(theta), sn = std::sin(theta);

@@ -1,4 +1,5 @@
 // SliceUpdate on the CPU: donate dst's buffer when possible, then copy the update into the box.
+#include <algorithm>
 #include <cstring>
 
 #include "backend/cpu/strided.h"
@@ -19,6 +20,11 @@ void SliceUpdate::eval_cpu(const std::vector<Array>& inputs, Array& out) {
   }
   int64_t box_offset = out.offset();
   for (size_t d = 0; d < start.size(); ++d) box_offset += start[d] * out.strides()[d];
+  if (shift_axis >= 0) {
+    int64_t room = out.shape(shift_axis) - update.shape(shift_axis);
+    int64_t shift = std::clamp<int64_t>(inputs[2].to_vector<int32_t>()[0], 0, room);
+    box_offset += shift * out.strides()[size_t(shift_axis)];
+  }
   size_t item = itemsize(out.dtype());
   auto* base = static_cast<uint8_t*>(out.buffer()->mutable_host()) + box_offset * int64_t(item);
   const auto* src = static_cast<const uint8_t*>(update.buffer()->host()) + update.offset() * int64_t(item);

@@ -10,7 +10,8 @@ namespace cuda {
 namespace {
 
 template <typename In, typename Out>
-__global__ void convert_kernel(const In* src, Out* dst, int64_t n, StridedLayout<2> layout) {
+__global__ void convert_kernel(const In* src, Out* dst, int64_t n, StridedLayout<2> layout, DestinationShift shift) {
+  if (shift.index) dst += int64_t(min(max(*shift.index, 0), shift.max)) * shift.stride;
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     int64_t off[2];
     layout.offsets(i, off);
@@ -36,7 +37,7 @@ __global__ void arange_kernel(T* out, int64_t n, int64_t start) {
 
 }  // namespace
 
-void copy_strided(const Array& src, void* dst, Dtype dst_dtype, const Strides& dst_strides) {
+void copy_strided(const Array& src, void* dst, Dtype dst_dtype, const Strides& dst_strides, DestinationShift shift) {
   int64_t n = src.size();
   if (n == 0) return;
   Strides out_strides = dst_strides.empty() ? row_major_strides(src.shape()) : dst_strides;
@@ -48,7 +49,7 @@ void copy_strided(const Array& src, void* dst, Dtype dst_dtype, const Strides& d
       using W = decltype(word);
       LaunchShape s = launch_shape(n);
       convert_kernel<W, W><<<s.blocks, s.threads, 0, stream()>>>(static_cast<const W*>(in), static_cast<W*>(dst), n,
-                                                                 layout);
+                                                                 layout, shift);
     });
   } else {
     dispatch_device_dtype(src.dtype(), [&](auto in_type) {
@@ -57,7 +58,7 @@ void copy_strided(const Array& src, void* dst, Dtype dst_dtype, const Strides& d
         using Out = decltype(out_type);
         LaunchShape s = launch_shape(n);
         convert_kernel<In, Out><<<s.blocks, s.threads, 0, stream()>>>(device_data<In>(src), static_cast<Out*>(dst), n,
-                                                                       layout);
+                                                                       layout, shift);
       });
     });
   }
@@ -157,8 +158,14 @@ void SliceUpdate::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   }
   int64_t box_offset = out.offset();
   for (size_t d = 0; d < start.size(); ++d) box_offset += start[d] * out.strides()[d];
+  cuda::DestinationShift shift;
+  if (shift_axis >= 0) {  // the start along shift_axis is read on the device
+    shift.index = cuda::device_data<int32_t>(inputs[2]);
+    shift.stride = out.strides()[size_t(shift_axis)];
+    shift.max = int(out.shape(shift_axis) - update.shape(shift_axis));
+  }
   auto* base = static_cast<uint8_t*>(out.buffer()->mutable_device(out.device()));
-  cuda::copy_strided(update, base + box_offset * int64_t(itemsize(out.dtype())), out.dtype(), out.strides());
+  cuda::copy_strided(update, base + box_offset * int64_t(itemsize(out.dtype())), out.dtype(), out.strides(), shift);
 }
 
 }  // namespace tessera

@@ -10,6 +10,7 @@
 #include "backend/cuda/caching_allocator.h"
 #include "backend/cuda/runtime.h"
 #include "tessera/cuda.h"
+#include "tessera/ops.h"
 
 namespace tessera::cuda {
 
@@ -76,14 +77,124 @@ std::vector<std::shared_ptr<Buffer>> host_inputs(const ModelOutputs& outputs) {
   return found;
 }
 
-struct CapturedGraph {
+// Runs `outputs`' pending work under stream capture into a private memory pool: nothing
+// executes; the instantiated graph does the work when launched. Host buffers the work reads are
+// uploaded first (uploads stay outside the graph).
+struct Capture {
   cudaGraphExec_t exec = nullptr;
   int pool = 0;
+};
+
+Capture capture(const std::vector<Array>& outputs) {
+  std::vector<Array> roots = outputs;
+  ModelOutputs as_fields;
+  for (size_t i = 0; i < roots.size(); ++i) as_fields[std::to_string(i)] = roots[i];
+  for (const auto& buffer : host_inputs(as_fields)) buffer->device(Device::cuda(0));
+  Capture c;
+  c.pool = allocator().create_pool();
+  allocator().set_current_pool(c.pool);
+  cudaGraph_t captured = nullptr;
+  // Relaxed: the allocator may still call cudaMalloc for the pool while capturing.
+  check(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
+  try {
+    eval(roots);
+  } catch (...) {
+    cudaStreamEndCapture(stream(), &captured);
+    if (captured) cudaGraphDestroy(captured);
+    allocator().set_current_pool(0);
+    allocator().retire_pool(c.pool);
+    throw;
+  }
+  allocator().set_current_pool(0);
+  check(cudaStreamEndCapture(stream(), &captured), "cudaStreamEndCapture");
+  cudaError_t instantiated = cudaGraphInstantiate(&c.exec, captured, 0);
+  cudaGraphDestroy(captured);
+  if (instantiated != cudaSuccess) allocator().retire_pool(c.pool);
+  check(instantiated, "cudaGraphInstantiate");
+  return c;
+}
+
+// Frees a capture's graph and pool; `held` (arrays in the pool) must be dropped first.
+void release(Capture& c) {
+  if (!c.exec) return;
+  cudaGraphExecDestroy(c.exec);
+  allocator().retire_pool(c.pool);
+  c.exec = nullptr;
+}
+
+// Copies `value` (host or device, any producer) into `input`'s device bytes on the stream.
+void copy_into(const std::shared_ptr<Buffer>& input, Array value, Dtype dtype, const char* what) {
+  if (value.dtype() != dtype) value = astype(value, dtype);
+  value = contiguous(value);
+  eval(value);
+  size_t bytes = value.nbytes();
+  TESSERA_CHECK(bytes == input->size(), "cuda graph",
+                std::string(what) + " has " + std::to_string(bytes) + " bytes, the captured input " +
+                    std::to_string(input->size()));
+  size_t skip = size_t(value.offset()) * itemsize(value.dtype());
+  void* dst = input->mutable_device(Device::cuda(0));
+  if (value.buffer()->on_device())
+    check(cudaMemcpyAsync(dst, static_cast<const uint8_t*>(value.buffer()->device(Device::cuda(0))) + skip, bytes,
+                          cudaMemcpyDeviceToDevice, stream()),
+          "cudaMemcpyAsync(graph input)");
+  else
+    check(cudaMemcpyAsync(dst, static_cast<const uint8_t*>(value.buffer()->host()) + skip, bytes,
+                          cudaMemcpyHostToDevice, stream()),
+          "cudaMemcpyAsync(graph input)");
+}
+
+// A new device buffer with `array`'s bytes (queued on the stream), viewed the same way.
+Array fresh_copy(const Array& array) {
+  size_t bytes = array.buffer()->size();
+  auto copy = Buffer::allocate_device(Device::cuda(0), bytes);
+  check(cudaMemcpyAsync(copy->mutable_device(Device::cuda(0)), array.buffer()->device(Device::cuda(0)), bytes,
+                        cudaMemcpyDeviceToDevice, stream()),
+        "cudaMemcpyAsync(graph output)");
+  return Array::from_buffer(copy, array.shape(), array.dtype(), array.strides(), array.offset());
+}
+
+struct CapturedGraph {
+  Capture capture;
   std::vector<std::shared_ptr<Buffer>> inputs;  // device copies the graph reads
   ModelOutputs outputs;                         // what the graph writes
 };
 
 }  // namespace
+
+struct CapturedEvaluation::Impl {
+  Capture graph;
+  std::vector<Array> inputs, outputs;
+  ~Impl() {
+    outputs.clear();
+    release(graph);
+  }
+};
+
+CapturedEvaluation::CapturedEvaluation(const std::vector<Array>& inputs, const std::vector<Array>& outputs)
+    : impl_(std::make_unique<Impl>()) {
+  OpScope scope("cuda_graph");
+  for (const Array& in : inputs)
+    TESSERA_CHECK(in.evaluated() && in.is_contiguous() && in.offset() == 0 && in.buffer()->size() == in.nbytes(),
+                  "cuda graph", "a captured input must be a whole materialised buffer");
+  impl_->inputs = inputs;
+  impl_->graph = capture(outputs);
+  impl_->outputs = outputs;
+}
+
+CapturedEvaluation::~CapturedEvaluation() = default;
+
+std::vector<Array> CapturedEvaluation::replay(const std::vector<Array>& values) {
+  OpScope scope("cuda_graph");
+  TESSERA_CHECK(values.size() == impl_->inputs.size(), "cuda graph",
+                "replay got " + std::to_string(values.size()) + " values for " + std::to_string(impl_->inputs.size()) +
+                    " inputs");
+  for (size_t i = 0; i < values.size(); ++i)
+    copy_into(impl_->inputs[i].buffer(), values[i], impl_->inputs[i].dtype(), "a replayed input");
+  check(cudaGraphLaunch(impl_->graph.exec, stream()), "cudaGraphLaunch");
+  std::vector<Array> fresh;
+  for (const Array& out : impl_->outputs) fresh.push_back(fresh_copy(out));
+  return fresh;
+}
 
 struct GraphedModel::Impl {
   Model& model;
@@ -93,10 +204,9 @@ struct GraphedModel::Impl {
 
   ~Impl() {
     for (auto& [key, graph] : graphs) {
-      cudaGraphExecDestroy(graph.exec);
       graph.outputs.clear();
       graph.inputs.clear();
-      allocator().retire_pool(graph.pool);
+      release(graph.capture);
     }
   }
 
@@ -107,29 +217,12 @@ struct GraphedModel::Impl {
     return outputs;
   }
 
-  CapturedGraph capture(const ModelOutputs& outputs) {
+  CapturedGraph capture_forward(const ModelOutputs& outputs) {
     CapturedGraph graph;
     graph.inputs = host_inputs(outputs);
-    for (const auto& buffer : graph.inputs) buffer->device(Device::cuda(0));  // uploads stay outside the graph
-    graph.pool = allocator().create_pool();
-    allocator().set_current_pool(graph.pool);
-    cudaGraph_t captured = nullptr;
-    // Relaxed: the allocator may still call cudaMalloc for the pool while capturing.
-    check(cudaStreamBeginCapture(stream(), cudaStreamCaptureModeRelaxed), "cudaStreamBeginCapture");
-    try {
-      eager(outputs);
-    } catch (...) {
-      cudaStreamEndCapture(stream(), &captured);
-      if (captured) cudaGraphDestroy(captured);
-      allocator().set_current_pool(0);
-      allocator().retire_pool(graph.pool);
-      throw;
-    }
-    allocator().set_current_pool(0);
-    check(cudaStreamEndCapture(stream(), &captured), "cudaStreamEndCapture");
-    cudaError_t instantiated = cudaGraphInstantiate(&graph.exec, captured, 0);
-    cudaGraphDestroy(captured);
-    check(instantiated, "cudaGraphInstantiate");
+    std::vector<Array> arrays;
+    for (const auto& [field, array] : outputs) arrays.push_back(array);
+    graph.capture = capture(arrays);
     graph.outputs = outputs;
     return graph;
   }
@@ -137,14 +230,7 @@ struct GraphedModel::Impl {
   // Fresh arrays with the graph's outputs: the captured ones are overwritten by the next replay.
   ModelOutputs copy_outputs(const CapturedGraph& graph) {
     ModelOutputs result;
-    for (const auto& [field, array] : graph.outputs) {
-      size_t bytes = array.buffer()->size();
-      auto copy = Buffer::allocate_device(Device::cuda(0), bytes);
-      check(cudaMemcpyAsync(copy->mutable_device(Device::cuda(0)), array.buffer()->device(Device::cuda(0)), bytes,
-                            cudaMemcpyDeviceToDevice, stream()),
-            "cudaMemcpyAsync(graph output)");
-      result[field] = Array::from_buffer(copy, array.shape(), array.dtype(), array.strides(), array.offset());
-    }
+    for (const auto& [field, array] : graph.outputs) result[field] = fresh_copy(array);
     return result;
   }
 
@@ -157,7 +243,7 @@ struct GraphedModel::Impl {
       check(cudaMemcpyAsync(graph.inputs[i]->mutable_device(Device::cuda(0)), fresh[i]->host(), fresh[i]->size(),
                             cudaMemcpyHostToDevice, stream()),
             "cudaMemcpyAsync(graph input)");
-    check(cudaGraphLaunch(graph.exec, stream()), "cudaGraphLaunch");
+    check(cudaGraphLaunch(graph.capture.exec, stream()), "cudaGraphLaunch");
     return true;
   }
 };
@@ -177,8 +263,8 @@ ModelOutputs GraphedModel::forward(const ModelInputs& inputs) {
     return impl_->eager(pending);
   }
   if (impl_->warmed_up.insert(key).second) return impl_->eager(pending);
-  CapturedGraph graph = impl_->capture(pending);
-  check(cudaGraphLaunch(graph.exec, stream()), "cudaGraphLaunch");  // capturing ran nothing
+  CapturedGraph graph = impl_->capture_forward(pending);
+  check(cudaGraphLaunch(graph.capture.exec, stream()), "cudaGraphLaunch");  // capturing ran nothing
   auto& stored = impl_->graphs.emplace(key, std::move(graph)).first->second;
   return impl_->copy_outputs(stored);
 }

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "models/causal_lm.h"
+#include "runtime/decode_graph.h"
 #include "runtime/bench/peak_memory.h"
 #include "tessera/model.h"
 #include "tessera/ops.h"
@@ -41,8 +42,9 @@ void forward_and_wait(Model& model, const ModelInputs& inputs) {
 }
 
 // What one timed run does for the case's task: a forward pass, or for a causal LM a prefill into
-// a fresh cache, or one decode step (the cache filled with the prompt beforehand, untimed).
-std::function<void()> timed_run(Model& model, const ModelInputs& inputs, const std::string& task) {
+// a fresh cache, or one decode step (the cache filled with the prompt beforehand, untimed; room
+// planned for `steps` of them).
+std::function<void()> timed_run(Model& model, const ModelInputs& inputs, const std::string& task, int64_t steps) {
 #ifdef TESSERA_HAS_CUDA
   // On a GPU the forward pass replays as a CUDA graph (captured during the warm-up runs), as a
   // serving engine would for a fixed shape: launches, not arithmetic, bound the small cases.
@@ -68,8 +70,10 @@ std::function<void()> timed_run(Model& model, const ModelInputs& inputs, const s
   Array logits = lm->forward(inputs.input_ids, *cache, true);
   wait_for(logits);
   auto next = std::make_shared<Array>(argmax(logits, -1));  // [B,1]: greedy, as the peers
-  return [lm, cache, next] {
-    Array step = lm->forward(*next, *cache, true);
+  // On a GPU the steps replay as a CUDA graph, as llama.cpp's do (runtime/decode_graph.h).
+  auto graph = std::make_shared<DecodeGraph>(*lm, *cache, steps);
+  return [cache, graph, next] {
+    Array step = graph->step(*next);
     *next = argmax(step, -1);
     wait_for(*next);
   };
@@ -126,7 +130,7 @@ std::vector<BenchResult> run_tessera(const std::vector<PreparedCase>& cases, con
       ModelInputs inputs = read_inputs(c.inputs_path);
       reset_peak_rss();
       reset_peak_memory();
-      std::function<void()> run = timed_run(*model, inputs, k.task);
+      std::function<void()> run = timed_run(*model, inputs, k.task, settings.warmup + settings.runs);
       for (int i = 0; i < settings.warmup; ++i) run();
       std::vector<double> samples;
       for (int i = 0; i < settings.runs; ++i) {
