@@ -2,6 +2,8 @@
 # Per-kernel GPU time of one tessera forward pass (bert-base float16) under Nsight Compute, and
 # the same for PyTorch's SDPA forward, on the lent machine: which kernels take the time.
 #   STEPS="tessera torch" SHAPE=32x512 scripts/gpu/ncu_kernels.sh     (carry .gpu-carry)
+# Step "decode": one Llama-3-8B pp512 prefill and one decode step after it (the bench's timed
+# runs: 10 of each, the minimum), bf16 and QUANTIZE=4 (bench's --quantize; empty: bf16 only).
 set -u
 OUT=${OUT:-/tmp/ncu-out}; mkdir -p "$OUT"
 SHAPE=${SHAPE:-32x512}
@@ -9,9 +11,11 @@ NCU=/usr/local/cuda/bin/ncu
 source scripts/gpu/carried_runtime.sh
 unpack_binaries /tmp .gpu-carry/*.xz
 use_runtime_libraries .gpu-carry/debs
-/tmp/tessera bench --models bert-base --device cuda --dtype float16 --batch 1 \
-  --seq 16 --runs 10 --cache-dir /tmp/c >/dev/null 2>&1
-M=$(ls -d /tmp/c/models/bert-base*)
+if [[ " ${STEPS:-tessera torch} " == *" tessera "* || " ${STEPS:-tessera torch} " == *" torch "* ]]; then
+  /tmp/tessera bench --models bert-base --device cuda --dtype float16 --batch 1 \
+    --seq 16 --runs 10 --cache-dir /tmp/c >/dev/null 2>&1
+  M=$(ls -d /tmp/c/models/bert-base*)
+fi
 summarize() {
   python3 - "$1" <<'PY'
 import csv, sys, collections
@@ -57,6 +61,17 @@ PY
         >"$OUT/ncu_torch.csv" 2>"$OUT/ncu_torch.err"
       echo "exit $?"; tail -2 "$OUT/ncu_torch.err"
       summarize "$OUT/ncu_torch.csv"
+      ;;
+    decode)
+      export TESSERA_HOME=$PWD
+      for q in "" ${QUANTIZE-4}; do
+        name=ncu_decode${q:+_q$q}
+        timeout 300 $NCU --metrics gpu__time_duration.sum --csv --profile-from-start off \
+          /tmp/tessera bench --models llama-3-8b --device cuda --dtype bfloat16 --batch 1 --seq 512 --runs 10 \
+          --warmup 1 --cache-dir /tmp/dc ${q:+--quantize $q} >"$OUT/$name.csv" 2>"$OUT/$name.err"
+        echo "exit $?"; tail -2 "$OUT/$name.err"
+        summarize "$OUT/$name.csv"
+      done
       ;;
   esac
 done

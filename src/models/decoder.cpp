@@ -222,6 +222,7 @@ class DecoderModel : public CausalLM {
     for (const KVCache* cache : caches)
       TESSERA_CHECK(int64_t(cache->layers.size()) == c.layers, "forward", "the KV cache belongs to another model");
     Array x = take(embed_, ids, 0);
+    step_mask_.reset();
     std::vector<LayerCache*> layer_caches(caches.size());
     for (size_t i = 0; i < layers_.size(); ++i) {
       const DecoderLayer& l = layers_[i];
@@ -288,7 +289,10 @@ class DecoderModel : public CausalLM {
       Array q = rotary_(heads(q_in, c.heads, l.q_norm), *position);
       Array k = rotary_(heads(k_in, c.kv_heads, l.k_norm), *position);
       CachedKeysValues kv = cache.update(k, heads(v_in, c.kv_heads, std::nullopt), *position);
-      Array mask = reshape(*kv.key_mask, {1, 1, 1, kv.keys.shape(2)});
+      // Every layer's cache has the same slots filled: one mask a step, not one a layer.
+      if (!step_mask_ || step_mask_->shape(3) != kv.keys.shape(2))
+        step_mask_ = reshape(*kv.key_mask, {1, 1, 1, kv.keys.shape(2)});
+      const Array& mask = *step_mask_;
       Array ctx = scaled_dot_product_attention(q, kv.keys, kv.values, scale, mask, false);
       return reshape(swapaxes(ctx, 1, 2), {batch, seq, c.heads * c.head_dim});
     }
@@ -333,6 +337,7 @@ class DecoderModel : public CausalLM {
 
   DecoderSpec spec_;
   DecoderConfig cfg_;
+  mutable std::optional<Array> step_mask_;  // the key mask of the step being built (forward_step)
   RotaryEmbedding rotary_;
   Array embed_, norm_, lm_head_;
   std::vector<DecoderLayer> layers_;

@@ -34,17 +34,19 @@ void LayerCache::reserve(int64_t tokens) {
   values_.grow(tokens);
 }
 
+Array filled_slots(int64_t capacity, const Array& position) {
+  // Slot j holds a token when j <= position, i.e. j - 1 < position: one comparison, no addition.
+  return less(arange(-1, capacity - 1, Dtype::int32), position);
+}
+
 CachedKeysValues LayerCache::update(const Array& k, const Array& v, const Array& position) {
   TESSERA_CHECK(k.shape(2) == 1, "kv cache", "an update at a data position takes one token, got " + to_string(k.shape()));
   TESSERA_CHECK(accepts_position_data(1), "kv cache", "a rotating cache that is full takes no data positions");
   reserve(k, offset_ + 1);
   keys_.write(k, position);
   values_.write(v, position);
-  CachedKeysValues out{keys_.read(0, capacity()), values_.read(0, capacity()), {}, std::nullopt};
-  // Slots 0..position hold the tokens so far; the rest of the buffer is not yet written.
-  out.key_mask = less(arange(0, capacity(), Dtype::int32), add(position, full({1}, 1, Dtype::int32)));
   offset_ += 1;
-  return out;
+  return {keys_.read(0, capacity()), values_.read(0, capacity()), {}, filled_slots(capacity(), position)};
 }
 
 CachedKeysValues LayerCache::update(const Array& k, const Array& v) {

@@ -20,12 +20,17 @@ namespace tessera {
 // What the new queries attend to after an update: keys/values [B,Hkv,Sk,D] and, per key, the
 // absolute position of its token (in the order the keys are laid out). An update at a position
 // given as data leaves key_positions empty and says which slots hold tokens in key_mask instead
-// (bool [Sk], computed on the device).
+// (bool [Sk], computed on the device; every layer of a model computes the same one, so callers
+// may build it once per step with filled_slots).
 struct CachedKeysValues {
   Array keys, values;
   std::vector<int64_t> key_positions;
   std::optional<Array> key_mask;
 };
+
+// bool [capacity]: which slots of an unrotated cache hold tokens when the newest is at `position`
+// (int32 [1], data): the key mask of an update at a data position.
+Array filled_slots(int64_t capacity, const Array& position);
 
 class LayerCache {
  public:

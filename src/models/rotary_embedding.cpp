@@ -43,10 +43,20 @@ RotaryEmbedding::RotaryEmbedding(const ModelConfig& config, int64_t head_dim) : 
                                                     : config.get_float("rope_theta", 10000.0));
   type_ = !params ? "default" : params->has("rope_type") ? params->get_string("rope_type")
                                                           : params->get_string("type", "default");
-  if (type_ == "default") return;
+  // Frequencies computed once here (double, rounded to float as transformers' table) instead of
+  // a pow per element in every rope kernel; "dynamic" recomputes them per call.
+  auto plain = [&] {
+    std::vector<float> f = inverse_frequencies(base_, dims_);
+    freqs_ = Array(f, {int64_t(f.size())});
+  };
+  if (type_ == "default") {
+    plain();
+    return;
+  }
   factor_ = float(params->get_float("factor", 1.0));
   if (type_ == "linear") {
     scale_ = 1.0f / factor_;
+    plain();
   } else if (type_ == "dynamic") {
     trained_positions_ = params->get_int("original_max_position_embeddings",
                                          config.get_int("max_position_embeddings", 2048));

@@ -27,7 +27,7 @@ class RotaryEmbedding {
   std::string type_;
   float base_, scale_ = 1.0f, factor_ = 1.0f;
   int64_t trained_positions_ = 0;  // dynamic: original max_position_embeddings
-  std::optional<Array> freqs_;     // llama3: precomputed inverse frequencies
+  std::optional<Array> freqs_;     // inverse frequencies (all but "dynamic")
 };
 
 }  // namespace tessera

@@ -50,27 +50,57 @@ Array Linear::operator()(const Array& x, const std::string& act) const {
   return activation(act, (*this)(x));
 }
 
+namespace {
+int64_t out_features(const Linear& l) {
+  if (const auto* q = std::get_if<QuantizedWeight>(&l.weight)) return q->packed.shape(0);
+  return std::get<Array>(l.weight).shape(0);
+}
+}  // namespace
+
 std::optional<Linear> fuse_linears(const std::vector<Linear*>& parts) {
-  std::vector<Array> weights, biases;
+  // All dense, or all quantized alike (rows of MLP's format are independent, so packed words,
+  // scales and biases concatenate like dense rows); biases all or none.
+  const Linear& head = *parts.front();
+  const auto* head_q = std::get_if<QuantizedWeight>(&head.weight);
+  if (head_q && head_q->int8_compute) return std::nullopt;  // the CPU's int8 path packs per layer
+  std::vector<Array> weights, scales, offsets, biases;
   for (const Linear* l : parts) {
-    const auto* w = std::get_if<Array>(&l->weight);
-    if (!w || l->bias.has_value() != parts.front()->bias.has_value()) return std::nullopt;
-    weights.push_back(*w);
+    const auto* q = std::get_if<QuantizedWeight>(&l->weight);
+    if ((q == nullptr) != (head_q == nullptr) || l->bias.has_value() != head.bias.has_value()) return std::nullopt;
+    if (q) {
+      if (q->spec.bits != head_q->spec.bits || q->spec.group_size != head_q->spec.group_size || q->int8_compute)
+        return std::nullopt;
+      weights.push_back(q->packed);
+      scales.push_back(q->scales);
+      offsets.push_back(q->biases);
+    } else {
+      weights.push_back(std::get<Array>(l->weight));
+    }
     if (l->bias) biases.push_back(*l->bias);
   }
-  Linear fused{concatenate(weights, 0), std::nullopt, ""};
-  std::vector<Array> materialise = {std::get<Array>(fused.weight)};
-  if (!biases.empty()) {
-    fused.bias = concatenate(biases, 0);
-    materialise.push_back(*fused.bias);
+  Linear fused{Array(), std::nullopt, ""};
+  std::vector<Array> materialise = {concatenate(weights, 0)};
+  if (head_q) {
+    materialise.push_back(concatenate(scales, 0));
+    materialise.push_back(concatenate(offsets, 0));
   }
+  if (!biases.empty()) materialise.push_back(concatenate(biases, 0));
   eval(materialise);
-  const Array& w = std::get<Array>(fused.weight);
+  if (head_q)
+    fused.weight = QuantizedWeight{materialise[0], materialise[1], materialise[2], head_q->spec, false};
+  else
+    fused.weight = materialise[0];
+  if (!biases.empty()) fused.bias = materialise.back();
+  // Each part keeps views of its rows, so the weights are held once.
   int64_t row = 0;
   for (Linear* l : parts) {
-    int64_t rows = std::get<Array>(l->weight).shape(0);
-    l->weight = slice_axis(w, 0, row, row + rows);
-    if (l->bias) l->bias = slice_axis(*fused.bias, 0, row, row + rows);
+    int64_t rows = out_features(*l);
+    auto view = [&](const Array& a) { return slice_axis(a, 0, row, row + rows); };
+    if (head_q)
+      l->weight = QuantizedWeight{view(materialise[0]), view(materialise[1]), view(materialise[2]), head_q->spec, false};
+    else
+      l->weight = view(materialise[0]);
+    if (l->bias) l->bias = view(*fused.bias);
     row += rows;
   }
   return fused;
@@ -86,7 +116,7 @@ std::vector<Array> fused_outputs(const std::optional<Linear>& fused, const std::
   Array y = (*fused)(x);
   int64_t column = 0;
   for (const Linear* l : parts) {
-    int64_t width = std::get<Array>(l->weight).shape(0);  // fused parts are dense views
+    int64_t width = out_features(*l);
     out.push_back(slice_axis(y, -1, column, column + width));
     column += width;
   }

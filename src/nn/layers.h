@@ -22,11 +22,12 @@ struct Linear {
   Array operator()(const Array& x, const std::string& activation) const;
 };
 
-// Linears applied to the same input, as one: their dense weights (and biases: all or none)
-// concatenated along the outputs, so one GEMM (or one matrix-vector pass when decoding) replaces
-// several. The parts keep views of the fused rows: weights are held once, and each part can still
-// be applied alone by its name (a calibration observer must see q, k and v separately). nullopt
-// when any part is quantized or the biases are mixed. Apply with `fused_outputs`.
+// Linears applied to the same input, as one: their weights (dense, or quantized alike: packed
+// words, scales and biases) and biases (all or none) concatenated along the outputs, so one GEMM
+// (or one matrix-vector pass when decoding) replaces several. The parts keep views of the fused
+// rows: weights are held once, and each part can still be applied alone by its name (a
+// calibration observer must see q, k and v separately). nullopt for mixed parts, and for the
+// CPU's int8-compute weights (packed per layer). Apply with `fused_outputs`.
 std::optional<Linear> fuse_linears(const std::vector<Linear*>& parts);
 // The fused Linear applied once and its output split back into the parts' outputs (views of the
 // last axis), or each part applied alone when there is no fused Linear or an observer is active.

@@ -441,6 +441,19 @@ std::vector<OpCase> build_cases() {
               return out;
             }});
 
+  // Rows long enough for a block per output (a vocabulary's logits); ties go to the first maximum.
+  add_case({"argmax_long_rows", {normal({2, 1, 9000})},
+            [](const std::vector<Array>& in) { return argmax(in[0], -1); },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor out = make_ref({2, 1}, true);
+              for (int64_t r = 0; r < 2; ++r) {
+                int64_t best = 0;
+                for (int64_t j = 1; j < 9000; ++j)
+                  if (in[0].at({r, 0, j}) > in[0].at({r, 0, best})) best = j;
+                out.data[size_t(r)] = double(best);
+              }
+              return out;
+            }});
   // Neural-network ops.
   add_case({"matmul_broadcast_weight", {normal({2, 3, 5, 7}), normal({7, 4})},
             [](const std::vector<Array>& in) { return matmul(in[0], in[1]); },
@@ -621,6 +634,22 @@ std::vector<OpCase> build_cases() {
               for (int64_t i = 0; i < 3; ++i) m.data[size_t(i * 5)] = 1.0;
               return ref_attention(in[0], in[1], in[2], 0.25, &m, true, false);
             }});
+  // Decode steps: one query row against a long cache (split across blocks on CUDA), grouped
+  // queries with a filled-slots mask, and plain multi-head attention with an additive mask.
+  add_case({"sdpa_decode_gqa_mask", {normal({2, 8, 1, 64}), normal({2, 2, 300, 64}), normal({2, 2, 300, 64})},
+            [](const std::vector<Array>& in) {
+              Array filled = reshape(less(arange(0, 300, Dtype::int32), full({1}, 237, Dtype::int32)), {1, 1, 1, 300});
+              return scaled_dot_product_attention(in[0], in[1], in[2], 0.125f, filled);
+            },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor m = make_ref({1, 1, 1, 300});
+              for (int64_t j = 0; j < 300; ++j) m.data[size_t(j)] = j < 237 ? 1.0 : 0.0;
+              return ref_attention(in[0], in[1], in[2], 0.125, &m, true, false);
+            }});
+  add_case({"sdpa_decode_additive", {normal({1, 3, 1, 40}), normal({1, 3, 1100, 40}), normal({1, 3, 1100, 24}),
+                                      normal({1, 3, 1, 1100})},
+            [](const std::vector<Array>& in) { return scaled_dot_product_attention(in[0], in[1], in[2], 0.2f, in[3]); },
+            [](const std::vector<RefTensor>& in) { return ref_attention(in[0], in[1], in[2], 0.2, &in[3], false, false); }});
   add_case({"sdpa_causal_kv_cache", {normal({2, 2, 3, 8}), normal({2, 2, 7, 8}), normal({2, 2, 7, 6})},
             [](const std::vector<Array>& in) { return scaled_dot_product_attention(in[0], in[1], in[2], 0.3f, std::nullopt, true); },
             [](const std::vector<RefTensor>& in) { return ref_attention(in[0], in[1], in[2], 0.3, nullptr, false, true); }});
@@ -767,6 +796,9 @@ std::vector<OpCase> build_cases() {
   quantized_matmul_case("quantized_matmul_8bit_g32", {1, 96}, {24, 96}, true, 32, 8);
   quantized_matmul_case("quantized_matmul_2bit_g128", {4, 256}, {8, 256}, true, 128, 2);
   quantized_matmul_case("quantized_matmul_untransposed_8bit", {5, 64}, {64, 96}, false, 32, 8);
+  // Decode shapes: long rows, an output count no block divides (CUDA stages x in shared memory).
+  quantized_matmul_case("quantized_matmul_decode_4bit", {1, 4096}, {37, 4096}, true, 64, 4);
+  quantized_matmul_case("quantized_matmul_decode_8bit_two_rows", {2, 2048}, {19, 2048}, true, 128, 8);
   auto quantized_addmm_case = [&](const std::string& name, Shape x) {
     add_case({name, {normal(x), normal({24, 128}), normal({24})},
               [](const std::vector<Array>& in) {

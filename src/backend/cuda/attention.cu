@@ -139,6 +139,10 @@ void launch_tiles(const AttentionParams& p) {
 
 template <typename T, typename MaskT>
 void launch_rows(const AttentionParams& p) {
+  if (decode_attention_applies(p)) {
+    decode_attention<T, MaskT>(p);
+    return;
+  }
   if (tensor_core_attention_applies(p, dtype_of_device<T>())) {
     tensor_core_attention(p, dtype_of_device<T>());
     return;

@@ -18,6 +18,12 @@ struct AttentionParams {
   bool causal, bool_mask;
 };
 
+// One query row per (batch, head) over at least 64 keys with at most 8 query heads per key/value
+// head (a decode step): the keys split across blocks and merged (attention_decode.cu).
+bool decode_attention_applies(const AttentionParams& p);
+template <typename T, typename MaskT>
+void decode_attention(const AttentionParams& p);
+
 #ifdef __CUDACC__
 // The rows of q/k/v/out that batch entry b attends over: all of them, or one packed sequence.
 struct SequenceRows {

@@ -1,4 +1,4 @@
-// Reductions: one warp per output element. The kept dims and the reduced dims each get a strided
+// Reductions: one warp per output element (argmax over long rows: a block). The kept dims and the reduced dims each get a strided
 // layout over the input, so any set of axes (strided or broadcast input) is one kernel.
 #include <cfloat>
 
@@ -80,37 +80,58 @@ __global__ void reduce_kernel(const T* x, Out* out, ReductionLayouts layouts, Re
   }
 }
 
-template <typename T>
+// (value, index) pairs: the larger value wins, then the lower index, so the first maximum is
+// reported. Empty pairs carry index INT64_MAX.
+struct ArgBest {
+  double value;
+  int64_t index;
+  __device__ void merge(double other, int64_t other_index) {
+    bool take = other_index != INT64_MAX &&
+                (index == INT64_MAX || other > value || (other == value && other_index < index));
+    if (take) {
+      value = other;
+      index = other_index;
+    }
+  }
+};
+
+// Team threads per output: a warp (8 outputs a block) for many short rows, or a whole block of
+// kArgmaxBlock threads for a few long ones (a decode step's argmax over a 128k vocabulary: one
+// warp walking it took ~260 µs).
+constexpr int kArgmaxBlock = 1024;
+
+template <typename T, int Team>
 __global__ void argmax_kernel(const T* x, int32_t* out, ReductionLayouts layouts) {
-  int64_t o = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
-  int lane = threadIdx.x % 32;
-  if (o >= layouts.output_count) return;
+  constexpr int kTeamsPerBlock = Team == 32 ? kWarpsPerBlock : 1;
+  int64_t o = int64_t(blockIdx.x) * kTeamsPerBlock + threadIdx.x / Team;
+  int member = threadIdx.x % Team, lane = threadIdx.x % 32;
+  if (o >= layouts.output_count) return;  // whole teams leave together
   int64_t base[1];
   layouts.outputs.offsets(o, base);
-  // (value, index): larger value wins, then lower index, so the first maximum is reported.
-  double best = -INFINITY;
-  int64_t best_index = INT64_MAX;
-  for (int64_t r = lane; r < layouts.reduced_count; r += 32) {
+  ArgBest best{-INFINITY, INT64_MAX};
+  for (int64_t r = member; r < layouts.reduced_count; r += Team) {
     int64_t off[1];
     layouts.reduced.offsets(r, off);
-    double v = double(load(x[base[0] + off[0]]));
-    if (best_index == INT64_MAX || v > best) {
-      best = v;
-      best_index = r;
-    }
+    best.merge(double(load(x[base[0] + off[0]])), r);
   }
 #pragma unroll
-  for (int offset = 16; offset > 0; offset >>= 1) {
-    double other = shuffle_xor(best, offset);
-    int64_t other_index = shuffle_xor(best_index, offset);
-    bool take = other_index != INT64_MAX &&
-                (best_index == INT64_MAX || other > best || (other == best && other_index < best_index));
-    if (take) {
-      best = other;
-      best_index = other_index;
+  for (int offset = 16; offset > 0; offset >>= 1) best.merge(shuffle_xor(best.value, offset), shuffle_xor(best.index, offset));
+  if constexpr (Team > 32) {
+    __shared__ double values[Team / 32];
+    __shared__ int64_t indices[Team / 32];
+    if (lane == 0) {
+      values[member / 32] = best.value;
+      indices[member / 32] = best.index;
     }
+    __syncthreads();
+    if (member >= 32) return;
+    best = {-INFINITY, INT64_MAX};
+    for (int w = lane; w < Team / 32; w += 32) best.merge(values[w], indices[w]);
+#pragma unroll
+    for (int offset = 16; offset > 0; offset >>= 1)
+      best.merge(shuffle_xor(best.value, offset), shuffle_xor(best.index, offset));
   }
-  if (lane == 0) out[o] = int32_t(best_index);
+  if (member == 0) out[o] = int32_t(best.index);
 }
 
 unsigned warp_blocks(int64_t outputs) { return unsigned((outputs + kWarpsPerBlock - 1) / kWarpsPerBlock); }
@@ -149,8 +170,13 @@ void ArgMax::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   if (layouts.output_count == 0) return;
   cuda::dispatch_device_dtype(in.dtype(), [&](auto t) {
     using T = decltype(t);
-    cuda::argmax_kernel<T><<<cuda::warp_blocks(layouts.output_count), cuda::kWarpsPerBlock * 32, 0, cuda::stream()>>>(
-        cuda::device_data<T>(in), o, layouts);
+    const T* x = cuda::device_data<T>(in);
+    if (layouts.reduced_count >= 8 * cuda::kArgmaxBlock)
+      cuda::argmax_kernel<T, cuda::kArgmaxBlock>
+          <<<unsigned(layouts.output_count), cuda::kArgmaxBlock, 0, cuda::stream()>>>(x, o, layouts);
+    else
+      cuda::argmax_kernel<T, 32>
+          <<<cuda::warp_blocks(layouts.output_count), cuda::kWarpsPerBlock * 32, 0, cuda::stream()>>>(x, o, layouts);
     cuda::check_launch("argmax");
   });
 }

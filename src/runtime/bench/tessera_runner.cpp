@@ -133,11 +133,17 @@ std::vector<BenchResult> run_tessera(const std::vector<PreparedCase>& cases, con
       std::function<void()> run = timed_run(*model, inputs, k.task, settings.warmup + settings.runs);
       for (int i = 0; i < settings.warmup; ++i) run();
       std::vector<double> samples;
+#ifdef TESSERA_HAS_CUDA
+      if (device.type == DeviceType::cuda) cuda::profiler_start();  // profilers record the timed runs only
+#endif
       for (int i = 0; i < settings.runs; ++i) {
         Clock::time_point start = Clock::now();
         run();
         samples.push_back(elapsed_ms(start));
       }
+#ifdef TESSERA_HAS_CUDA
+      if (device.type == DeviceType::cuda) cuda::profiler_stop();
+#endif
       r.latency = summarize_latencies(samples);
       r.load_ms = load_ms;
       r.peak_rss_mb = peak_rss_mb();
