@@ -66,7 +66,9 @@ PY
       export TESSERA_HOME=$PWD
       for q in "" ${QUANTIZE-4}; do
         name=ncu_decode${q:+_q$q}
+        # Clocks and caches as in a real run (ncu locks base clocks and flushes caches by default).
         timeout 300 $NCU --metrics gpu__time_duration.sum --csv --profile-from-start off \
+          --clock-control none --cache-control none \
           /tmp/tessera bench --models llama-3-8b --device cuda --dtype bfloat16 --batch 1 --seq 512 --runs 10 \
           --warmup 1 --cache-dir /tmp/dc ${q:+--quantize $q} >"$OUT/$name.csv" 2>"$OUT/$name.err"
         echo "exit $?"; tail -2 "$OUT/$name.err"

@@ -16,7 +16,7 @@ namespace tessera::cuda {
 
 namespace {
 
-constexpr int kDecodeWarps = 4, kMaxGroup = 8, kMaxKeysPerSplit = 1024;
+constexpr int kDecodeWarps = 4, kMaxGroup = 8, kMaxKeysPerSplit = 1024, kKeyBatch = 8;
 
 // One block: key/value head hk of batch b, keys [split * keys_per_split, +keys_per_split).
 template <typename T, typename MaskT, int Chunks>
@@ -42,39 +42,46 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
     }
   }
 
-  // Scores: a warp per key, its lanes splitting the features.
-  for (int i = warp; i < count; i += kDecodeWarps) {
-    const int key = first + i;
-    float kf[Chunks];
+  // Scores: a warp per key, its lanes splitting the features; kKeyBatch keys' loads in flight
+  // before any arithmetic (one key at a time waits a memory latency per key).
+  for (int i0 = warp * kKeyBatch; i0 < count; i0 += kDecodeWarps * kKeyBatch) {
+    float kf[kKeyBatch][Chunks];
 #pragma unroll
-    for (int c = 0; c < Chunks; ++c) {
-      int d = lane + 32 * c;
-      kf[c] = d < p.head_dim ? load(k[key * p.k_stride[2] + d * p.k_stride[3]]) : 0.0f;
-    }
+    for (int u = 0; u < kKeyBatch; ++u)
 #pragma unroll
-    for (int j = 0; j < kMaxGroup; ++j) {
-      if (j >= group) break;
-      float s = 0.0f;
+      for (int c = 0; c < Chunks; ++c) {
+        int d = lane + 32 * c, i = i0 + u;
+        kf[u][c] = d < p.head_dim && i < count ? load(k[(first + i) * p.k_stride[2] + d * p.k_stride[3]]) : 0.0f;
+      }
 #pragma unroll
-      for (int c = 0; c < Chunks; ++c) s += q[j][c] * kf[c];
-      s = warp_sum(s);
-      if (lane == 0) {
-        if (mask) {
-          auto m = mask[(hk * group + j) * p.mask_stride[1] + key * p.mask_stride[3]];
-          if constexpr (std::is_same_v<MaskT, bool>)
-            s = m ? s : -INFINITY;
-          else
-            s += load(m);
-        }
-        weights[j * keys_per_split + i] = s;
+    for (int u = 0; u < kKeyBatch; ++u) {
+      const int i = i0 + u;
+      if (i >= count) break;
+#pragma unroll
+      for (int j = 0; j < kMaxGroup; ++j) {
+        if (j >= group) break;
+        float s = 0.0f;
+#pragma unroll
+        for (int c = 0; c < Chunks; ++c) s += q[j][c] * kf[u][c];
+        s = warp_sum(s);
+        if (lane == 0) weights[j * keys_per_split + i] = s;
       }
     }
   }
   __syncthreads();
 
-  // Per query: the chunk's maximum and sum; scores become exp(score - max).
+  // Per query: the mask (read here, a lane per key, rather than one dependent load per score),
+  // the chunk's maximum and sum; scores become exp(score - max).
   for (int j = warp; j < group; j += kDecodeWarps) {
     float* w = weights + j * keys_per_split;
+    if (mask)
+      for (int i = lane; i < count; i += 32) {
+        auto m = mask[(hk * group + j) * p.mask_stride[1] + (first + i) * p.mask_stride[3]];
+        if constexpr (std::is_same_v<MaskT, bool>)
+          w[i] = m ? w[i] : -INFINITY;
+        else
+          w[i] += load(m);
+      }
     float m = -INFINITY;
     for (int i = lane; i < count; i += 32) m = fmaxf(m, w[i]);
     m = warp_max(m);
@@ -93,14 +100,22 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   }
   __syncthreads();
 
-  // Weighted values: a thread per feature, all queries of the group at once (each value row read once).
+  // Weighted values: a thread per feature, all queries of the group at once (each value row read
+  // once), kKeyBatch rows' loads in flight at a time.
   for (int d = threadIdx.x; d < p.value_dim; d += blockDim.x) {
     float acc[kMaxGroup] = {};
-    for (int i = 0; i < count; ++i) {
-      float value = load(v[(first + i) * p.v_stride[2] + d * p.v_stride[3]]);
+    for (int i0 = 0; i0 < count; i0 += kKeyBatch) {
+      float value[kKeyBatch];
 #pragma unroll
-      for (int j = 0; j < kMaxGroup; ++j)
-        if (j < group) acc[j] += weights[j * keys_per_split + i] * value;
+      for (int u = 0; u < kKeyBatch; ++u)
+        value[u] = i0 + u < count ? load(v[(first + i0 + u) * p.v_stride[2] + d * p.v_stride[3]]) : 0.0f;
+#pragma unroll
+      for (int u = 0; u < kKeyBatch; ++u) {
+        if (i0 + u >= count) break;
+#pragma unroll
+        for (int j = 0; j < kMaxGroup; ++j)
+          if (j < group) acc[j] += weights[j * keys_per_split + i0 + u] * value[u];
+      }
     }
 #pragma unroll
     for (int j = 0; j < kMaxGroup; ++j) {
@@ -112,23 +127,36 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
 }
 
 // One block per (batch, head): the chunks merged, normalised and written in the output's layout.
+// The first warp turns each chunk's maximum into its weight exp(max_chunk - max_all) in shared
+// memory; then every feature's sum over chunks has independent loads.
 template <typename T>
 __global__ void decode_merge_kernel(AttentionParams p, int splits, const float* part_out, const float* part_max,
                                     const float* part_sum) {
+  extern __shared__ float chunk_scale[];  // [splits], then the total
   const int h = blockIdx.x % p.heads, b = blockIdx.x / p.heads;
   const int64_t stride = int64_t(p.batch) * p.heads;  // between one split's rows and the next's
   const int64_t row0 = int64_t(b) * p.heads + h;
-  float top = -INFINITY;
-  for (int s = 0; s < splits; ++s) top = fmaxf(top, part_max[s * stride + row0]);
-  T* out = static_cast<T*>(p.out) + b * p.out_stride[0] + h * p.out_stride[1];
-  for (int d = threadIdx.x; d < p.value_dim; d += blockDim.x) {
-    float total = 0.0f, acc = 0.0f;
-    for (int s = 0; s < splits; ++s) {
+  if (threadIdx.x < 32) {
+    float top = -INFINITY;
+    for (int s = threadIdx.x; s < splits; s += 32) top = fmaxf(top, part_max[s * stride + row0]);
+    top = warp_max(top);
+    float total = 0.0f;
+    for (int s = threadIdx.x; s < splits; s += 32) {
       float m = part_max[s * stride + row0];
       float scale = m == -INFINITY ? 0.0f : __expf(m - top);
+      chunk_scale[s] = scale;
       total += scale * part_sum[s * stride + row0];
-      acc += scale * part_out[(s * stride + row0) * p.value_dim + d];
     }
+    total = warp_sum(total);
+    if (threadIdx.x == 0) chunk_scale[splits] = total;
+  }
+  __syncthreads();
+  const float total = chunk_scale[splits];
+  T* out = static_cast<T*>(p.out) + b * p.out_stride[0] + h * p.out_stride[1];
+  for (int d = threadIdx.x; d < p.value_dim; d += blockDim.x) {
+    float acc = 0.0f;
+#pragma unroll 4
+    for (int s = 0; s < splits; ++s) acc += chunk_scale[s] * part_out[(s * stride + row0) * p.value_dim + d];
     out[d * p.out_stride[3]] = store<T>(total > 0.0f ? acc / total : 0.0f);  // fully masked rows give zeros
   }
 }
@@ -152,7 +180,8 @@ void launch_decode(const AttentionParams& p) {
   decode_partial_kernel<T, MaskT, Chunks>
       <<<grid, kDecodeWarps * 32, shared, stream()>>>(p, keys_per_split, part_out, part_max, part_sum);
   check_launch("decode attention");
-  decode_merge_kernel<T><<<unsigned(p.batch * p.heads), 128, 0, stream()>>>(p, splits, part_out, part_max, part_sum);
+  decode_merge_kernel<T><<<unsigned(p.batch * p.heads), 128, (splits + 1) * sizeof(float), stream()>>>(
+      p, splits, part_out, part_max, part_sum);
   check_launch("decode attention merge");
 }
 

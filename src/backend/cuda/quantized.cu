@@ -193,22 +193,23 @@ size_t staged_shared_bytes(int bits, int rows, int64_t k) {
   return size_t(rows) * size_t(chunks) * size_t(codes + 4 + 1) * sizeof(float);
 }
 
-template <typename T, typename S, int Bits>
+template <typename T, typename S, int Bits, int Rows>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    fused_matvec_staged_kernel(const T* x, int rows, int64_t k, const uint32_t* packed, const S* scales,
+    fused_matvec_staged_kernel(const T* x, int, int64_t k, const uint32_t* packed, const S* scales,
                                const S* biases, int group_size, const T* bias, int64_t n, T* out) {
   constexpr int kPerWord = 32 / Bits, kCodes = 4 * kPerWord, kStride = kCodes + 4;
   constexpr uint32_t kMask = (1u << Bits) - 1;
   extern __shared__ float4 staged[];
-  const int64_t chunks = k / kCodes, groups_per_row = k / group_size;
+  // 32-bit index arithmetic and shifts only: 64-bit divisions here cost more than the loads.
+  const int chunks = int(k / kCodes), groups_per_row = int(k / group_size);
+  const int chunk_shift = __ffs(group_size / kCodes) - 1;  // chunks per group: a power of two
   float* xs = reinterpret_cast<float*>(staged);  // [rows][chunks][kStride]
-  float* sums = xs + rows * chunks * kStride;    // [rows][chunks]
-  for (int64_t e = threadIdx.x; e < rows * k; e += blockDim.x) {
-    const int64_t r = e / k, col = e % k;
-    xs[(r * chunks + col / kCodes) * kStride + col % kCodes] = load(x[e]);
-  }
+  float* sums = xs + Rows * chunks * kStride;    // [rows][chunks]
+  for (int r = 0; r < Rows; ++r)
+    for (int col = threadIdx.x; col < int(k); col += blockDim.x)
+      xs[(r * chunks + col / kCodes) * kStride + col % kCodes] = load(x[int64_t(r) * k + col]);
   __syncthreads();
-  for (int64_t e = threadIdx.x; e < rows * chunks; e += blockDim.x) {
+  for (int e = threadIdx.x; e < Rows * chunks; e += blockDim.x) {
     float total = 0.0f;
 #pragma unroll
     for (int i = 0; i < kCodes; ++i) total += xs[e * kStride + i];
@@ -219,14 +220,15 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t first = (int64_t(blockIdx.x) * kWarpsPerBlock + warp) * kStagedFeatures;
   if (first >= n) return;
-  float acc[kStagedFeatures][kFusedMaxRows] = {};
-  for (int64_t c0 = lane; c0 < chunks; c0 += 32 * kStagedBatch) {
+  float acc[kStagedFeatures][Rows] = {};  // Rows a template argument: no unused accumulators
+  for (int c0 = lane; c0 < chunks; c0 += 32 * kStagedBatch) {
     uint4 q[kStagedFeatures][kStagedBatch];
 #pragma unroll
     for (int f = 0; f < kStagedFeatures; ++f)
 #pragma unroll
       for (int b = 0; b < kStagedBatch; ++b) {
-        const int64_t c = c0 + 32 * b, feature = first + f;
+        const int c = c0 + 32 * b;
+        const int64_t feature = first + f;
         q[f][b] = c < chunks && feature < n ? reinterpret_cast<const uint4*>(packed)[feature * chunks + c]
                                             : make_uint4(0, 0, 0, 0);
       }
@@ -236,9 +238,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       if (feature >= n) break;
 #pragma unroll
       for (int b = 0; b < kStagedBatch; ++b) {
-        const int64_t c = c0 + 32 * b;
+        const int c = c0 + 32 * b;
         if (c >= chunks) break;
-        const int64_t g = feature * groups_per_row + c * kCodes / group_size;
+        const int64_t g = feature * groups_per_row + (c >> chunk_shift);
         const float scale = load(scales[g]), shift = load(biases[g]);
         const uint32_t words[4] = {q[f][b].x, q[f][b].y, q[f][b].z, q[f][b].w};
         float value[kCodes];
@@ -248,8 +250,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
           for (int p = 0; p < kPerWord; ++p)
             value[i * kPerWord + p] = __int_as_float(0x4B000000 | ((words[i] >> (p * Bits)) & kMask)) - 8388608.0f;
 #pragma unroll
-        for (int r = 0; r < kFusedMaxRows; ++r) {
-          if (r >= rows) break;
+        for (int r = 0; r < Rows; ++r) {
           const float4* xr = reinterpret_cast<const float4*>(xs + (r * chunks + c) * kStride);
           float dot = 0.0f;
 #pragma unroll
@@ -267,8 +268,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     const int64_t feature = first + f;
     if (feature >= n) break;
 #pragma unroll
-    for (int r = 0; r < kFusedMaxRows; ++r) {
-      if (r >= rows) break;
+    for (int r = 0; r < Rows; ++r) {
       const float total = warp_sum(acc[f][r]);
       if (lane == 0) out[r * n + feature] = store<T>(total + (bias ? load(bias[feature]) : 0.0f));
     }
@@ -350,8 +350,12 @@ void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
           const S *sp = cuda::device_data<S>(scales), *bp = cuda::device_data<S>(biases);
           // x staged in shared memory where it fits (a decode step's rows), else read through L1.
           const size_t shared = cuda::staged_shared_bytes(bits, int(rows), k);
-          if (shared <= cuda::kMaxStagedShared) {
-            auto kernel = bits == 4 ? cuda::fused_matvec_staged_kernel<T, S, 4> : cuda::fused_matvec_staged_kernel<T, S, 8>;
+          if (shared <= cuda::kMaxStagedShared && rows <= 2) {
+            auto pick = [&](auto rows_const) {
+              constexpr int R = decltype(rows_const)::value;
+              return bits == 4 ? cuda::fused_matvec_staged_kernel<T, S, 4, R> : cuda::fused_matvec_staged_kernel<T, S, 8, R>;
+            };
+            auto kernel = rows == 1 ? pick(std::integral_constant<int, 1>{}) : pick(std::integral_constant<int, 2>{});
             cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)),
                         "cudaFuncSetAttribute(quantized matrix-vector)");
             const int64_t per_block = int64_t(cuda::kWarpsPerBlock) * cuda::kStagedFeatures;
