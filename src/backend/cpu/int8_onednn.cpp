@@ -96,7 +96,7 @@ TESSERA_AVX512_ROTATE void rotate_avx512(float* x, int64_t k, int64_t b) {
     for (int64_t c = 0; c < b; c += 16) {
       __m512 r = _mm512_loadu_ps(v + c);
       for (int s = 0; s < 4; ++s)
-        r = _mm512_fmadd_ps(r, sign[s], _mm512_permutexvar_ps(partner[s], r));
+        r = _mm512_fmadd_ps(r, sign[s], _mm512_mask_permutexvar_ps(r, __mmask16(0xFFFF), partner[s], r));  // masked form: GCC 12 warns on the plain one
       if (b == 16) r = _mm512_mul_ps(r, norm);
       _mm512_storeu_ps(v + c, r);
     }

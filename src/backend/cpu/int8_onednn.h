@@ -7,8 +7,9 @@
 
 namespace tessera::cpu {
 
-// Whether this path is enabled (TESSERA_INT8_ONEDNN=0 turns it off for A/B measurements; the
-// per-group kernel of int8_gemm.h then runs).
+// Whether this path is enabled: only with TESSERA_INT8_ONEDNN=1. It is faster than the per-group
+// kernel of int8_gemm.h (the default) but misses the 0.999 all-MiniLM cosine goal at one level
+// (docs/benchmarks.md, "CPU speed (issue 7)", session 4), so it is opt-in.
 bool onednn_int8_enabled();
 
 // y [M, N] (row-major float32) = x [M, K] @ W^T + bias, W the 8-bit MLX weight (codes as uint32
