@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "backend/cpu/int8_gemm.h"
+#include "backend/cpu/int8_onednn.h"
 #include "backend/cpu/strided.h"
 #include "core/primitives.h"
 
@@ -27,6 +28,10 @@ void QuantizedMatmulInt8::eval_cpu(const std::vector<Array>& inputs, Array& out)
   if (has_bias) bias = cpu::as_float32(inputs[4]);
   cpu::Float32View xf = cpu::as_float32(x);
   cpu::write_float32_result(out, [&](float* y) {
+    if (k > 0 && m > 0 && cpu::onednn_int8_enabled() && !w_copy &&
+        cpu::onednn_int8_linear(xf.data, m, k, w, scales.data, biases.data, group_size,
+                                bias ? bias->data : nullptr, y))
+      return;
     std::fill(y, y + out.size(), 0.0f);
     if (k > 0) {
       const cpu::Int8Activations a = cpu::quantize_activations(xf.data, m, k, group_size);
