@@ -50,7 +50,7 @@ Array DecodeGraph::step(const Array& ids) {
     Array position_in(std::vector<int32_t>{int32_t(cache_.offset())}, {1});
     eval(ids_in);
     Array logits = model_.forward_step(ids_in, cache_, position_in);  // advances the cache's offset
-    graph_ = std::make_unique<cuda::CapturedEvaluation>(std::vector<Array>{ids_in, position_in},
+    graph_ = std::make_shared<cuda::CapturedEvaluation>(std::vector<Array>{ids_in, position_in},
                                                        std::vector<Array>{logits});
     captured_capacity_ = cache_.capacity();
     captured_ids_shape_ = ids.shape();

@@ -44,7 +44,7 @@ class DecodeGraph {
   bool warmed_up_ = false;
   int64_t captured_capacity_ = 0;
   Shape captured_ids_shape_;
-  std::unique_ptr<cuda::CapturedEvaluation> graph_;
+  std::shared_ptr<cuda::CapturedEvaluation> graph_;  // shared_ptr: destroyed where the type is incomplete (no CUDA)
 };
 
 }  // namespace tessera
