@@ -327,4 +327,19 @@ class ArgTopK : public Primitive {  // int32 indices of the k largest, sorted de
   int k, axis;
 };
 
+// Row r of x times the transposed expert w[indices[r]] (ops.h: gather_matmul); x's rows are
+// shared by indices.size() / x rows consecutive indices. inputs: x, w [E, out, in], indices.
+class GatherMatmul : public Primitive {
+ public:
+  TESSERA_PRIMITIVE(GatherMatmul)
+};
+
+// The same with packed experts; inputs: x, w, scales, biases, indices.
+class GatherQuantizedMatmul : public Primitive {
+ public:
+  GatherQuantizedMatmul(int group_size, int bits) : group_size(group_size), bits(bits) {}
+  TESSERA_PRIMITIVE(GatherQuantizedMatmul)
+  int group_size, bits;
+};
+
 }  // namespace tessera

@@ -20,4 +20,8 @@ Array build(Shape shape, Dtype dtype, std::vector<Array> inputs, Args&&... args)
 
 void check_floating(const Array& a, const char* op);
 
+// gather_matmul's operand checks (x floating with `in` features, int32 indices whose shape x's
+// leading shape is, with or without the last axis); returns the result shape indices + [out].
+Shape gather_matmul_shape(const Array& x, const Array& indices, int64_t in, int64_t out, const char* op);
+
 }  // namespace tessera::detail

@@ -1,0 +1,213 @@
+// gather_matmul and gather_quantized_matmul on the CPU. The indices are on the host here, so rows
+// are grouped by expert first: each active expert's weights are then read once for all of its
+// rows, threads taking (expert, block of output features) tasks. Dense experts go through a
+// float32 dot kernel (16 lane accumulators, vectorised per ISA); packed experts through the
+// AVX-512 unpack-and-FMA kernel of quantized_matmul, or a dequantized tile elsewhere.
+#include <omp.h>
+
+#include <algorithm>
+#include <optional>
+#include <vector>
+
+#include "backend/cpu/convert_kernels.h"
+#include "backend/cpu/quantized_avx512.h"
+#include "backend/cpu/quantized_kernels.h"
+#include "backend/cpu/simd.h"
+#include "backend/cpu/strided.h"
+#include "core/primitives.h"
+
+namespace tessera {
+
+namespace {
+
+// Rows (flat positions in indices) grouped by expert: order[start[e] .. start[e + 1]) are the
+// rows of expert e, in increasing order.
+struct ExpertRows {
+  std::vector<int64_t> order, start;
+};
+ExpertRows group_rows(const Array& indices, int64_t experts, const char* op) {
+  std::vector<int32_t> idx = indices.to_vector<int32_t>();
+  ExpertRows g{std::vector<int64_t>(idx.size()), std::vector<int64_t>(size_t(experts) + 1, 0)};
+  for (int32_t e : idx) {
+    if (e < 0 || e >= experts)
+      fail(op, "index " + std::to_string(e) + " out of range for " + std::to_string(experts) + " experts");
+    ++g.start[size_t(e) + 1];
+  }
+  for (int64_t e = 0; e < experts; ++e) g.start[size_t(e) + 1] += g.start[size_t(e)];
+  std::vector<int64_t> next(g.start.begin(), g.start.end() - 1);
+  for (size_t r = 0; r < idx.size(); ++r) g.order[size_t(next[size_t(idx[r])]++)] = int64_t(r);
+  return g;
+}
+
+// An expert's block of output features [n0, n1).
+struct Task {
+  int64_t expert, n0, n1;
+};
+std::vector<Task> make_tasks(const ExpertRows& g, int64_t out) {
+  std::vector<int64_t> active;
+  for (size_t e = 0; e + 1 < g.start.size(); ++e)
+    if (g.start[e + 1] > g.start[e]) active.push_back(int64_t(e));
+  // About four tasks per thread over all active experts, in blocks of 16 features.
+  const int64_t threads = omp_get_max_threads();
+  const int64_t per_expert = std::max<int64_t>(1, (4 * threads + int64_t(active.size()) - 1) / std::max<size_t>(active.size(), 1));
+  int64_t block = (out + per_expert - 1) / per_expert;
+  block = std::max<int64_t>(16, (block + 15) / 16 * 16);
+  std::vector<Task> tasks;
+  for (int64_t e : active)
+    for (int64_t n0 = 0; n0 < out; n0 += block) tasks.push_back({e, n0, std::min(out, n0 + block)});
+  return tasks;
+}
+
+// sum_i a[i] * b[i] in float32 with 16 independent partial sums (so the loop vectorises).
+TESSERA_SIMD float dot_f32(const float* a, const float* b, int64_t n) {
+  float acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; ++l) acc[l] += a[i + l] * b[i + l];
+  float tail = 0;
+  for (; i < n; ++i) tail += a[i] * b[i];
+  float total = 0;
+  for (int l = 0; l < 16; ++l) total += acc[l];
+  return total + tail;
+}
+
+// A row of 16-bit weights as float32 (float32 rows are used in place).
+template <typename W>
+const float* row_as_float(const W* w, int64_t k, std::vector<float>& buffer) {
+  if constexpr (std::is_same_v<W, float>) {
+    return w;
+  } else {
+    buffer.resize(size_t(k));
+    if constexpr (std::is_same_v<W, bfloat16>)
+      cpu::bfloat16_to_float(w, buffer.data(), k);
+    else
+      for (int64_t i = 0; i < k; ++i) buffer[size_t(i)] = to_float(w[i]);
+    return buffer.data();
+  }
+}
+
+// Runs fn(task, thread-local scratch) over the tasks, in parallel when there is enough work.
+template <typename Fn>
+void run_tasks(const std::vector<Task>& tasks, int64_t work, Fn fn) {
+#pragma omp parallel if (work >= cpu::kParallelThreshold && tasks.size() > 1)
+  {
+    std::vector<float> scratch;
+#pragma omp for schedule(dynamic)
+    for (size_t t = 0; t < tasks.size(); ++t) fn(tasks[t], scratch);
+  }
+}
+
+// Which row of x feeds row r of the result: rows of x are shared by `repeat` consecutive indices.
+int64_t repeat_of(const Array& x, const Array& indices) {
+  const int64_t x_rows = x.size() / std::max<int64_t>(x.shape(-1), 1);
+  return x_rows == 0 ? 1 : std::max<int64_t>(1, indices.size() / x_rows);
+}
+
+}  // namespace
+
+void GatherMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
+  const Array &x = inputs[0], &w = inputs[1], &indices = inputs[2];
+  const int64_t experts = w.shape(0), n = w.shape(1), k = w.shape(2), repeat = repeat_of(x, indices);
+  ExpertRows g = group_rows(indices, experts, "gather_matmul");
+  cpu::write_float32_result(out, [&](float* c) {
+    if (k == 0) return std::fill(c, c + out.size(), 0.0f);
+    cpu::Float32View xf = cpu::as_float32(x);
+    std::vector<Task> tasks = make_tasks(g, n);
+    dispatch_dtype(w.dtype(), [&](auto type) {
+      using W = decltype(type);
+      if constexpr (std::is_same_v<W, float> || std::is_same_v<W, bfloat16> || std::is_same_v<W, float16>) {
+        std::vector<W> copy;  // experts that are not row-major are copied once
+        const W* wd = cpu::host_data<W>(w);
+        if (!w.is_contiguous()) {
+          copy.resize(size_t(w.size()));
+          cpu::copy_to_contiguous(w, copy.data(), w.dtype());
+          wd = copy.data();
+        }
+        run_tasks(tasks, indices.size() * n * k, [&](const Task& t, std::vector<float>& scratch) {
+          const int64_t* rows = g.order.data() + g.start[size_t(t.expert)];
+          const int64_t count = g.start[size_t(t.expert) + 1] - g.start[size_t(t.expert)];
+          for (int64_t j = t.n0; j < t.n1; ++j) {
+            const float* wr = row_as_float(wd + (t.expert * n + j) * k, k, scratch);
+            for (int64_t i = 0; i < count; ++i) c[rows[i] * n + j] = dot_f32(xf.data + rows[i] / repeat * k, wr, k);
+          }
+        });
+      }
+    });
+  });
+}
+
+void GatherQuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
+  const Array &x = inputs[0], &w = inputs[1], &indices = inputs[4];
+  const int64_t experts = w.shape(0), n = w.shape(1), k = w.shape(2) * 32 / bits, repeat = repeat_of(x, indices);
+  const int64_t words_per_row = w.shape(2), groups_per_row = k / group_size;
+  ExpertRows g = group_rows(indices, experts, "gather_quantized_matmul");
+  cpu::write_float32_result(out, [&](float* c) {
+    if (k == 0) return std::fill(c, c + out.size(), 0.0f);
+    std::vector<uint32_t> word_copy;
+    const uint32_t* words = cpu::host_data<uint32_t>(w);
+    if (!w.is_contiguous()) {
+      word_copy.resize(size_t(w.size()));
+      cpu::copy_to_contiguous(w, word_copy.data(), Dtype::uint32);
+      words = word_copy.data();
+    }
+    // float32 scales and biases: as stored when they are, else those of the active experts
+    // converted (a decode step touches few of them); strided ones are copied whole.
+    const int64_t params = n * groups_per_row;
+    std::vector<float> converted[2];
+    const float* base[2] = {nullptr, nullptr};
+    std::optional<cpu::Float32View> whole[2];
+    for (int which = 0; which < 2; ++which) {
+      const Array& a = inputs[2 + which];
+      if (!a.is_contiguous() || a.dtype() == Dtype::float32) {
+        whole[which] = cpu::as_float32(a);
+        base[which] = whole[which]->data;
+        continue;
+      }
+      converted[which].resize(size_t(experts * params));
+      dispatch_dtype(a.dtype(), [&](auto type) {
+        using S = decltype(type);
+        if constexpr (std::is_same_v<S, bfloat16> || std::is_same_v<S, float16>) {
+          const S* src = cpu::host_data<S>(a);
+          for (int64_t e = 0; e < experts; ++e) {
+            if (g.start[size_t(e) + 1] == g.start[size_t(e)]) continue;
+            float* dst = converted[which].data() + e * params;
+            if constexpr (std::is_same_v<S, bfloat16>)
+              cpu::bfloat16_to_float(src + e * params, dst, params);
+            else
+              for (int64_t i = 0; i < params; ++i) dst[i] = to_float(src[e * params + i]);
+          }
+        }
+      });
+      base[which] = converted[which].data();
+    }
+    // x's rows in grouped order, contiguous per expert (the fused kernel reads rows back to back),
+    // and the results in the same order, scattered at the end.
+    cpu::Float32View xf = cpu::as_float32(x);
+    const int64_t total = int64_t(g.order.size());
+    std::vector<float> xg(size_t(total * k)), cg(size_t(total * n));
+    for (int64_t i = 0; i < total; ++i)
+      std::copy_n(xf.data + g.order[size_t(i)] / repeat * k, k, xg.data() + i * k);
+    std::vector<Task> tasks = make_tasks(g, n);
+    const bool fused = cpu::has_avx512() && group_size % 16 == 0;
+    run_tasks(tasks, total * n * k, [&](const Task& t, std::vector<float>& tile) {
+      const int64_t first = g.start[size_t(t.expert)], count = g.start[size_t(t.expert) + 1] - first;
+      cpu::PackedMatrix m{words + t.expert * n * words_per_row, base[0] + t.expert * params, base[1] + t.expert * params,
+                          k, group_size, bits};
+      if (fused) {
+        for (int64_t r = 0; r < count; r += cpu::kFusedRows)
+          cpu::quantized_gemv_avx512(xg.data() + (first + r) * k, std::min(cpu::kFusedRows, count - r), m, t.n0, t.n1,
+                                     cg.data() + (first + r) * n, n);
+        return;
+      }
+      const int64_t cols = t.n1 - t.n0;
+      tile.resize(size_t(cols * k));
+      cpu::dequantize_window(m, t.n0, cols, 0, k, tile.data(), k);
+      for (int64_t j = 0; j < cols; ++j)
+        for (int64_t r = 0; r < count; ++r)
+          cg[size_t((first + r) * n + t.n0 + j)] = dot_f32(xg.data() + (first + r) * k, tile.data() + j * k, k);
+    });
+    for (int64_t i = 0; i < total; ++i) std::copy_n(cg.data() + i * n, n, c + g.order[size_t(i)] * n);
+  });
+}
+
+}  // namespace tessera
