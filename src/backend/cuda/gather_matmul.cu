@@ -27,7 +27,7 @@ constexpr unsigned kMaxGridY = 65535;
 __device__ __forceinline__ int64_t expert_of(const int32_t* indices, int64_t row, int64_t experts, int* error) {
   const int32_t e = indices[row];
   if (e < 0 || e >= experts) {
-    *error = int(DeviceError::index_out_of_range);
+    *error = int(DeviceError::expert_out_of_range);
     return -1;
   }
   return e;
