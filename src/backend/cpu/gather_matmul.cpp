@@ -153,24 +153,26 @@ void GatherQuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& ou
     // float32 scales and biases: as stored when they are, else those of the active experts
     // converted (a decode step touches few of them); strided ones are copied whole.
     const int64_t params = n * groups_per_row;
+    std::vector<int64_t> slot(size_t(experts), -1);  // an active expert's place in `converted`
+    int64_t active = 0;
+    for (int64_t e = 0; e < experts; ++e)
+      if (g.start[size_t(e) + 1] > g.start[size_t(e)]) slot[size_t(e)] = active++;
     std::vector<float> converted[2];
-    const float* base[2] = {nullptr, nullptr};
     std::optional<cpu::Float32View> whole[2];
     for (int which = 0; which < 2; ++which) {
       const Array& a = inputs[2 + which];
       if (!a.is_contiguous() || a.dtype() == Dtype::float32) {
         whole[which] = cpu::as_float32(a);
-        base[which] = whole[which]->data;
         continue;
       }
-      converted[which].resize(size_t(experts * params));
+      converted[which].resize(size_t(active * params));
       dispatch_dtype(a.dtype(), [&](auto type) {
         using S = decltype(type);
         if constexpr (std::is_same_v<S, bfloat16> || std::is_same_v<S, float16>) {
           const S* src = cpu::host_data<S>(a);
           for (int64_t e = 0; e < experts; ++e) {
-            if (g.start[size_t(e) + 1] == g.start[size_t(e)]) continue;
-            float* dst = converted[which].data() + e * params;
+            if (slot[size_t(e)] < 0) continue;
+            float* dst = converted[which].data() + slot[size_t(e)] * params;
             if constexpr (std::is_same_v<S, bfloat16>)
               cpu::bfloat16_to_float(src + e * params, dst, params);
             else
@@ -178,8 +180,10 @@ void GatherQuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& ou
           }
         }
       });
-      base[which] = converted[which].data();
     }
+    auto expert_params = [&](int which, int64_t e) {
+      return whole[which] ? whole[which]->data + e * params : converted[which].data() + slot[size_t(e)] * params;
+    };
     // x's rows in grouped order, contiguous per expert (the fused kernel reads rows back to back),
     // and the results in the same order, scattered at the end.
     cpu::Float32View xf = cpu::as_float32(x);
@@ -191,7 +195,7 @@ void GatherQuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& ou
     const bool fused = cpu::has_avx512() && group_size % 16 == 0;
     run_tasks(tasks, total * n * k, [&](const Task& t, std::vector<float>& tile) {
       const int64_t first = g.start[size_t(t.expert)], count = g.start[size_t(t.expert) + 1] - first;
-      cpu::PackedMatrix m{words + t.expert * n * words_per_row, base[0] + t.expert * params, base[1] + t.expert * params,
+      cpu::PackedMatrix m{words + t.expert * n * words_per_row, expert_params(0, t.expert), expert_params(1, t.expert),
                           k, group_size, bits};
       if (fused) {
         for (int64_t r = 0; r < count; r += cpu::kFusedRows)
