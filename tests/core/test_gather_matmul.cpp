@@ -56,7 +56,7 @@ TEST(GatherQuantizedMatmul, RejectsBadOperands) {
 
 // On a GPU an index that lives on the device is checked there: the row reads as zeros and the
 // error surfaces when the stream is next synchronised, never an out-of-bounds read.
-TEST(GatherMatmul, DeviceIndexOutOfRangeIsReported) {
+TEST(GatherMatmul, CudaIndexOutOfRangeIsReported) {
   if (!cuda_available()) GTEST_SKIP() << "no CUDA device";
   Device previous = default_device();
   set_default_device(Device::cuda(0));
