@@ -84,10 +84,12 @@ std::optional<SparseMoE::Stack> stack_parts(const std::vector<std::vector<Linear
   return QuantizedWeight{stacks[0], stacks[1], stacks[2], q0->spec, q0->int8_compute};
 }
 
-Array gather(const SparseMoE::Stack& w, const Array& x, const Array& indices) {
+Array gather(const SparseMoE::Stack& w, const Array& x, const Array& indices, Activation glu = Activation::none,
+             const std::optional<Array>& row_weights = std::nullopt) {
   if (const auto* q = std::get_if<QuantizedWeight>(&w))
-    return gather_quantized_matmul(x, q->packed, q->scales, q->biases, indices, q->spec.group_size, q->spec.bits);
-  return gather_matmul(x, std::get<Array>(w), indices);
+    return gather_quantized_matmul(x, q->packed, q->scales, q->biases, indices, q->spec.group_size, q->spec.bits, glu,
+                                   row_weights);
+  return gather_matmul(x, std::get<Array>(w), indices, glu, row_weights);
 }
 
 }  // namespace
@@ -153,13 +155,18 @@ Array SparseMoE::operator()(const Array& x) const {
                         (path == MoEPath::gathered || (path == MoEPath::automatic && n * k <= kGatheredMaxAssignments));
   Array out;
   if (gathered) {
-    // Every (token, rank) row against its expert, on the device: [n, k, 2 * inter] -> [n, k, hidden].
-    const int64_t inter = stacked->intermediate;
-    Array gate_up = gather(stacked->gate_up, tokens, chosen);
-    Array h = multiply(activation(experts.front().act, slice_axis(gate_up, -1, 0, inter)),
-                       slice_axis(gate_up, -1, inter, 2 * inter));
-    Array y = gather(stacked->down, h, chosen);
-    out = sum(multiply(y, expand_dims(astype(weights, x.dtype()), -1)), {1});
+    // Every (token, rank) row against its expert, on the device: act(gate) * up [n, k, inter]
+    // in one kernel, then down with the router-weighted sum over the ranks [n, hidden] in another.
+    const std::string& act = experts.front().act;
+    Array h;
+    if (std::optional<Activation> fused = fusable_activation(act)) {
+      h = gather(stacked->gate_up, tokens, chosen, *fused);
+    } else {
+      const int64_t inter = stacked->intermediate;
+      Array gate_up = gather(stacked->gate_up, tokens, chosen);
+      h = multiply(activation(act, slice_axis(gate_up, -1, 0, inter)), slice_axis(gate_up, -1, inter, 2 * inter));
+    }
+    out = gather(stacked->down, h, chosen, Activation::none, weights);
   } else {
     std::vector<int32_t> expert_of = chosen.to_vector<int32_t>();  // [n * k], (token, rank) order
 

@@ -8,9 +8,10 @@
 // weights are held once). Two paths, with transformers' arithmetic (router in float32, then
 // softmax, top-k, optional renormalisation):
 // - gathered, for few tokens (decode steps, short prompts): everything stays on the device.
-//   gather_matmul runs every (token, rank) row against its expert's gate/up, then down, and the
-//   results are weighted and summed over the ranks: no host round trip and a fixed kernel count,
-//   so a decode step can be captured in a CUDA graph.
+//   gather_matmul runs every (token, rank) row against its expert's gate/up with act(gate) * up
+//   in its epilogue, then against down with the router-weighted sum over the ranks in its
+//   epilogue: two kernels after the router, no host round trip, so a decode step can be captured
+//   in a CUDA graph.
 // - grouped, for many tokens: the router's choices come back to the host, tokens are grouped by
 //   expert, and every active expert runs one matmul chain over its rows (take + GatedMLP); one
 //   gather puts the weighted results back in token order. Experts no token picked cost nothing.

@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <optional>
 #include <vector>
 
@@ -103,14 +104,82 @@ int64_t repeat_of(const Array& x, const Array& indices) {
   return x_rows == 0 ? 1 : std::max<int64_t>(1, indices.size() / x_rows);
 }
 
+// What storing v in `dtype` and reading it back gives (the separate ops round there).
+float round_to(Dtype dtype, float v) {
+  switch (dtype) {
+    case Dtype::float16: return to_float(to_float16(v));
+    case Dtype::bfloat16: return to_float(to_bfloat16(v));
+    default: return v;
+  }
+}
+
+float activate(Activation a, float x) {
+  switch (a) {
+    case Activation::silu: return x / (1.0f + std::exp(-x));
+    case Activation::gelu: return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752440f));
+    case Activation::gelu_tanh: return 0.5f * x * (1.0f + std::tanh(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    case Activation::relu: return x > 0.0f ? x : 0.0f;
+    case Activation::tanh: return std::tanh(x);
+    case Activation::none: break;
+  }
+  return x;
+}
+
+// The epilogues on the plain products p [rows, n]: glu(gate) * up, then the weighted sum over
+// each index row's `ranks` rows; c [tokens, out features]. Rounded where the separate ops would.
+void epilogue(const float* p, int64_t n, Activation glu, const float* weights, int64_t ranks, Dtype dtype,
+              int64_t tokens, float* c) {
+  const int64_t width = glu == Activation::none ? n : n / 2;
+  const int64_t ranks_per_token = weights ? ranks : 1;
+#pragma omp parallel for schedule(static) if (tokens * ranks_per_token * width >= cpu::kParallelThreshold)
+  for (int64_t t = 0; t < tokens; ++t)
+    for (int64_t f = 0; f < width; ++f) {
+      float total = 0.0f;
+      for (int64_t r = 0; r < ranks_per_token; ++r) {
+        const float* row = p + (t * ranks_per_token + r) * n;
+        float v = row[f];
+        if (glu != Activation::none)
+          v = round_to(dtype, round_to(dtype, activate(glu, round_to(dtype, v))) * round_to(dtype, row[width + f]));
+        total = weights ? total + round_to(dtype, round_to(dtype, v) * weights[t * ranks + r]) : v;
+      }
+      c[t * width + f] = total;
+    }
+}
+
+// Runs products(p) to fill the plain products [rows, n] (p zeroed when there are no input
+// features), then the epilogues into `out`.
+template <typename Products>
+void gather_result(Array& out, const std::vector<Array>& inputs, size_t indices_input, int64_t n, int64_t k,
+                   Activation glu, bool weighted, Products products) {
+  const Array& indices = inputs[indices_input];
+  const int64_t rows = indices.size();
+  cpu::write_float32_result(out, [&](float* c) {
+    const bool plain = glu == Activation::none && !weighted;
+    std::vector<float> scratch;
+    float* p = c;
+    if (!plain) {
+      scratch.resize(size_t(rows * n));
+      p = scratch.data();
+    }
+    if (k == 0)
+      std::fill(p, p + rows * n, 0.0f);
+    else if (rows > 0)
+      products(p);
+    if (plain) return;
+    std::optional<cpu::Float32View> weights;
+    if (weighted) weights = cpu::as_float32(inputs[indices_input + 1]);
+    const int64_t width = glu == Activation::none ? n : n / 2;
+    epilogue(p, n, glu, weights ? weights->data : nullptr, indices.shape(-1), out.dtype(), out.size() / std::max<int64_t>(width, 1), c);
+  });
+}
+
 }  // namespace
 
 void GatherMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
   const Array &x = inputs[0], &w = inputs[1], &indices = inputs[2];
   const int64_t experts = w.shape(0), n = w.shape(1), k = w.shape(2), repeat = repeat_of(x, indices);
   ExpertRows g = group_rows(indices, experts, "gather_matmul");
-  cpu::write_float32_result(out, [&](float* c) {
-    if (k == 0) return std::fill(c, c + out.size(), 0.0f);
+  gather_result(out, inputs, 2, n, k, glu, weighted, [&](float* c) {
     cpu::Float32View xf = cpu::as_float32(x);
     std::vector<Task> tasks = make_tasks(g, n);
     dispatch_dtype(w.dtype(), [&](auto type) {
@@ -141,8 +210,7 @@ void GatherQuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& ou
   const int64_t experts = w.shape(0), n = w.shape(1), k = w.shape(2) * 32 / bits, repeat = repeat_of(x, indices);
   const int64_t words_per_row = w.shape(2), groups_per_row = k / group_size;
   ExpertRows g = group_rows(indices, experts, "gather_quantized_matmul");
-  cpu::write_float32_result(out, [&](float* c) {
-    if (k == 0) return std::fill(c, c + out.size(), 0.0f);
+  gather_result(out, inputs, 4, n, k, glu, weighted, [&](float* c) {
     std::vector<uint32_t> word_copy;
     const uint32_t* words = cpu::host_data<uint32_t>(w);
     if (!w.is_contiguous()) {

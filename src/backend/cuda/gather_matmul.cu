@@ -2,11 +2,15 @@
 // quantized.cu with the weight matrix picked per row of x by an index that stays on the device
 // (a MoE decode step routes without a host round trip, so it can be captured in a graph).
 //
-// Block (row, feature block): a warp owns one output feature of one row and streams that row of
-// the row's expert in 16-byte loads (float32 accumulation, one rounding). The grid's x axis walks
-// the rows, so rows routed to the same expert run side by side and share its weights through L2.
-// An index out of range writes zeros and raises the device error flag (read at the next sync);
-// nothing is read out of bounds. Rows or operands not 16-byte aligned take the scalar kernels.
+// One kernel, parameterised by how a row of weights is read (dense or packed, 16-byte vectors or
+// element by element when rows are not 16-byte aligned): block (output row, feature block), a
+// warp per output feature, streaming the row of that feature of the row's expert (float32
+// accumulation). The epilogues run in the same warp: act(gate) * up reads the gate and up rows of
+// the same expert; the weighted sum over a token's experts loops over its index rows, so the
+// output row is written once, deterministically. The grid's x axis walks the output rows, so rows
+// routed to the same expert run side by side and share its weights through L2. An index out of
+// range reads as zeros and raises the device error flag (reported at the next synchronisation);
+// nothing is read out of bounds.
 #include <algorithm>
 #include <climits>
 
@@ -33,133 +37,174 @@ __device__ __forceinline__ int64_t expert_of(const int32_t* indices, int64_t row
   return e;
 }
 
-// out[row, f] = x[row / repeat] . w[expert(row), f] for the rows of the grid's x axis.
-template <typename T, bool kVector>
-__global__ void __launch_bounds__(kGatherWarps * 32)
-    gather_gemv_kernel(const T* x, int64_t x_ld, int64_t repeat, const T* w, const int32_t* indices, int64_t experts,
-                       int64_t n, int64_t k, T* out, int* error) {
-  const int64_t row = blockIdx.x;
-  const int lane = threadIdx.x % 32;
-  const int64_t e = expert_of(indices, row, experts, error);
-  const T* xr = x + (row / repeat) * x_ld;
-  for (int64_t block = blockIdx.y; block * kGatherWarps < n; block += gridDim.y) {
-    const int64_t feature = block * kGatherWarps + threadIdx.x / 32;
-    if (feature >= n) continue;  // the whole warp: one feature per warp
-    float acc = 0.0f;
-    if (e >= 0) {
-      const T* wr = w + (e * n + feature) * k;
-      if constexpr (kVector) {
-        using V = Vector16<T>;
-        const V* wv = reinterpret_cast<const V*>(wr);
-        const V* xv = reinterpret_cast<const V*>(xr);
-        const int64_t chunks = k / V::kCount;
-        int64_t c = lane;
-        // Four independent 16-byte weight loads in flight per lane.
-        for (; c + 96 < chunks; c += 128) {
-          V a[4], b[4];
-#pragma unroll
-          for (int u = 0; u < 4; ++u) a[u] = wv[c + 32 * u];
-#pragma unroll
-          for (int u = 0; u < 4; ++u) b[u] = xv[c + 32 * u];
-#pragma unroll
-          for (int u = 0; u < 4; ++u)
-#pragma unroll
-            for (int i = 0; i < V::kCount; ++i) acc += load(a[u].v[i]) * load(b[u].v[i]);
-        }
-        for (; c < chunks; c += 32) {
-          const V a = wv[c], b = xv[c];
-#pragma unroll
-          for (int i = 0; i < V::kCount; ++i) acc += load(a.v[i]) * load(b.v[i]);
-        }
-      } else {
-        for (int64_t c = lane; c < k; c += 32) acc += load(wr[c]) * load(xr[c]);
-      }
-    }
-    acc = warp_sum(acc);
-    if (lane == 0) out[row * n + feature] = store<T>(acc);
+// What storing v as T and reading it back gives (the separate ops round there).
+template <typename T>
+__device__ __forceinline__ float rounded(float v) {
+  return load(store<T>(v));
+}
+
+__device__ __forceinline__ float activate(Activation a, float x) {
+  switch (a) {
+    case Activation::silu: return x / (1.0f + expf(-x));
+    case Activation::gelu: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
+    case Activation::gelu_tanh: return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
+    case Activation::relu: return fmaxf(x, 0.0f);
+    case Activation::tanh: return tanhf(x);
+    default: return x;
   }
 }
 
-// The packed twin for 4 and 8 bits: a lane takes 16 bytes of packed words (32 or 16 codes of one
-// group, groups holding at least 32), dequantizes them in registers with the group's scale and
-// bias read as stored (S), and dots them with x read as 16-byte vectors.
-template <typename T, typename S, int Bits>
-__global__ void __launch_bounds__(kGatherWarps * 32)
-    gather_qgemv_chunks_kernel(const T* x, int64_t x_ld, int64_t repeat, const uint32_t* packed, const S* scales,
-                               const S* biases, int group_size, const int32_t* indices, int64_t experts, int64_t n,
-                               int64_t k, T* out, int* error) {
-  constexpr int kPerWord = 32 / Bits, kCodes = 4 * kPerWord;
-  constexpr uint32_t kMask = (1u << Bits) - 1;
-  using V = Vector16<T>;
-  constexpr int kVectors = kCodes / V::kCount;
-  const int64_t row = blockIdx.x;
-  const int lane = threadIdx.x % 32;
-  const int64_t e = expert_of(indices, row, experts, error);
-  const T* xr = x + (row / repeat) * x_ld;
-  const int64_t chunks = k / kCodes, groups_per_row = k / group_size;
-  for (int64_t block = blockIdx.y; block * kGatherWarps < n; block += gridDim.y) {
-    const int64_t feature = block * kGatherWarps + threadIdx.x / 32;
-    if (feature >= n) continue;
+// The dot product policies: a lane's share of x[row] . (row w_row of the stacked experts), summed
+// over the warp by the kernel.
+// Dense rows in 16-byte vectors (k * sizeof(T), the rows and both bases 16-byte aligned).
+template <typename T>
+struct DenseVectorDot {
+  const T* w;
+  int64_t k;
+  __device__ float operator()(const T* xr, int64_t w_row, int lane) const {
+    using V = Vector16<T>;
+    const V* wv = reinterpret_cast<const V*>(w + w_row * k);
+    const V* xv = reinterpret_cast<const V*>(xr);
+    const int64_t chunks = k / V::kCount;
     float acc = 0.0f;
-    if (e >= 0) {
-      const int64_t w_row = e * n + feature;
-      const uint4* wr = reinterpret_cast<const uint4*>(packed) + w_row * chunks;
-      const S* row_scales = scales + w_row * groups_per_row;
-      const S* row_biases = biases + w_row * groups_per_row;
-      for (int64_t c = lane; c < chunks; c += 32) {
-        const uint4 q = wr[c];
-        const int64_t col = c * kCodes, g = col / group_size;
-        const float scale = load(row_scales[g]), shift = load(row_biases[g]);
-        const uint32_t words[4] = {q.x, q.y, q.z, q.w};
-        const V* xv = reinterpret_cast<const V*>(xr + col);
+    int64_t c = lane;
+    // Four independent 16-byte weight loads in flight per lane.
+    for (; c + 96 < chunks; c += 128) {
+      V a[4], b[4];
 #pragma unroll
-        for (int v = 0; v < kVectors; ++v) {
-          const V xs = xv[v];
+      for (int u = 0; u < 4; ++u) a[u] = wv[c + 32 * u];
 #pragma unroll
-          for (int i = 0; i < V::kCount; ++i) {
-            const int code = v * V::kCount + i;
-            const float value = float((words[code / kPerWord] >> ((code % kPerWord) * Bits)) & kMask) * scale + shift;
-            acc += value * load(xs.v[i]);
-          }
+      for (int u = 0; u < 4; ++u) b[u] = xv[c + 32 * u];
+#pragma unroll
+      for (int u = 0; u < 4; ++u)
+#pragma unroll
+        for (int i = 0; i < V::kCount; ++i) acc += load(a[u].v[i]) * load(b[u].v[i]);
+    }
+    for (; c < chunks; c += 32) {
+      const V a = wv[c], b = xv[c];
+#pragma unroll
+      for (int i = 0; i < V::kCount; ++i) acc += load(a.v[i]) * load(b.v[i]);
+    }
+    return acc;
+  }
+};
+
+// Dense rows of any length and alignment, element by element.
+template <typename T>
+struct DenseScalarDot {
+  const T* w;
+  int64_t k;
+  __device__ float operator()(const T* xr, int64_t w_row, int lane) const {
+    const T* wr = w + w_row * k;
+    float acc = 0.0f;
+    for (int64_t c = lane; c < k; c += 32) acc += load(wr[c]) * load(xr[c]);
+    return acc;
+  }
+};
+
+// Packed 4- or 8-bit rows: a lane takes 16 bytes of words (32 or 16 codes of one group, groups
+// holding at least 32), dequantizes them in registers with the group's scale and bias as stored
+// (S), and dots them with x read as 16-byte vectors.
+template <typename T, typename S, int Bits>
+struct PackedChunkDot {
+  const uint32_t* packed;
+  const S *scales, *biases;
+  int group_size;
+  int64_t k;
+  __device__ float operator()(const T* xr, int64_t w_row, int lane) const {
+    constexpr int kPerWord = 32 / Bits, kCodes = 4 * kPerWord;
+    constexpr uint32_t kMask = (1u << Bits) - 1;
+    using V = Vector16<T>;
+    constexpr int kVectors = kCodes / V::kCount;
+    const int64_t chunks = k / kCodes, groups_per_row = k / group_size;
+    const uint4* wr = reinterpret_cast<const uint4*>(packed) + w_row * chunks;
+    const S* row_scales = scales + w_row * groups_per_row;
+    const S* row_biases = biases + w_row * groups_per_row;
+    float acc = 0.0f;
+    for (int64_t c = lane; c < chunks; c += 32) {
+      const uint4 q = wr[c];
+      const int64_t col = c * kCodes, g = col / group_size;
+      const float scale = load(row_scales[g]), shift = load(row_biases[g]);
+      const uint32_t words[4] = {q.x, q.y, q.z, q.w};
+      const V* xv = reinterpret_cast<const V*>(xr + col);
+#pragma unroll
+      for (int v = 0; v < kVectors; ++v) {
+        const V xs = xv[v];
+#pragma unroll
+        for (int i = 0; i < V::kCount; ++i) {
+          const int code = v * V::kCount + i;
+          const float value = float((words[code / kPerWord] >> ((code % kPerWord) * Bits)) & kMask) * scale + shift;
+          acc += value * load(xs.v[i]);
         }
       }
     }
-    acc = warp_sum(acc);
-    if (lane == 0) out[row * n + feature] = store<T>(acc);
+    return acc;
   }
-}
+};
 
-// Any bit width and alignment: a lane per packed word, x read element by element.
+// Packed rows of any bit width and alignment: a lane per word, x read element by element.
 template <typename T, typename S, int Bits>
-__global__ void __launch_bounds__(kGatherWarps * 32)
-    gather_qgemv_words_kernel(const T* x, int64_t x_ld, int64_t repeat, const uint32_t* packed, const S* scales,
-                              const S* biases, int group_size, const int32_t* indices, int64_t experts, int64_t n,
-                              int64_t k, T* out, int* error) {
-  constexpr int kPerWord = 32 / Bits;
-  constexpr uint32_t kMask = (1u << Bits) - 1;
-  const int64_t row = blockIdx.x;
-  const int lane = threadIdx.x % 32;
-  const int64_t e = expert_of(indices, row, experts, error);
-  const T* xr = x + (row / repeat) * x_ld;
-  const int64_t words_per_row = k / kPerWord, groups_per_row = k / group_size;
-  for (int64_t block = blockIdx.y; block * kGatherWarps < n; block += gridDim.y) {
-    const int64_t feature = block * kGatherWarps + threadIdx.x / 32;
-    if (feature >= n) continue;
+struct PackedWordDot {
+  const uint32_t* packed;
+  const S *scales, *biases;
+  int group_size;
+  int64_t k;
+  __device__ float operator()(const T* xr, int64_t w_row, int lane) const {
+    constexpr int kPerWord = 32 / Bits;
+    constexpr uint32_t kMask = (1u << Bits) - 1;
+    const int64_t words_per_row = k / kPerWord, groups_per_row = k / group_size;
+    const uint32_t* wr = packed + w_row * words_per_row;
     float acc = 0.0f;
-    if (e >= 0) {
-      const int64_t w_row = e * n + feature;
-      const uint32_t* wr = packed + w_row * words_per_row;
-      for (int64_t j = lane; j < words_per_row; j += 32) {
-        const uint32_t word = wr[j];
-        const int64_t col = j * kPerWord, g = w_row * groups_per_row + col / group_size;
-        const float scale = load(scales[g]), shift = load(biases[g]);
+    for (int64_t j = lane; j < words_per_row; j += 32) {
+      const uint32_t word = wr[j];
+      const int64_t col = j * kPerWord, g = w_row * groups_per_row + col / group_size;
+      const float scale = load(scales[g]), shift = load(biases[g]);
 #pragma unroll
-        for (int p = 0; p < kPerWord; ++p)
-          acc += (float((word >> (p * Bits)) & kMask) * scale + shift) * load(xr[col + p]);
-      }
+      for (int p = 0; p < kPerWord; ++p) acc += (float((word >> (p * Bits)) & kMask) * scale + shift) * load(xr[col + p]);
     }
-    acc = warp_sum(acc);
-    if (lane == 0) out[row * n + feature] = store<T>(acc);
+    return acc;
+  }
+};
+
+struct GatherShape {
+  const int32_t* indices;
+  int64_t experts;
+  int64_t n;       // rows of each expert
+  int64_t width;   // output features: n, or n / 2 with a gated activation
+  int64_t ranks;   // index rows summed into one output row (1 without row weights)
+  int64_t repeat;  // consecutive index rows that share one row of x
+  int64_t x_ld;
+  Activation glu;
+  int* error;
+};
+
+// Output row t, feature f (a warp each): for each of its `ranks` index rows, x's row against the
+// row's expert (two expert rows, gate and up, with a gated activation), rounded as the separate
+// ops would round; with row weights their weighted sum.
+template <typename T, typename Dot>
+__global__ void __launch_bounds__(kGatherWarps * 32)
+    gather_kernel(const T* x, const T* row_weights, T* out, GatherShape s, Dot dot) {
+  const int64_t token = blockIdx.x;
+  const int lane = threadIdx.x % 32;
+  for (int64_t block = blockIdx.y; block * kGatherWarps < s.width; block += gridDim.y) {
+    const int64_t feature = block * kGatherWarps + threadIdx.x / 32;
+    if (feature >= s.width) continue;  // the whole warp: one feature per warp
+    float total = 0.0f;
+    for (int64_t r = 0; r < s.ranks; ++r) {
+      const int64_t row = token * s.ranks + r;
+      const int64_t e = expert_of(s.indices, row, s.experts, s.error);  // the same for the whole warp
+      const T* xr = x + (row / s.repeat) * s.x_ld;
+      float value = 0.0f;
+      if (e >= 0) {
+        value = warp_sum(dot(xr, e * s.n + feature, lane));
+        if (s.glu != Activation::none) {
+          const float up = warp_sum(dot(xr, e * s.n + s.width + feature, lane));
+          value = rounded<T>(rounded<T>(activate(s.glu, rounded<T>(value))) * rounded<T>(up));
+        }
+      }
+      total = row_weights ? total + rounded<T>(rounded<T>(value) * load(row_weights[row])) : value;
+    }
+    if (lane == 0) out[token * s.width + feature] = store<T>(total);
   }
 }
 
@@ -206,18 +251,45 @@ const int32_t* device_indices(const Array& indices, int64_t experts, const char*
   return device_rows<int32_t>(indices, keep);
 }
 
-struct GatherGrid {
-  dim3 blocks;
-  bool empty;
-};
-GatherGrid gather_grid(int64_t rows, int64_t n) {
-  const int64_t feature_blocks = (n + kGatherWarps - 1) / kGatherWarps;
-  return {dim3(unsigned(rows), unsigned(std::min<int64_t>(feature_blocks, kMaxGridY))), rows == 0 || n == 0};
+template <typename T, typename Dot>
+void launch_gather(const T* x, const T* row_weights, T* out, const GatherShape& s, int64_t tokens, Dot dot) {
+  const int64_t feature_blocks = (s.width + kGatherWarps - 1) / kGatherWarps;
+  const dim3 grid(unsigned(tokens), unsigned(std::min<int64_t>(feature_blocks, kMaxGridY)));
+  gather_kernel<T, Dot><<<grid, kGatherWarps * 32, 0, stream()>>>(x, row_weights, out, s, dot);
+  check_launch("gather matrix-vector");
 }
 
 int64_t repeat_of(const Array& x, const Array& indices) {
   const int64_t x_rows = x.size() / std::max<int64_t>(x.shape(-1), 1);
   return x_rows == 0 ? 1 : std::max<int64_t>(1, indices.size() / x_rows);
+}
+
+// Everything but the weights' policy, on the device: indices, x's rows, row weights, the shape.
+template <typename T>
+struct GatherOperands {
+  std::shared_ptr<Buffer> keep_x, keep_i, keep_weights;
+  const T* x = nullptr;
+  const T* row_weights = nullptr;
+  GatherShape shape{};
+  int64_t tokens = 0;
+};
+template <typename T>
+void gather_operands(GatherOperands<T>& g, const std::vector<Array>& inputs, size_t indices_input, int64_t experts,
+                     int64_t n, Activation glu, bool weighted, const Array& out, const char* op) {
+  const Array &x = inputs[0], &indices = inputs[indices_input];
+  g.shape.indices = device_indices(indices, experts, op, g.keep_i);
+  if (weighted) g.row_weights = device_rows<T>(inputs[indices_input + 1], g.keep_weights);
+  int64_t ld = x.shape(-1);
+  g.x = x_rows<T>(x, ld, g.keep_x);
+  g.shape.experts = experts;
+  g.shape.n = n;
+  g.shape.width = glu == Activation::none ? n : n / 2;
+  g.shape.ranks = weighted ? indices.shape(-1) : 1;
+  g.shape.repeat = repeat_of(x, indices);
+  g.shape.x_ld = ld;
+  g.shape.glu = glu;
+  g.shape.error = error_flag();
+  g.tokens = out.size() / std::max<int64_t>(g.shape.width, 1);
 }
 
 }  // namespace
@@ -226,66 +298,53 @@ int64_t repeat_of(const Array& x, const Array& indices) {
 
 void GatherMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   cuda::OpScope scope("gather_matmul");
-  const Array &x = inputs[0], &w = inputs[1], &indices = inputs[2];
-  const int64_t experts = w.shape(0), n = w.shape(1), k = w.shape(2), rows = indices.size();
-  TESSERA_CHECK(rows <= int64_t(INT32_MAX), "gather_matmul", "more than 2^31 - 1 rows");
+  const Array& w = inputs[1];
+  const int64_t experts = w.shape(0), n = w.shape(1), k = w.shape(2);
+  TESSERA_CHECK(inputs[2].size() <= int64_t(INT32_MAX), "gather_matmul", "more than 2^31 - 1 rows");
   cuda::dispatch_float_dtype(out.dtype(), "gather_matmul", [&](auto t) {
     using T = decltype(t);
     T* o = cuda::allocate_output<T>(out);
-    std::shared_ptr<Buffer> keep_x, keep_w, keep_i;
-    const int32_t* idx = cuda::device_indices(indices, experts, "gather_matmul", keep_i);
-    if (out.size() == 0) return;
-    if (k == 0) return TESSERA_CUDA_CHECK(cudaMemsetAsync(o, 0, out.nbytes(), cuda::stream()));
-    int64_t ld = k;
-    const T* xs = cuda::x_rows<T>(x, ld, keep_x);
+    cuda::GatherOperands<T> g;
+    cuda::gather_operands(g, inputs, 2, experts, n, glu, weighted, out, "gather_matmul");
+    if (out.size() == 0 || g.tokens == 0) return;
+    std::shared_ptr<Buffer> keep_w;
     const T* ws = cuda::device_rows<T>(w, keep_w);
     const int64_t item = int64_t(sizeof(T));
-    const bool vector = (k * item) % 16 == 0 && (ld * item) % 16 == 0 && cuda::aligned16(xs) && cuda::aligned16(ws);
-    const cuda::GatherGrid grid = cuda::gather_grid(rows, n);
-    const int64_t repeat = cuda::repeat_of(x, indices);
-    auto kernel = vector ? cuda::gather_gemv_kernel<T, true> : cuda::gather_gemv_kernel<T, false>;
-    kernel<<<grid.blocks, cuda::kGatherWarps * 32, 0, cuda::stream()>>>(xs, ld, repeat, ws, idx, experts, n, k, o,
-                                                                      cuda::error_flag());
-    cuda::check_launch("gather matrix-vector");
+    if ((k * item) % 16 == 0 && (g.shape.x_ld * item) % 16 == 0 && cuda::aligned16(g.x) && cuda::aligned16(ws))
+      cuda::launch_gather(g.x, g.row_weights, o, g.shape, g.tokens, cuda::DenseVectorDot<T>{ws, k});
+    else
+      cuda::launch_gather(g.x, g.row_weights, o, g.shape, g.tokens, cuda::DenseScalarDot<T>{ws, k});
   });
 }
 
 void GatherQuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   cuda::OpScope scope("gather_quantized_matmul");
-  const Array &x = inputs[0], &w = inputs[1], &scales = inputs[2], &biases = inputs[3], &indices = inputs[4];
-  const int64_t experts = w.shape(0), n = w.shape(1), k = w.shape(2) * 32 / bits, rows = indices.size();
-  TESSERA_CHECK(rows <= int64_t(INT32_MAX), "gather_quantized_matmul", "more than 2^31 - 1 rows");
+  const Array &w = inputs[1], &scales = inputs[2], &biases = inputs[3];
+  const int64_t experts = w.shape(0), n = w.shape(1), k = w.shape(2) * 32 / bits;
+  TESSERA_CHECK(inputs[4].size() <= int64_t(INT32_MAX), "gather_quantized_matmul", "more than 2^31 - 1 rows");
   cuda::dispatch_float_dtype(out.dtype(), "gather_quantized_matmul", [&](auto t) {
     using T = decltype(t);
     T* o = cuda::allocate_output<T>(out);
-    std::shared_ptr<Buffer> keep_x, keep_w, keep_s, keep_b, keep_i;
-    const int32_t* idx = cuda::device_indices(indices, experts, "gather_quantized_matmul", keep_i);
-    if (out.size() == 0) return;
-    if (k == 0) return TESSERA_CUDA_CHECK(cudaMemsetAsync(o, 0, out.nbytes(), cuda::stream()));
-    int64_t ld = k;
-    const T* xs = cuda::x_rows<T>(x, ld, keep_x);
+    cuda::GatherOperands<T> g;
+    cuda::gather_operands(g, inputs, 4, experts, n, glu, weighted, out, "gather_quantized_matmul");
+    if (out.size() == 0 || g.tokens == 0) return;
+    std::shared_ptr<Buffer> keep_w, keep_s, keep_b;
     const uint32_t* words = cuda::device_rows<uint32_t>(w, keep_w);
-    const cuda::GatherGrid grid = cuda::gather_grid(rows, n);
-    const int64_t repeat = cuda::repeat_of(x, indices);
     const int codes_per_chunk = 4 * (32 / bits);
     const int64_t item = int64_t(sizeof(T));
     const bool chunked = (bits == 4 || bits == 8) && k % codes_per_chunk == 0 && group_size % codes_per_chunk == 0 &&
-                         (ld * item) % 16 == 0 && cuda::aligned16(xs) && cuda::aligned16(words);
+                         (g.shape.x_ld * item) % 16 == 0 && cuda::aligned16(g.x) && cuda::aligned16(words);
     // Scales and biases in their stored dtype (one dtype for both, checked by the op).
     cuda::dispatch_float_dtype(scales.dtype(), "gather_quantized_matmul", [&](auto scale_type) {
       using S = decltype(scale_type);
       const S* sp = cuda::device_rows<S>(scales, keep_s);
       const S* bp = cuda::device_rows<S>(biases, keep_b);
-      auto launch = [&](auto kernel) {
-        kernel<<<grid.blocks, cuda::kGatherWarps * 32, 0, cuda::stream()>>>(xs, ld, repeat, words, sp, bp, group_size, idx,
-                                                                          experts, n, k, o, cuda::error_flag());
-      };
-      if (chunked && bits == 4) launch(cuda::gather_qgemv_chunks_kernel<T, S, 4>);
-      else if (chunked) launch(cuda::gather_qgemv_chunks_kernel<T, S, 8>);
-      else if (bits == 2) launch(cuda::gather_qgemv_words_kernel<T, S, 2>);
-      else if (bits == 4) launch(cuda::gather_qgemv_words_kernel<T, S, 4>);
-      else launch(cuda::gather_qgemv_words_kernel<T, S, 8>);
-      cuda::check_launch("gather quantized matrix-vector");
+      auto launch = [&](auto dot) { cuda::launch_gather(g.x, g.row_weights, o, g.shape, g.tokens, dot); };
+      if (chunked && bits == 4) launch(cuda::PackedChunkDot<T, S, 4>{words, sp, bp, group_size, k});
+      else if (chunked) launch(cuda::PackedChunkDot<T, S, 8>{words, sp, bp, group_size, k});
+      else if (bits == 2) launch(cuda::PackedWordDot<T, S, 2>{words, sp, bp, group_size, k});
+      else if (bits == 4) launch(cuda::PackedWordDot<T, S, 4>{words, sp, bp, group_size, k});
+      else launch(cuda::PackedWordDot<T, S, 8>{words, sp, bp, group_size, k});
     });
   });
 }
