@@ -35,6 +35,11 @@ TEST(GatherMatmul, RejectsBadOperands) {
   expect_error([&] { gather_matmul(zeros({2, 6}), w, ids({0, 1})); }, "does not align with 8 input features");
   expect_error([&] { gather_matmul(Array(std::vector<int32_t>(16), {2, 8}), astype(w, Dtype::int32), ids({0, 1})); },
                "floating-point");
+  expect_error([&] { gather_matmul(x, zeros({3, 5, 8}), ids({0, 1}), Activation::silu); }, "even number of expert rows");
+  Array top2 = Array(std::vector<int32_t>{0, 1, 2, 0}, {2, 2});
+  expect_error([&] { gather_matmul(x, w, top2, Activation::none, zeros({2})); }, "must have the indices' shape");
+  expect_error([&] { gather_matmul(x, w, top2, Activation::none, zeros({2, 2}, Dtype::int32)); }, "floating-point");
+  EXPECT_EQ(gather_matmul(x, w, top2, Activation::silu, ones({2, 2})).shape(), (Shape{2, 2}));
   expect_error([&] { eval(gather_matmul(x, w, ids({0, 3}))); }, "index 3 out of range for 3 experts");
   expect_error([&] { eval(gather_matmul(x, w, ids({-1, 0}))); }, "index -1 out of range");
 }
