@@ -178,4 +178,24 @@ Array take_along_axis(const Array& a, const Array& indices, int axis);
 // The k largest along `axis`, sorted descending (ties: lower index first): {values, int32 indices}.
 std::pair<Array, Array> topk(const Array& a, int k, int axis = -1);
 
+// ---- mixture of experts ----
+// Row-wise products against one of several stacked weights: w [E, out, in] holds E experts'
+// weights as Linear stores them, indices (int32) picks an expert per row, and row r of the
+// result is x[r] . w[indices[r]]^T (float32 accumulation, x's dtype out). x [..., in] has
+// indices' shape as its leading shape, or indices' shape without the last axis: each row of x
+// then meets every expert of its index row (a token and its top-k experts), [..., k, out].
+// Indices outside [0, E) are an error (on a device they read as zeros and raise the device
+// error flag). MLX's gather_mm / gather_qmm with only right-hand indices, plus two epilogues a
+// MoE layer needs, rounded to x's dtype at the same points as the separate ops would:
+// - glu: w's rows are a gate half then an up half, and the result is glu(gate) * up, [..., out / 2];
+// - row_weights (indices' shape): the rows of each index row summed, weighted (a token's top-k
+//   expert outputs times the router's weights, cast to x's dtype), [..., out] without the k axis.
+Array gather_matmul(const Array& x, const Array& w, const Array& indices, Activation glu = Activation::none,
+                    const std::optional<Array>& row_weights = std::nullopt);
+// The same with quantized experts in MLX's affine format: w packed [E, out, in * bits / 32],
+// scales and biases [E, out, in / group_size].
+Array gather_quantized_matmul(const Array& x, const Array& w, const Array& scales, const Array& biases,
+                              const Array& indices, int group_size = 64, int bits = 4,
+                              Activation glu = Activation::none, const std::optional<Array>& row_weights = std::nullopt);
+
 }  // namespace tessera

@@ -38,5 +38,7 @@ TESSERA_NO_CUDA(QuantizePack)
 TESSERA_NO_CUDA(Dequantize)
 TESSERA_NO_CUDA(QuantizedMatmul)
 TESSERA_NO_CUDA(QuantizedMatmulInt8)
+TESSERA_NO_CUDA(GatherMatmul)
+TESSERA_NO_CUDA(GatherQuantizedMatmul)
 
 }  // namespace tessera

@@ -334,4 +334,27 @@ class ArgTopK : public Primitive {  // int32 indices of the k largest, sorted de
   int k, axis;
 };
 
+// Row r of x times the transposed expert w[indices[r]] (ops.h: gather_matmul); x's rows are
+// shared by indices.size() / x rows consecutive indices. glu: w's rows are [gate; up] and the
+// result glu(gate) * up; weighted: the rows of each index row summed, times row_weights (x's
+// dtype). inputs: x, w [E, out, in], indices [, row_weights].
+class GatherMatmul : public Primitive {
+ public:
+  GatherMatmul(Activation glu, bool weighted) : glu(glu), weighted(weighted) {}
+  TESSERA_PRIMITIVE(GatherMatmul)
+  Activation glu;
+  bool weighted;
+};
+
+// The same with packed experts; inputs: x, w, scales, biases, indices [, row_weights].
+class GatherQuantizedMatmul : public Primitive {
+ public:
+  GatherQuantizedMatmul(int group_size, int bits, Activation glu, bool weighted)
+      : group_size(group_size), bits(bits), glu(glu), weighted(weighted) {}
+  TESSERA_PRIMITIVE(GatherQuantizedMatmul)
+  int group_size, bits;
+  Activation glu;
+  bool weighted;
+};
+
 }  // namespace tessera

@@ -115,12 +115,12 @@ class DecoderModel : public CausalLM {
     return run(ids, {&cache}, {ids.shape(1)}, last_only, {});
   }
 
-  // Rotary frequencies fixed by the config, and every MLP free of host round trips (the MoE
-  // router reads its choices back on the host).
+  // Rotary frequencies fixed by the config, and every MLP free of host round trips (an MoE layer
+  // on its gathered path for the cache's batch).
   bool supports_position_data(const KVCache& cache, int64_t steps) const override {
     if (!rotary_.position_as_data() || int64_t(cache.layers.size()) != cfg_.layers) return false;
     for (const DecoderLayer& l : layers_)
-      if (l.moe) return false;
+      if (l.moe && !l.moe->stays_on_device(cache.batch())) return false;
     return cache.accepts_position_data(steps);
   }
 

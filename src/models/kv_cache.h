@@ -78,6 +78,10 @@ struct KVCache {
     for (LayerCache& l : layers) l.advance(tokens);
   }
   int64_t capacity() const { return layers.empty() ? 0 : layers.front().capacity(); }
+  // Sequences the cache holds (1 before the first update).
+  int64_t batch() const {
+    return layers.empty() || !layers.front().keys().allocated() ? 1 : layers.front().keys().storage().shape(0);
+  }
   size_t nbytes() const {
     size_t n = 0;
     for (const LayerCache& l : layers) n += l.nbytes();

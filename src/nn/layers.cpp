@@ -29,8 +29,6 @@ Array Linear::operator()(const Array& x) const {
   return linear(x, std::get<Array>(weight), bias);
 }
 
-namespace {
-// The hidden_act names `linear` can fuse (quick_gelu it cannot).
 std::optional<Activation> fusable_activation(const std::string& name) {
   if (name == "gelu") return Activation::gelu;
   if (name == "gelu_new" || name == "gelu_fast" || name == "gelu_pytorch_tanh") return Activation::gelu_tanh;
@@ -39,7 +37,6 @@ std::optional<Activation> fusable_activation(const std::string& name) {
   if (name == "tanh") return Activation::tanh;
   return std::nullopt;
 }
-}  // namespace
 
 Array Linear::operator()(const Array& x, const std::string& act) const {
   std::optional<Activation> fused = fusable_activation(act);

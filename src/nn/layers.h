@@ -54,5 +54,7 @@ struct LayerNorm {
 // Hugging Face hidden_act names; unknown names are refused by check_activation at load time.
 void check_activation(const std::string& name);
 Array activation(const std::string& name, const Array& x);
+// The hidden_act names kernels can apply in an epilogue (linear, gather_matmul); quick_gelu is not one.
+std::optional<Activation> fusable_activation(const std::string& name);
 
 }  // namespace tessera::nn

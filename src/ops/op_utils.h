@@ -1,5 +1,6 @@
 #pragma once
 // Helpers shared by the op builders in src/ops/.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,5 +20,12 @@ Array build(Shape shape, Dtype dtype, std::vector<Array> inputs, Args&&... args)
 }
 
 void check_floating(const Array& a, const char* op);
+
+// gather_matmul's operand checks (x floating with `in` features, int32 indices whose shape x's
+// leading shape is, with or without the last axis; w's `out` rows even with a glu; row_weights
+// floating of indices' shape) and its result: appended to `inputs` (row_weights cast to x's
+// dtype), and the shape returned.
+Shape gather_matmul_shape(const Array& x, const Array& indices, int64_t in, int64_t out, Activation glu,
+                          const std::optional<Array>& row_weights, std::vector<Array>& inputs, const char* op);
 
 }  // namespace tessera::detail

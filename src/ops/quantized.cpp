@@ -110,4 +110,16 @@ Array quantized_addmm(const Array& bias, const Array& x, const Array& w, const A
   return quantized_matmul_impl(x, w, scales, biases, true, group_size, bits, bias);
 }
 
+Array gather_quantized_matmul(const Array& x, const Array& w, const Array& scales, const Array& biases,
+                              const Array& indices, int group_size, int bits, Activation glu,
+                              const std::optional<Array>& row_weights) {
+  const char* op = "gather_quantized_matmul";
+  int64_t in = check_packed(w, scales, biases, group_size, bits, op);
+  TESSERA_CHECK(w.ndim() == 3, op, "packed experts must be stacked [E, out, in * bits / 32], got " + to_string(w.shape()));
+  std::vector<Array> inputs = {x, w, scales, biases};
+  Shape shape = detail::gather_matmul_shape(x, indices, in, w.shape(1), glu, row_weights, inputs, op);
+  return build<GatherQuantizedMatmul>(std::move(shape), x.dtype(), std::move(inputs), group_size, bits, glu,
+                                      row_weights.has_value());
+}
+
 }  // namespace tessera

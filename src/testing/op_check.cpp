@@ -251,6 +251,47 @@ RefTensor ref_dequantize(const RefQuantized& q, int group_size, int bits) {
   return out;
 }
 
+// Row r of the result is x[r / repeat] . w[indices[r]]^T; w [E, out, in], any strides flattened.
+// glu: act(first half) * second half of each row; weights: each index row's rows summed, weighted.
+RefTensor ref_gather_matmul(const RefTensor& x, const RefTensor& w, const RefTensor& indices,
+                            double (*glu)(double) = nullptr, const RefTensor* weights = nullptr) {
+  const int64_t out_features = w.shape[1], in = w.shape[2], rows = int64_t(indices.data.size());
+  const int64_t x_rows = int64_t(x.data.size()) / in, repeat = rows / std::max<int64_t>(x_rows, 1);
+  Shape shape = indices.shape;
+  shape.push_back(out_features);
+  RefTensor out = make_ref(shape);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t e = int64_t(indices.data[size_t(r)]);
+    for (int64_t j = 0; j < out_features; ++j) {
+      double acc = 0;
+      for (int64_t c = 0; c < in; ++c)
+        acc += x.data[size_t(r / repeat * in + c)] * w.data[size_t((e * out_features + j) * in + c)];
+      out.data[size_t(r * out_features + j)] = acc;
+    }
+  }
+  if (glu) {
+    const int64_t half = out_features / 2;
+    Shape gated = indices.shape;
+    gated.push_back(half);
+    RefTensor g = make_ref(gated);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < half; ++j)
+        g.data[size_t(r * half + j)] = glu(out.data[size_t(r * out_features + j)]) * out.data[size_t(r * out_features + half + j)];
+    out = g;
+  }
+  if (weights) {
+    const int64_t width = out.shape.back(), ranks = indices.shape.back();
+    Shape summed(indices.shape.begin(), indices.shape.end() - 1);
+    summed.push_back(width);
+    RefTensor sum = make_ref(summed);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < width; ++j)
+        sum.data[size_t(r / ranks * width + j)] += weights->data[size_t(r)] * out.data[size_t(r * width + j)];
+    out = sum;
+  }
+  return out;
+}
+
 InputSpec normal(Shape s) { return {std::move(s), InputSpec::Kind::normal}; }
 InputSpec positive(Shape s) { return {std::move(s), InputSpec::Kind::positive}; }
 InputSpec indices(Shape s, int64_t high, Dtype d = Dtype::int32) {
@@ -836,6 +877,72 @@ std::vector<OpCase> build_cases() {
   quantized_int8_case("quantized_matmul_int8_g32", {5, 96}, 24, 32);
   quantized_addmm_case("quantized_addmm_few_rows", {2, 128});
   quantized_addmm_case("quantized_addmm_many_rows", {3, 20, 128});
+
+  // Mixture of experts: rows against the expert their index picks (gather_matmul), dense and
+  // packed; x shared by a row of indices (a token's top-k), strided x, rows not 16-byte aligned.
+  auto gather_case = [&](const std::string& name, Shape x, Shape w, Shape idx) {
+    add_case({name, {normal(x), normal(w), indices(idx, w[0])},
+              [](const std::vector<Array>& in) { return gather_matmul(in[0], in[1], in[2]); },
+              [](const std::vector<RefTensor>& in) { return ref_gather_matmul(in[0], in[1], in[2]); }});
+  };
+  gather_case("gather_matmul_rows", {6, 64}, {4, 24, 64}, {6});
+  gather_case("gather_matmul_top_k", {3, 2, 48}, {5, 40, 48}, {3, 2, 4});
+  gather_case("gather_matmul_unaligned_rows", {5, 13}, {3, 7, 13}, {5});
+  gather_case("gather_matmul_large_threaded", {40, 256}, {8, 300, 256}, {40});
+  add_case({"gather_matmul_strided_x", {normal({5, 80}), normal({3, 20, 64}), indices({5}, 3)},
+            [](const std::vector<Array>& in) { return gather_matmul(slice_axis(in[0], 1, 16, 80), in[1], in[2]); },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor x = make_ref({5, 64});
+              for_each_index(x.shape, [&](const Index& i, int64_t f) { x.data[size_t(f)] = in[0].at({i[0], i[1] + 16}); });
+              return ref_gather_matmul(x, in[1], in[2]);
+            }});
+  auto gather_quantized_case = [&](const std::string& name, Shape x, Shape w, Shape idx, int group_size, int bits) {
+    add_case({name, {normal(x), normal(w), indices(idx, w[0])},
+              [=](const std::vector<Array>& in) {
+                QuantizedArrays q = quantize(in[1], group_size, bits);
+                return gather_quantized_matmul(in[0], q.weight, q.scales, q.biases, in[2], group_size, bits);
+              },
+              [=](const std::vector<RefTensor>& in) {
+                RefTensor w_hat = ref_dequantize(ref_quantize(in[1], group_size, bits), group_size, bits);
+                return ref_gather_matmul(in[0], w_hat, in[2]);
+              }});
+  };
+  gather_quantized_case("gather_quantized_matmul_4bit_g64", {4, 128}, {3, 40, 128}, {4}, 64, 4);
+  gather_quantized_case("gather_quantized_matmul_8bit_g32_top_k", {2, 96}, {4, 24, 96}, {2, 3}, 32, 8);
+  gather_quantized_case("gather_quantized_matmul_2bit_g128", {3, 256}, {2, 8, 256}, {3}, 128, 2);
+  gather_quantized_case("gather_quantized_matmul_4bit_g32_many_rows", {20, 2, 64}, {6, 72, 64}, {20, 2, 3}, 32, 4);
+  gather_quantized_case("gather_quantized_matmul_large_threaded", {24, 512}, {8, 300, 512}, {24, 2}, 64, 4);
+  // The MoE epilogues: silu(gate) * up, and the router-weighted sum over a token's experts.
+  auto silu_ref = [](double v) { return v / (1 + std::exp(-v)); };
+  auto gelu_tanh_fn = [](double v) { return gelu_tanh_ref(v); };
+  add_case({"gather_matmul_glu_silu", {normal({3, 48}), normal({4, 40, 48}), indices({3, 2}, 4)},
+            [](const std::vector<Array>& in) { return gather_matmul(in[0], in[1], in[2], Activation::silu); },
+            [=](const std::vector<RefTensor>& in) { return ref_gather_matmul(in[0], in[1], in[2], silu_ref); }});
+  add_case({"gather_matmul_weighted_sum", {normal({3, 2, 32}), normal({5, 24, 32}), indices({3, 2}, 5), normal({3, 2})},
+            [](const std::vector<Array>& in) { return gather_matmul(in[0], in[1], in[2], Activation::none, in[3]); },
+            [](const std::vector<RefTensor>& in) { return ref_gather_matmul(in[0], in[1], in[2], nullptr, &in[3]); }});
+  add_case({"gather_matmul_glu_weighted_unaligned", {normal({2, 13}), normal({3, 10, 13}), indices({2, 3}, 3), normal({2, 3})},
+            [](const std::vector<Array>& in) { return gather_matmul(in[0], in[1], in[2], Activation::gelu_tanh, in[3]); },
+            [=](const std::vector<RefTensor>& in) { return ref_gather_matmul(in[0], in[1], in[2], gelu_tanh_fn, &in[3]); }});
+  auto gather_quantized_epilogue_case = [&](const std::string& name, Shape x, Shape w, Shape idx, int group_size,
+                                            int bits, bool glu, bool weighted) {
+    std::vector<InputSpec> specs = {normal(x), normal(w), indices(idx, w[0])};
+    if (weighted) specs.push_back(normal(idx));
+    add_case({name, specs,
+              [=](const std::vector<Array>& in) {
+                QuantizedArrays q = quantize(in[1], group_size, bits);
+                return gather_quantized_matmul(in[0], q.weight, q.scales, q.biases, in[2], group_size, bits,
+                                               glu ? Activation::silu : Activation::none,
+                                               weighted ? std::optional<Array>(in[3]) : std::nullopt);
+              },
+              [=](const std::vector<RefTensor>& in) {
+                RefTensor w_hat = ref_dequantize(ref_quantize(in[1], group_size, bits), group_size, bits);
+                return ref_gather_matmul(in[0], w_hat, in[2], glu ? +silu_ref : nullptr, weighted ? &in[3] : nullptr);
+              }});
+  };
+  gather_quantized_epilogue_case("gather_quantized_matmul_glu_4bit", {2, 64}, {4, 32, 64}, {2, 3}, 32, 4, true, false);
+  gather_quantized_epilogue_case("gather_quantized_matmul_weighted_8bit", {2, 3, 64}, {4, 24, 64}, {2, 3}, 64, 8, false, true);
+  gather_quantized_epilogue_case("gather_quantized_matmul_glu_weighted_2bit", {3, 128}, {5, 16, 128}, {3, 2}, 128, 2, true, true);
 
   // Sizes past the kernels' parallel threshold, so the threaded paths are checked too.
   add_case(binary_case_shapes("add_large_threaded", tessera::add, [](double a, double b) { return a + b; }, {64, 1, 1024}, {2, 1024}));

@@ -115,8 +115,8 @@ TEST_P(DecoderFixture, IncrementalDecodingMatchesFullForward) {
 
 // Decode steps with the position as data (CausalLM::forward_step, what a CUDA graph replays) and
 // through DecodeGraph (captured and replayed on CUDA, plain forward elsewhere) reproduce the full
-// pass. Mixture-of-experts models route on the host, and the mistral fixture's 4-token sliding
-// window rotates its cache: those take no data positions.
+// pass (mixture-of-experts models on their gathered path, which stays on the device). The
+// mistral fixture's 4-token sliding window rotates its cache: it takes no data positions.
 TEST_P(DecoderFixture, DataPositionStepsAndDecodeGraphMatchFullForward) {
   TensorMap inputs = load_safetensors((kDecoders / fixture() / "inputs.safetensors").string());
   TensorMap expected = load_safetensors((kDecoders / fixture() / "expected.safetensors").string());
@@ -124,13 +124,12 @@ TEST_P(DecoderFixture, DataPositionStepsAndDecodeGraphMatchFullForward) {
   int64_t prefill = 3, length = ids.shape(1);
   ASSERT_GE(length - prefill, 3) << "too short to warm up, capture and replay";
   auto lm = this->lm();
-  bool moe = fixture().find("moe") != std::string::npos || fixture().find("mixtral") != std::string::npos;
   for (bool through_graph : {false, true}) {
     KVCache cache = lm->make_cache();
     std::vector<Array> pieces{lm->forward(slice_axis(ids, 1, 0, prefill), cache)};
     eval(pieces.back());
     bool supported = lm->supports_position_data(cache, length - prefill);
-    EXPECT_EQ(supported, !moe && fixture() != "mistral");
+    EXPECT_EQ(supported, fixture() != "mistral");
     if (!supported && !through_graph) continue;
     DecodeGraph graph(*lm, cache, length - prefill);
     for (int64_t t = prefill; t < length; ++t) {

@@ -53,6 +53,7 @@ std::pair<const char*, const char*> device_error_message(int code) {
   switch (DeviceError(code)) {
     case DeviceError::index_out_of_range: return {"take", "index out of range (found on the GPU)"};
     case DeviceError::integer_division_by_zero: return {"divide", "integer division by zero"};
+    case DeviceError::expert_out_of_range: return {"gather_matmul", "expert index out of range (found on the GPU)"};
     case DeviceError::none: break;
   }
   return {current_op(), "unknown device-side error"};

@@ -44,7 +44,7 @@ inline void check(cudaError_t error, const char* call) {
 void check_launch(const char* kernel);
 
 // Kernels set *error_flag() to one of these; synchronize_stream() turns it into an Error.
-enum class DeviceError : int { none = 0, index_out_of_range = 1, integer_division_by_zero = 2 };
+enum class DeviceError : int { none = 0, index_out_of_range = 1, integer_division_by_zero = 2, expert_out_of_range = 3 };
 int* error_flag();
 // Waits for the stream, then reports any asynchronous fault or device-side error.
 void synchronize_stream();
