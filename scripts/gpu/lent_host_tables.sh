@@ -119,7 +119,7 @@ for step in $STEPS; do
       # and decoder fixtures. The tests were built with the fixtures at /work/main/tests/fixtures.
       echo "=== cudatests"
       [[ -e /work/main ]] || { mkdir -p /work && ln -s "$ROOT" /work/main; }
-      for t in "test_core *cuda*:*Cuda* 40" "test_cuda * 10" "test_models *cuda* 25" "test_decoders *cuda* 20"; do
+      for t in "test_core *cuda*:*Cuda* 40" "test_cuda * 10" "test_models *cuda* 25" "test_decoders *cuda* 60"; do
         read -r bin filter limit <<<"$t"
         (cd /tmp && timeout "$limit" env OMP_WAIT_POLICY=passive "/tmp/tessera-bin/$bin" --gtest_filter="$filter" \
           >"$OUT/$bin.log" 2>&1)
