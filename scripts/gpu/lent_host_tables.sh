@@ -12,7 +12,7 @@
 #   On the GPU machine:   scripts/gpu/lent_host_tables.sh          (carry .gpu-carry)
 #
 # Steps can be chosen: STEPS="cudatests cuda latency cuda-mlx cpu16 cpu16-512" (the default;
-# cuda-more adds RoBERTa and XLM-R on the GPU and a padded batch; latency needs the cuda step's
+# cuda-more adds RoBERTa and XLM-R on the GPU and a padded batch; quant: bert-base fp16 dense/q8/q4; latency needs the cuda step's
 # checkpoint). Results (JSON, CSV, the tables) go to
 # $OUT; the tables print last.
 set -uo pipefail
@@ -171,6 +171,13 @@ PY
         --models roberta-base,xlm-roberta-base
       suite cuda-padding 40 --peers torch --device cuda --dtype float16 --models bert-base --batch 32 \
         --seq 128 --padding 0.5 --runs 10
+      ;;
+    quant)
+      # Issue 8's GPU speed rows: bert-base float16 with dense, 8-bit and 4-bit weights (tessera only).
+      for q in 0 8 4; do
+        suite cuda-quant-$q 60 --device cuda --dtype float16 --models bert-base --batch 1,32 --seq 2,128 \
+          --runs 20 $([[ $q != 0 ]] && echo --quantize $q)
+      done
       ;;
     *) echo "unknown step $step" ;;
   esac
