@@ -6,6 +6,7 @@ calibration texts' sentence embeddings (and, with --hidden-weight, every layer's
   * each group's scale and bias (scale = s0 * exp(a), bias = b0 + s0 * c)      [--train groups]
   * the tensors the format keeps in float: LayerNorm gamma/beta, Linear biases  [--train float]
   * the integers, as a continuous copy rounded straight-through                  [--train ints]
+  * position/token-type embeddings, [CLS]/[SEP]/[UNK] word rows (shared inputs)   [--train emb]
 The output is the same MLX affine format (uint32 words + scales + biases, same bits and group
 size, config.json unchanged); tessera and MLX load it as they load `tessera convert` output.
 Calibration texts never include the test or held-out sentences. Best run so far
@@ -149,6 +150,7 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3, help="for the relative scale/bias parameters")
     p.add_argument("--lr-float", type=float, default=1e-4, help="for LayerNorm and Linear biases")
     p.add_argument("--train", default="groups,float", help="groups, float (LN + biases), ints (straight-through)")
+    p.add_argument("--lr-emb", type=float, default=1e-4, help="for the shared embedding inputs [--train emb]")
     p.add_argument("--lr-ints", type=float, default=1e-2, help="for the integers, in quantization steps")
     p.add_argument("--hidden-weight", type=float, default=0.0, help="weight of per-layer hidden-state MSE")
     p.add_argument("--augment", action="store_true", help="add short and long texts derived from the calibration lines")
@@ -255,6 +257,20 @@ def main():
     groups = []
     if "groups" in args.train:
         groups.append({"params": group_params, "lr": args.lr})
+    # [--train emb] the embedding inputs every text shares: position and token-type tables and
+    # the word-embedding rows of [CLS], [SEP] and [UNK] (a delta added by a hook, folded in at save).
+    special = [tok.cls_token_id, tok.sep_token_id, tok.unk_token_id]
+    emb = bert.embeddings
+    special_delta = torch.nn.Parameter(torch.zeros(len(special), emb.word_embeddings.weight.shape[1]))
+    if "emb" in args.train:
+        def add_special(module, inputs, output):
+            ids = inputs[0]
+            for k, t in enumerate(special):
+                output = output + (ids == t).unsqueeze(-1).to(output.dtype) * special_delta[k]
+            return output
+        hook = emb.word_embeddings.register_forward_hook(add_special)
+        groups.append({"params": [special_delta, emb.position_embeddings.weight, emb.token_type_embeddings.weight],
+                       "lr": args.lr_emb})
     if "float" in args.train:
         groups.append({"params": float_params, "lr": args.lr_float})
     if "ints" in args.train:
@@ -334,6 +350,10 @@ def main():
                     new[name + ".weight"] = pack(q, bits)
                 new[name + ".scales"] = ql.scales().numpy().astype(np.float32)
                 new[name + ".biases"] = ql.biases().numpy().astype(np.float32)
+            if "emb" in args.train:
+                hook.remove()
+                for k, t in enumerate(special):
+                    emb.word_embeddings.weight[t] += special_delta[k]
             for name, t in bert.state_dict().items():
                 if name in new and new[name].dtype != np.uint32 and not name.endswith((".scales", ".biases", ".q", ".s0", ".b0")):
                     new[name] = t.numpy().astype(new[name].dtype)
