@@ -207,8 +207,9 @@ def main():
         """Tokenized batches of similar lengths with the float model's embeddings (and hidden
         states); refs=False leaves those to be computed when the batch is used (saves memory)."""
         out = []
+        # Sorted by token count with --corpus, by characters otherwise (as the earlier documented runs).
         lengths = [len(ids) for ids in tok(texts, truncation=True, max_length=max_len)["input_ids"]]
-        order = np.argsort(lengths, kind="stable")
+        order = np.argsort(lengths, kind="stable") if corpus else np.argsort([len(t) for t in texts])
         i = 0
         while i < len(texts):
             n = args.batch
