@@ -6,6 +6,7 @@ calibration texts' sentence embeddings (and, with --hidden-weight, every layer's
   * each group's scale and bias (scale = s0 * exp(a), bias = b0 + s0 * c)      [--train groups]
   * the tensors the format keeps in float: LayerNorm gamma/beta, Linear biases  [--train float]
   * the integers, as a continuous copy rounded straight-through                  [--train ints]
+  * position/token-type embeddings, [CLS]/[SEP]/[UNK] word rows (shared inputs)   [--train emb]
 The output is the same MLX affine format (uint32 words + scales + biases, same bits and group
 size, config.json unchanged); tessera and MLX load it as they load `tessera convert` output.
 Calibration texts never include the test or held-out sentences. Best run so far
@@ -149,12 +150,18 @@ def main():
     p.add_argument("--lr", type=float, default=1e-3, help="for the relative scale/bias parameters")
     p.add_argument("--lr-float", type=float, default=1e-4, help="for LayerNorm and Linear biases")
     p.add_argument("--train", default="groups,float", help="groups, float (LN + biases), ints (straight-through)")
+    p.add_argument("--lr-emb", type=float, default=1e-4, help="for the shared embedding inputs [--train emb]")
     p.add_argument("--lr-ints", type=float, default=1e-2, help="for the integers, in quantization steps")
     p.add_argument("--hidden-weight", type=float, default=0.0, help="weight of per-layer hidden-state MSE")
     p.add_argument("--augment", action="store_true", help="add short and long texts derived from the calibration lines")
     p.add_argument("--fresh", action="store_true", help="each epoch adds new random views (word windows, joined passages) of the calibration lines")
     p.add_argument("--write-augmented", default="", help="write the --augment texts to this file and stop")
+    p.add_argument("--corpus", default="", help="large text file(s), comma-separated (build_corpus.py): each epoch trains on --per-epoch texts sampled from it")
+    p.add_argument("--per-epoch", type=int, default=0, help="texts sampled from --corpus per epoch (default: all)")
+    p.add_argument("--oversample-short", type=int, default=1, help="with --corpus: texts of <= 8 tokens are drawn this many times as often")
+    p.add_argument("--tokens-per-batch", type=int, default=0, help="with --corpus: batch up to this many padded tokens (at least --batch texts)")
     p.add_argument("--steps", type=int, default=0, help="length of the cosine learning-rate decay (default: all epochs); later steps use lr 0")
+    p.add_argument("--eval-every", type=int, default=0, help="also evaluate every N steps")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
@@ -179,26 +186,46 @@ def main():
     calib = base_calib = lines(args.calibration)
     if args.augment:
         calib = augment(calib)
+    corpus = list(dict.fromkeys(t for f in args.corpus.split(",") if f for t in lines(f)))
+    if corpus:
+        # The "calib" score is then on a fixed sample of the corpus.
+        calib = [corpus[i] for i in np.random.default_rng(12345).choice(len(corpus), min(400, len(corpus)), replace=False)]
+        print(f"{len(corpus)} corpus texts, {args.per_epoch or len(corpus)} per epoch")
+        short_ids = np.array([i for i, ids in enumerate(tok(corpus, truncation=True, max_length=max_len)["input_ids"])
+                              if len(ids) <= 8], dtype=np.int64)
+        print(f"{len(short_ids)} of them have <= 8 tokens")
     print(f"{len(calib)} calibration texts")
     ref_test = load_file(str(ROOT / "tests/fixtures/minilm/expected_embeddings.safetensors"))["embeddings_normalized"]
-    def make_batches(texts):
-        """Tokenized batches of similar lengths with the float model's embeddings (and hidden states)."""
-        out = []
-        order = np.argsort([len(t) for t in texts])
+    def float_refs(enc):
         with torch.no_grad():
-            for i in range(0, len(texts), args.batch):
-                enc = tok([texts[j] for j in order[i : i + args.batch]], return_tensors="pt", padding=True,
-                          truncation=True, max_length=max_len)
-                o = bert_f(**enc, output_hidden_states=bool(args.hidden_weight))
-                m = enc["attention_mask"].unsqueeze(-1).to(o.last_hidden_state.dtype)
-                e = torch.nn.functional.normalize((o.last_hidden_state * m).sum(1) / m.sum(1), dim=-1)
-                out.append((enc, e, o.hidden_states if args.hidden_weight else None))
+            o = bert_f(**enc, output_hidden_states=bool(args.hidden_weight))
+            m = enc["attention_mask"].unsqueeze(-1).to(o.last_hidden_state.dtype)
+            e = torch.nn.functional.normalize((o.last_hidden_state * m).sum(1) / m.sum(1), dim=-1)
+        return e, o.hidden_states if args.hidden_weight else None
+
+    def make_batches(texts, refs=True):
+        """Tokenized batches of similar lengths with the float model's embeddings (and hidden
+        states); refs=False leaves those to be computed when the batch is used (saves memory)."""
+        out = []
+        # Sorted by token count with --corpus, by characters otherwise (as the earlier documented runs).
+        lengths = [len(ids) for ids in tok(texts, truncation=True, max_length=max_len)["input_ids"]]
+        order = np.argsort(lengths, kind="stable") if corpus else np.argsort([len(t) for t in texts])
+        i = 0
+        while i < len(texts):
+            n = args.batch
+            if args.tokens_per_batch:
+                while i + n < len(texts) and (n + 1) * lengths[order[i + n]] <= args.tokens_per_batch:
+                    n += 1
+            enc = tok([texts[j] for j in order[i : i + n]], return_tensors="pt", padding=True,
+                      truncation=True, max_length=max_len)
+            out.append((enc,) + (float_refs(enc) if refs else (None, None)))
+            i += n
         return out
 
     with torch.no_grad():
         ref_held = embed(bert_f, tok, heldout, max_len).numpy()
         ref_cal = embed(bert_f, tok, calib, max_len)
-    encs = make_batches(calib)
+    encs = make_batches(calib) if not corpus else []
     print("float vs committed refs (sanity):", cosines(embed(bert_f, tok, test, max_len).detach().numpy(), ref_test).min())
 
     import copy
@@ -231,6 +258,20 @@ def main():
     groups = []
     if "groups" in args.train:
         groups.append({"params": group_params, "lr": args.lr})
+    # [--train emb] the embedding inputs every text shares: position and token-type tables and
+    # the word-embedding rows of [CLS], [SEP] and [UNK] (a delta added by a hook, folded in at save).
+    special = [tok.cls_token_id, tok.sep_token_id, tok.unk_token_id]
+    emb = bert.embeddings
+    special_delta = torch.nn.Parameter(torch.zeros(len(special), emb.word_embeddings.weight.shape[1]))
+    if "emb" in args.train:
+        def add_special(module, inputs, output):
+            ids = inputs[0]
+            for k, t in enumerate(special):
+                output = output + (ids == t).unsqueeze(-1).to(output.dtype) * special_delta[k]
+            return output
+        hook = emb.word_embeddings.register_forward_hook(add_special)
+        groups.append({"params": [special_delta, emb.position_embeddings.weight, emb.token_type_embeddings.weight],
+                       "lr": args.lr_emb})
     if "float" in args.train:
         groups.append({"params": float_params, "lr": args.lr_float})
     if "ints" in args.train:
@@ -240,6 +281,9 @@ def main():
             prm.requires_grad_(True)
     opt = torch.optim.Adam(groups)
     per_epoch = len(encs) + (-(-(len(base_calib) + 24) // args.batch) if args.fresh else 0)
+    if corpus:
+        per_epoch = len(make_batches(corpus[: args.per_epoch or len(corpus)], refs=False))
+        print(f"about {per_epoch} steps per epoch")
     steps = args.steps or args.epochs * per_epoch
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + np.cos(np.pi * min(s, steps) / max(steps, 1))))
 
@@ -257,13 +301,20 @@ def main():
     evaluate("start")
     t0 = time.time()
     rng = np.random.default_rng(args.seed)
+    done = 0
     for epoch in range(args.epochs):
-        total = 0.0
-        if args.fresh:
+        total, seen = 0.0, 0
+        if corpus:
+            pool = np.concatenate([np.arange(len(corpus))] + [short_ids] * (args.oversample_short - 1))
+            pick = np.random.default_rng(1000 + epoch).permutation(pool)[: args.per_epoch or len(corpus)]
+            encs = make_batches([corpus[i] for i in pick], refs=False)
+        elif args.fresh:
             texts = calib + random_views(base_calib, np.random.default_rng(1000 + epoch))
             encs = make_batches(texts)
         for bi in rng.permutation(len(encs)):
             enc, ref, hid = encs[bi]
+            if ref is None:
+                ref, hid = float_refs(enc)
             out = bert(**enc, output_hidden_states=bool(args.hidden_weight))
             h = out.last_hidden_state
             m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
@@ -278,8 +329,12 @@ def main():
             opt.step()
             sched.step()
             total += loss.item() * len(ref)
+            seen += len(ref)
+            done += 1
+            if args.eval_every and done % args.eval_every == 0:
+                evaluate(f"step {done} ({time.time() - t0:.0f} s)")
         if epoch % 5 == 4 or epoch == args.epochs - 1:
-            evaluate(f"epoch {epoch + 1} loss {total / sum(len(b[1]) for b in encs):.6f} ({time.time() - t0:.0f} s)")
+            evaluate(f"epoch {epoch + 1} loss {total / max(seen, 1):.6f} ({time.time() - t0:.0f} s)")
 
     if args.output:
         out = Path(args.output)
@@ -296,6 +351,10 @@ def main():
                     new[name + ".weight"] = pack(q, bits)
                 new[name + ".scales"] = ql.scales().numpy().astype(np.float32)
                 new[name + ".biases"] = ql.biases().numpy().astype(np.float32)
+            if "emb" in args.train:
+                hook.remove()
+                for k, t in enumerate(special):
+                    emb.word_embeddings.weight[t] += special_delta[k]
             for name, t in bert.state_dict().items():
                 if name in new and new[name].dtype != np.uint32 and not name.endswith((".scales", ".biases", ".q", ".s0", ".b0")):
                     new[name] = t.numpy().astype(new[name].dtype)
