@@ -1,0 +1,263 @@
+// Fused (flash-style) attention for bfloat16 Q, K, V on AVX-512 BF16 CPUs (issue 7). Per
+// (sequence, head) and block of kQueryBlock query rows, the kernel walks the keys in blocks of
+// kKeyBlock: scores = scale * Q K^T with _mm512_dpbf16_ps (exact bf16 products, float32 sums),
+// mask / causal limit, online softmax (running max and sum per row), and O += P V in float32.
+// No [S, S] score matrix is ever stored: a block's scores live in an L1-sized scratch.
+//
+// K is packed once per (sequence, kv head) into pairs along d ([d/2][keys][2] bf16, the operand
+// layout of vdpbf16ps, keys padded with zeros to a multiple of kKeyBlock) and V converted once to
+// float32 ([keys][dv padded to 16]); both passes are O(S d) against the O(S^2 d) of the products.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "backend/cpu/attention_flash.h"
+
+#define TESSERA_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+
+namespace tessera::cpu {
+
+namespace {
+
+constexpr int64_t kQueryBlock = 32;  // query rows per task (a multiple of kRows)
+constexpr int64_t kKeyBlock = 64;    // keys per inner block: 4 vectors of 16
+constexpr int64_t kRows = 4;         // query rows per register tile
+
+int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+
+// exp(x) for x <= 0 on 16 lanes; lanes below -87 (masked keys: -inf) give exactly 0.
+TESSERA_AVX512_BF16 inline __m512 exp_ps(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-87.0f);
+  __mmask16 live = _mm512_cmp_ps_mask(x, lo, _CMP_GE_OQ);
+  x = _mm512_max_ps(x, lo);
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145751953125f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428606765330187045e-06f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 720);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  return _mm512_maskz_mov_ps(live, _mm512_scalef_ps(p, n));
+}
+
+// scores[r][0..64) = scale * sum_p q[r][p] . k[p][j0 + j] for kRows rows. q: packed pairs (uint32
+// per pair, row pitch dp); k: packed pairs, pitch kp (keys) per pair.
+TESSERA_AVX512_BF16 inline void score_tile(const uint32_t* q, int64_t dp, const uint16_t* k, int64_t kp, float scale,
+                                           float* scores) {
+  __m512 acc[kRows][4];
+  for (int r = 0; r < kRows; ++r)
+    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < dp; ++p) {
+    const uint16_t* kr = k + p * kp * 2;
+    __m512i kv[4];
+    for (int v = 0; v < 4; ++v) kv[v] = _mm512_loadu_si512(kr + v * 32);
+    for (int r = 0; r < kRows; ++r) {
+      __m512i qb = _mm512_set1_epi32(int(q[r * dp + p]));
+      for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)kv[v], (__m512bh)qb);
+    }
+  }
+  __m512 s = _mm512_set1_ps(scale);
+  for (int r = 0; r < kRows; ++r)
+    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(scores + r * kKeyBlock + v * 16, _mm512_mul_ps(acc[r][v], s));
+}
+
+// o[r][0..16*NV) = o[r] * corr[r] + sum_j p[r][j] v[j] for kRows rows, j < keys.
+template <int NV>
+TESSERA_AVX512_BF16 inline void pv_tile(const float* p, const float* corr, const float* v, int64_t v_pitch,
+                                        int64_t keys, float* o, int64_t o_pitch) {
+  __m512 acc[kRows][NV];
+  for (int r = 0; r < kRows; ++r) {
+    __m512 c = _mm512_set1_ps(corr[r]);
+    for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_mul_ps(_mm512_loadu_ps(o + r * o_pitch + x * 16), c);
+  }
+  for (int64_t j = 0; j < keys; ++j) {
+    __m512 vv[NV];
+    for (int x = 0; x < NV; ++x) vv[x] = _mm512_loadu_ps(v + j * v_pitch + x * 16);
+    for (int r = 0; r < kRows; ++r) {
+      __m512 pb = _mm512_set1_ps(p[r * kKeyBlock + j]);
+      for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_fmadd_ps(pb, vv[x], acc[r][x]);
+    }
+  }
+  for (int r = 0; r < kRows; ++r)
+    for (int x = 0; x < NV; ++x) _mm512_storeu_ps(o + r * o_pitch + x * 16, acc[r][x]);
+}
+
+TESSERA_AVX512_BF16 void pv_block(const float* p, const float* corr, const float* v, int64_t v_pitch, int64_t keys,
+                                  float* o, int64_t dvp) {
+  int64_t x = 0;
+  for (; x + 64 <= dvp; x += 64) pv_tile<4>(p, corr, v + x, v_pitch, keys, o + x, dvp);
+  switch ((dvp - x) / 16) {
+    case 3: pv_tile<3>(p, corr, v + x, v_pitch, keys, o + x, dvp); break;
+    case 2: pv_tile<2>(p, corr, v + x, v_pitch, keys, o + x, dvp); break;
+    case 1: pv_tile<1>(p, corr, v + x, v_pitch, keys, o + x, dvp); break;
+    default: break;
+  }
+}
+
+// Masks, causal limit, then the online softmax update of one row's block of scores: s becomes the
+// row's probabilities (unnormalised, relative to the new running max), *corr the factor by which
+// the row's accumulated output and sum shrink.
+TESSERA_AVX512_BF16 void softmax_block(float* s, int64_t i, int64_t j0, int64_t valid, const FlashMask& mask,
+                                       float* m, float* l, float* corr) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  if (mask.keep) {
+    const bool* row = mask.keep + i * mask.row + j0 * mask.col;
+    for (int64_t j = 0; j < valid; ++j)
+      if (!row[j * mask.col]) s[j] = neg_inf;
+  } else if (mask.additive) {
+    const float* row = mask.additive + i * mask.row + j0 * mask.col;
+    if (mask.col == 1) {
+      int64_t j = 0;
+      for (; j + 16 <= valid; j += 16)
+        _mm512_storeu_ps(s + j, _mm512_add_ps(_mm512_loadu_ps(s + j), _mm512_loadu_ps(row + j)));
+      for (; j < valid; ++j) s[j] += row[j];
+    } else {
+      for (int64_t j = 0; j < valid; ++j) s[j] += row[j * mask.col];
+    }
+  }
+  for (int64_t j = valid; j < kKeyBlock; ++j) s[j] = neg_inf;
+  __m512 mx = _mm512_max_ps(_mm512_max_ps(_mm512_loadu_ps(s), _mm512_loadu_ps(s + 16)),
+                            _mm512_max_ps(_mm512_loadu_ps(s + 32), _mm512_loadu_ps(s + 48)));
+  float m_new = std::max(*m, _mm512_reduce_max_ps(mx));
+  if (m_new == neg_inf) {  // nothing visible yet: the row stays empty
+    std::memset(s, 0, kKeyBlock * sizeof(float));
+    *corr = 1.0f;
+    return;
+  }
+  __m512 shift = _mm512_set1_ps(m_new), sum = _mm512_setzero_ps();
+  for (int v = 0; v < 4; ++v) {
+    __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + v * 16), shift));
+    _mm512_storeu_ps(s + v * 16, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  float c = *m == neg_inf ? 0.0f : std::exp(*m - m_new);
+  *corr = c;
+  *l = *l * c + _mm512_reduce_add_ps(sum);
+  *m = m_new;
+}
+
+struct Scratch {
+  std::vector<uint32_t> q;      // [kQueryBlock][dp]
+  std::vector<float> scores;    // [kQueryBlock][kKeyBlock]
+  std::vector<float> o;         // [kQueryBlock][dvp]
+  std::vector<float> m, l, corr;
+};
+
+TESSERA_AVX512_BF16 void attend_block(const FlashQuery& qu, int64_t i0, const uint16_t* kp, int64_t k_pitch,
+                                      const float* vf, int64_t n_k, int64_t d, int64_t dv, float scale, bool causal,
+                                      Scratch& w) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  int64_t dp = (d + 1) / 2, dvp = round_up(dv, 16);
+  int64_t rows = std::min(kQueryBlock, qu.n - i0), rows_p = round_up(rows, kRows);
+  // Q rows in packed pairs; padding rows and the odd column are zero.
+  std::fill(w.q.begin(), w.q.begin() + rows_p * dp, 0u);
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t* src = qu.q.data + (i0 + r) * qu.q.row;
+    uint16_t* dst = reinterpret_cast<uint16_t*>(w.q.data() + r * dp);
+    for (int64_t c = 0; c < d; ++c) dst[c] = src[c * qu.q.col];
+  }
+  std::fill(w.o.begin(), w.o.begin() + rows_p * dvp, 0.0f);
+  std::fill(w.m.begin(), w.m.begin() + rows_p, neg_inf);
+  std::fill(w.l.begin(), w.l.begin() + rows_p, 0.0f);
+  // Keys visible to the block's last row (query i sees keys up to i + n_k - n_q).
+  int64_t limit = causal ? std::min(n_k, i0 + rows + n_k - qu.n) : n_k;
+  for (int64_t j0 = 0; j0 < limit; j0 += kKeyBlock) {
+    for (int64_t r0 = 0; r0 < rows_p; r0 += kRows)
+      score_tile(w.q.data() + r0 * dp, dp, kp + j0 * 2, k_pitch, scale, w.scores.data() + r0 * kKeyBlock);
+    for (int64_t r = 0; r < rows_p; ++r) {
+      float* s = w.scores.data() + r * kKeyBlock;
+      int64_t valid = std::min(kKeyBlock, n_k - j0);
+      if (r >= rows) {
+        valid = 0;
+      } else if (causal) {
+        valid = std::clamp<int64_t>(i0 + r + n_k - qu.n + 1 - j0, 0, valid);
+      }
+      softmax_block(s, i0 + r, j0, valid, qu.mask, &w.m[r], &w.l[r], &w.corr[r]);
+    }
+    int64_t keys = std::min(kKeyBlock, limit - j0);
+    for (int64_t r0 = 0; r0 < rows_p; r0 += kRows)
+      pv_block(w.scores.data() + r0 * kKeyBlock, w.corr.data() + r0, vf + j0 * dvp, dvp, keys,
+               w.o.data() + r0 * dvp, dvp);
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    float inv = w.l[r] > 0 ? 1.0f / w.l[r] : 0.0f;
+    const float* src = w.o.data() + r * dvp;
+    float* dst = qu.out + (i0 + r) * qu.out_row;
+    for (int64_t c = 0; c < dv; ++c) dst[c] = src[c] * inv;
+  }
+}
+
+}  // namespace
+
+bool flash_bf16_available() {
+  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bf16");
+  return yes;
+}
+
+void flash_attention_bf16(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>& queries, int64_t d,
+                          int64_t dv, float scale, bool causal) {
+  int64_t dp = (d + 1) / 2, dvp = round_up(dv, 16);
+  // Packed K and float32 V per key unit, padded by a key block (a block starting at any key
+  // below n reads kKeyBlock keys).
+  std::vector<int64_t> pitch(keys.size()), k_offset(keys.size() + 1, 0), v_offset(keys.size() + 1, 0);
+  for (size_t u = 0; u < keys.size(); ++u) {
+    pitch[u] = round_up(keys[u].n, kKeyBlock) + kKeyBlock;
+    k_offset[u + 1] = k_offset[u] + dp * pitch[u] * 2;
+    v_offset[u + 1] = v_offset[u] + pitch[u] * dvp;
+  }
+  std::vector<uint16_t> kp(size_t(k_offset.back()));
+  std::vector<float> vf(size_t(v_offset.back()));
+  // Tasks: (query unit, block of rows).
+  std::vector<std::pair<int64_t, int64_t>> tasks;
+  for (size_t u = 0; u < queries.size(); ++u)
+    for (int64_t i0 = 0; i0 < queries[u].n; i0 += kQueryBlock) tasks.push_back({int64_t(u), i0});
+  int64_t units = int64_t(keys.size()), task_count = int64_t(tasks.size());
+
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (int64_t u = 0; u < units; ++u) {
+      const FlashKeys& ku = keys[size_t(u)];
+      uint16_t* kd = kp.data() + k_offset[size_t(u)];
+      float* vd = vf.data() + v_offset[size_t(u)];
+      int64_t kpitch = pitch[size_t(u)];
+      std::fill(kd, kd + dp * kpitch * 2, uint16_t(0));
+      std::fill(vd, vd + kpitch * dvp, 0.0f);
+      for (int64_t j = 0; j < ku.n; ++j) {
+        const uint16_t* krow = ku.k.data + j * ku.k.row;
+        for (int64_t c = 0; c < d; ++c) kd[((c / 2) * kpitch + j) * 2 + (c & 1)] = krow[c * ku.k.col];
+        const uint16_t* vrow = ku.v.data + j * ku.v.row;
+        for (int64_t c = 0; c < dv; ++c) {
+          uint32_t bits = uint32_t(vrow[c * ku.v.col]) << 16;
+          std::memcpy(vd + j * dvp + c, &bits, sizeof(float));
+        }
+      }
+    }
+    Scratch w;
+    w.q.resize(size_t(kQueryBlock * dp));
+    w.scores.resize(size_t(kQueryBlock * kKeyBlock));
+    w.o.resize(size_t(kQueryBlock * dvp));
+    w.m.resize(kQueryBlock);
+    w.l.resize(kQueryBlock);
+    w.corr.resize(kQueryBlock);
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < task_count; ++t) {
+      const FlashQuery& qu = queries[size_t(tasks[size_t(t)].first)];
+      size_t u = size_t(qu.keys);
+      attend_block(qu, tasks[size_t(t)].second, kp.data() + k_offset[u], pitch[u], vf.data() + v_offset[u],
+                   keys[u].n, d, dv, scale, causal, w);
+    }
+  }
+}
+
+}  // namespace tessera::cpu
