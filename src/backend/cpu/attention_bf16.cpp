@@ -9,16 +9,22 @@
 // float32 ([keys][dv padded to 16]); both passes are O(S d) against the O(S^2 d) of the products.
 #include <immintrin.h>
 #include <omp.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <limits>
 #include <vector>
 
 #include "backend/cpu/attention_flash.h"
 
 #define TESSERA_AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
+#define TESSERA_AMX_BF16 \
+  __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512vl,avx512dq,avx512bf16")))
 
 namespace tessera::cpu {
 
@@ -196,6 +202,202 @@ TESSERA_AVX512_BF16 void attend_block(const FlashQuery& qu, int64_t i0, const ui
   }
 }
 
+
+// AMX: every tile is 16 rows x 64 bytes (16 x 32 bf16 operands, 16 x 16 float32 results).
+struct TileConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t bytes_per_row[16] = {};
+  uint8_t rows[16] = {};
+};
+
+bool amx_bf16_available() {
+  static const bool yes = [] {
+    if (!__builtin_cpu_supports("amx-tile") || !__builtin_cpu_supports("amx-bf16")) return false;
+    // Linux grants the tile state only to processes that ask (ARCH_REQ_XCOMP_PERM, XTILEDATA).
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+  }();
+  return yes;
+}
+
+// Scratch of the AMX kernel: Q rows in pairs (row pitch dpp, a multiple of 16), one 16-row
+// tile's scores and probabilities (float32 and bf16), its P V partial, and per row the output
+// accumulator and online softmax state.
+struct AmxScratch {
+  std::vector<uint32_t> q;     // [kQueryBlock][dpp]
+  std::vector<float> scores;   // [16][kKeyBlock]
+  std::vector<uint16_t> p;     // [16][kKeyBlock] bf16
+  std::vector<float> part;     // [16][dvp]
+  std::vector<float> o;        // [kQueryBlock][dvp]
+  std::vector<float> m, l, corr;
+};
+
+// kp: packed K ([dpp][k_pitch][2] bf16); vp: packed V ([k_pitch / 2][dvp][2] bf16).
+TESSERA_AMX_BF16 void attend_block_amx(const FlashQuery& qu, int64_t i0, const uint16_t* kp, int64_t k_pitch,
+                                       const uint16_t* vp, int64_t n_k, int64_t d, int64_t dv, float scale,
+                                       bool causal, AmxScratch& w) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  int64_t dpp = round_up((d + 1) / 2, 16), dvp = round_up(dv, 16);
+  int64_t rows = std::min(kQueryBlock, qu.n - i0), rows_p = round_up(rows, 16);
+  TileConfig config;
+  for (int t = 0; t < 6; ++t) {
+    config.rows[t] = 16;
+    config.bytes_per_row[t] = 64;
+  }
+  _tile_loadconfig(&config);
+  std::fill(w.q.begin(), w.q.begin() + rows_p * dpp, 0u);
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t* src = qu.q.data + (i0 + r) * qu.q.row;
+    uint16_t* dst = reinterpret_cast<uint16_t*>(w.q.data() + r * dpp);
+    for (int64_t c = 0; c < d; ++c) dst[c] = src[c * qu.q.col];
+  }
+  std::fill(w.o.begin(), w.o.begin() + rows_p * dvp, 0.0f);
+  std::fill(w.m.begin(), w.m.begin() + rows_p, neg_inf);
+  std::fill(w.l.begin(), w.l.begin() + rows_p, 0.0f);
+  int64_t limit = causal ? std::min(n_k, i0 + rows + n_k - qu.n) : n_k;
+  for (int64_t j0 = 0; j0 < limit; j0 += kKeyBlock) {
+    for (int64_t r0 = 0; r0 < rows_p; r0 += 16) {
+      // Scores of 16 rows x 64 keys: tmm0-3, Q in tmm4, K in tmm5.
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int64_t t = 0; t < dpp; t += 16) {
+        _tile_loadd(4, w.q.data() + r0 * dpp + t, dpp * 4);
+        const uint16_t* kt = kp + (t * k_pitch + j0) * 2;
+        _tile_loadd(5, kt, k_pitch * 4);
+        _tile_dpbf16ps(0, 4, 5);
+        _tile_loadd(5, kt + 32, k_pitch * 4);
+        _tile_dpbf16ps(1, 4, 5);
+        _tile_loadd(5, kt + 64, k_pitch * 4);
+        _tile_dpbf16ps(2, 4, 5);
+        _tile_loadd(5, kt + 96, k_pitch * 4);
+        _tile_dpbf16ps(3, 4, 5);
+      }
+      float* sc = w.scores.data();
+      _tile_stored(0, sc, kKeyBlock * 4);
+      _tile_stored(1, sc + 16, kKeyBlock * 4);
+      _tile_stored(2, sc + 32, kKeyBlock * 4);
+      _tile_stored(3, sc + 48, kKeyBlock * 4);
+      __m512 sv = _mm512_set1_ps(scale);
+      for (int64_t r = 0; r < 16; ++r) {
+        float* s = sc + r * kKeyBlock;
+        for (int v = 0; v < 4; ++v) _mm512_storeu_ps(s + v * 16, _mm512_mul_ps(_mm512_loadu_ps(s + v * 16), sv));
+        int64_t i = r0 + r, valid = std::min(kKeyBlock, n_k - j0);
+        if (i >= rows) {
+          valid = 0;
+        } else if (causal) {
+          valid = std::clamp<int64_t>(i0 + i + n_k - qu.n + 1 - j0, 0, valid);
+        }
+        softmax_block(s, i0 + i, j0, valid, qu.mask, &w.m[i], &w.l[i], &w.corr[i]);
+        uint16_t* pr = w.p.data() + r * kKeyBlock;
+        for (int v = 0; v < 4; v += 2) {
+          __m512bh two = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(s + v * 16 + 16), _mm512_loadu_ps(s + v * 16));
+          _mm512_storeu_si512(pr + v * 16, (__m512i)two);
+        }
+      }
+      // P V for the 16 rows, 64 output columns at a time: tmm0-3, P in tmm4, V in tmm5.
+      for (int64_t c0 = 0; c0 < dvp; c0 += 64) {
+        int tiles = int(std::min<int64_t>(4, (dvp - c0) / 16));
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t s = 0; s < kKeyBlock; s += 32) {
+          _tile_loadd(4, w.p.data() + s, kKeyBlock * 2);
+          const uint16_t* vt = vp + ((j0 + s) / 2 * dvp + c0) * 2;
+          _tile_loadd(5, vt, dvp * 4);
+          _tile_dpbf16ps(0, 4, 5);
+          if (tiles > 1) {
+            _tile_loadd(5, vt + 32, dvp * 4);
+            _tile_dpbf16ps(1, 4, 5);
+          }
+          if (tiles > 2) {
+            _tile_loadd(5, vt + 64, dvp * 4);
+            _tile_dpbf16ps(2, 4, 5);
+          }
+          if (tiles > 3) {
+            _tile_loadd(5, vt + 96, dvp * 4);
+            _tile_dpbf16ps(3, 4, 5);
+          }
+        }
+        float* part = w.part.data();
+        _tile_stored(0, part, 256);
+        if (tiles > 1) _tile_stored(1, part + 16, 256);
+        if (tiles > 2) _tile_stored(2, part + 32, 256);
+        if (tiles > 3) _tile_stored(3, part + 48, 256);
+        for (int64_t r = 0; r < 16; ++r) {
+          __m512 c = _mm512_set1_ps(w.corr[r0 + r]);
+          float* o = w.o.data() + (r0 + r) * dvp + c0;
+          for (int x = 0; x < tiles; ++x)
+            _mm512_storeu_ps(o + x * 16, _mm512_fmadd_ps(_mm512_loadu_ps(o + x * 16), c,
+                                                          _mm512_loadu_ps(part + r * 64 + x * 16)));
+        }
+      }
+    }
+  }
+  _tile_release();
+  for (int64_t r = 0; r < rows; ++r) {
+    float inv = w.l[r] > 0 ? 1.0f / w.l[r] : 0.0f;
+    const float* src = w.o.data() + r * dvp;
+    float* dst = qu.out + (i0 + r) * qu.out_row;
+    for (int64_t c = 0; c < dv; ++c) dst[c] = src[c] * inv;
+  }
+}
+
+// The AMX path: K packed as [dpp][pitch][2], V as [pitch / 2][dvp][2] (bf16, zero padded).
+void flash_amx(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>& queries, int64_t d, int64_t dv,
+               float scale, bool causal) {
+  int64_t dpp = round_up((d + 1) / 2, 16), dvp = round_up(dv, 16);
+  std::vector<int64_t> pitch(keys.size()), k_offset(keys.size() + 1, 0), v_offset(keys.size() + 1, 0);
+  for (size_t u = 0; u < keys.size(); ++u) {
+    pitch[u] = round_up(keys[u].n, kKeyBlock) + kKeyBlock;
+    k_offset[u + 1] = k_offset[u] + dpp * pitch[u] * 2;
+    v_offset[u + 1] = v_offset[u] + pitch[u] * dvp;
+  }
+  std::unique_ptr<uint16_t[]> kp(new uint16_t[size_t(k_offset.back())]);
+  std::unique_ptr<uint16_t[]> vp(new uint16_t[size_t(v_offset.back())]);
+  std::vector<std::pair<int64_t, int64_t>> tasks;
+  for (size_t u = 0; u < queries.size(); ++u)
+    for (int64_t i0 = 0; i0 < queries[u].n; i0 += kQueryBlock) tasks.push_back({int64_t(u), i0});
+  int64_t units = int64_t(keys.size()), task_count = int64_t(tasks.size());
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (int64_t u = 0; u < units; ++u) {
+      const FlashKeys& ku = keys[size_t(u)];
+      uint16_t* kd = kp.get() + k_offset[size_t(u)];
+      uint16_t* vd = vp.get() + v_offset[size_t(u)];
+      int64_t kpitch = pitch[size_t(u)];
+      std::fill(kd, kd + dpp * kpitch * 2, uint16_t(0));
+      std::fill(vd, vd + kpitch * dvp, uint16_t(0));
+      for (int64_t j = 0; j < ku.n; ++j) {
+        const uint16_t* krow = ku.k.data + j * ku.k.row;
+        for (int64_t c = 0; c < d; ++c) kd[((c / 2) * kpitch + j) * 2 + (c & 1)] = krow[c * ku.k.col];
+        const uint16_t* vrow = ku.v.data + j * ku.v.row;
+        uint16_t* vdst = vd + (j / 2) * dvp * 2 + (j & 1);
+        for (int64_t c = 0; c < dv; ++c) vdst[c * 2] = vrow[c * ku.v.col];
+      }
+    }
+    AmxScratch w;
+    w.q.resize(size_t(kQueryBlock * dpp));
+    w.scores.resize(size_t(16 * kKeyBlock));
+    w.p.resize(size_t(16 * kKeyBlock));
+    w.part.resize(size_t(16 * 64));
+    w.o.resize(size_t(kQueryBlock * dvp));
+    w.m.resize(kQueryBlock);
+    w.l.resize(kQueryBlock);
+    w.corr.resize(kQueryBlock);
+#pragma omp for schedule(dynamic)
+    for (int64_t t = 0; t < task_count; ++t) {
+      const FlashQuery& qu = queries[size_t(tasks[size_t(t)].first)];
+      size_t u = size_t(qu.keys);
+      attend_block_amx(qu, tasks[size_t(t)].second, kp.get() + k_offset[u], pitch[u], vp.get() + v_offset[u],
+                       keys[u].n, d, dv, scale, causal, w);
+    }
+  }
+}
+
 }  // namespace
 
 bool flash_bf16_available() {
@@ -206,6 +408,11 @@ bool flash_bf16_available() {
 
 void flash_attention_bf16(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>& queries, int64_t d,
                           int64_t dv, float scale, bool causal) {
+  static const bool amx = [] {
+    const char* env = std::getenv("TESSERA_FLASH_BF16");
+    return !(env && std::strcmp(env, "avx512") == 0) && amx_bf16_available();
+  }();
+  if (amx) return flash_amx(keys, queries, d, dv, scale, causal);
   int64_t dp = (d + 1) / 2, dvp = round_up(dv, 16);
   // Packed K and float32 V per key unit, padded by a key block (a block starting at any key
   // below n reads kKeyBlock keys).
