@@ -82,6 +82,35 @@ bool use_flash_bf16(const Array& q, const Array& k, const Array& v) {
 
 const uint16_t* bf16_bits(const Array& a) { return cpu::host_data<uint16_t>(a); }
 
+// A 16-bit float mask [B, H, Sq, Sk] in float32 without materialising its broadcast dimensions
+// (stride 0 stays 0): a key mask broadcast over heads and queries stays Sk values, not H Sq Sk.
+struct CompactMask {
+  std::vector<float> data;
+  Strides strides;
+};
+
+template <typename T>
+CompactMask compact_mask(const Array& m) {
+  const T* src = cpu::host_data<T>(m);
+  const Strides& in = m.strides();
+  Shape extent(4);
+  Strides out(4);
+  int64_t size = 1;
+  for (int a = 3; a >= 0; --a) {
+    extent[size_t(a)] = in[size_t(a)] == 0 ? 1 : m.shape(a);
+    out[size_t(a)] = in[size_t(a)] == 0 ? 0 : size;
+    size *= extent[size_t(a)];
+  }
+  CompactMask c{std::vector<float>(size_t(size)), out};
+  for (int64_t i0 = 0; i0 < extent[0]; ++i0)
+    for (int64_t i1 = 0; i1 < extent[1]; ++i1)
+      for (int64_t i2 = 0; i2 < extent[2]; ++i2)
+        for (int64_t i3 = 0; i3 < extent[3]; ++i3)
+          c.data[size_t(i0 * out[0] + i1 * out[1] + i2 * out[2] + i3 * out[3])] =
+              cpu::load(src[i0 * in[0] + i1 * in[1] + i2 * in[2] + i3 * in[3]]);
+  return c;
+}
+
 }  // namespace
 
 void ScaledDotProductAttention::eval_cpu(const std::vector<Array>& inputs, Array& out) {
@@ -96,10 +125,15 @@ void ScaledDotProductAttention::eval_cpu(const std::vector<Array>& inputs, Array
   cpu::Float32View mask_f{nullptr, nullptr};
   const bool* mask_b = nullptr;
   Strides ms;
+  CompactMask compact;
   if (mask) {
     if (mask->dtype() == Dtype::bool_) {
       mask_b = cpu::host_data<bool>(*mask);
       ms = mask->strides();
+    } else if (mask->dtype() == Dtype::bfloat16 || mask->dtype() == Dtype::float16) {
+      compact = mask->dtype() == Dtype::bfloat16 ? compact_mask<bfloat16>(*mask) : compact_mask<float16>(*mask);
+      mask_f.data = compact.data.data();
+      ms = compact.strides;
     } else {
       mask_f = cpu::as_float32(*mask);
       ms = mask_f.owned ? row_major_strides(mask->shape()) : mask->strides();
