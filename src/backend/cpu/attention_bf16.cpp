@@ -57,7 +57,7 @@ TESSERA_AVX512_BF16 inline __m512 exp_ps(__m512 x) {
 
 // scores[r][0..64) = scale * sum_p q[r][p] . k[p][j0 + j] for kRows rows. q: packed pairs (uint32
 // per pair, row pitch dp); k: packed pairs, pitch kp (keys) per pair.
-TESSERA_AVX512_BF16 inline void score_tile(const uint32_t* q, int64_t dp, const uint16_t* k, int64_t kp, float scale,
+TESSERA_AVX512_BF16 inline void score_tile(const uint32_t* q, int64_t dp, const uint16_t* k, int64_t kp,
                                            float* scores) {
   __m512 acc[kRows][4];
   for (int r = 0; r < kRows; ++r)
@@ -71,9 +71,8 @@ TESSERA_AVX512_BF16 inline void score_tile(const uint32_t* q, int64_t dp, const 
       for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)kv[v], (__m512bh)qb);
     }
   }
-  __m512 s = _mm512_set1_ps(scale);
   for (int r = 0; r < kRows; ++r)
-    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(scores + r * kKeyBlock + v * 16, _mm512_mul_ps(acc[r][v], s));
+    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(scores + r * kKeyBlock + v * 16, acc[r][v]);
 }
 
 // o[r][0..16*NV) = o[r] * corr[r] + sum_j p[r][j] v[j] for kRows rows, j < keys.
@@ -109,41 +108,57 @@ TESSERA_AVX512_BF16 void pv_block(const float* p, const float* corr, const float
   }
 }
 
-// Masks, causal limit, then the online softmax update of one row's block of scores: s becomes the
-// row's probabilities (unnormalised, relative to the new running max), *corr the factor by which
-// the row's accumulated output and sum shrink.
-TESSERA_AVX512_BF16 void softmax_block(float* s, int64_t i, int64_t j0, int64_t valid, const FlashMask& mask,
-                                       float* m, float* l, float* corr) {
+// scale, masks, causal limit, then the online softmax update of one row's block of raw scores
+// s (valid: keys of the block this row sees): the row's probabilities (unnormalised, relative to
+// the new running max) go to s in float32, or to p_bf16 in bfloat16 when given; *corr is the
+// factor by which the row's accumulated output and sum shrink.
+TESSERA_AVX512_BF16 void softmax_block(float* s, float scale, int64_t i, int64_t j0, int64_t valid,
+                                       const FlashMask& mask, float* m, float* l, float* corr,
+                                       uint16_t* p_bf16 = nullptr) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
-  if (mask.keep) {
-    const bool* row = mask.keep + i * mask.row + j0 * mask.col;
-    for (int64_t j = 0; j < valid; ++j)
-      if (!row[j * mask.col]) s[j] = neg_inf;
-  } else if (mask.additive) {
-    const float* row = mask.additive + i * mask.row + j0 * mask.col;
-    if (mask.col == 1) {
-      int64_t j = 0;
-      for (; j + 16 <= valid; j += 16)
-        _mm512_storeu_ps(s + j, _mm512_add_ps(_mm512_loadu_ps(s + j), _mm512_loadu_ps(row + j)));
-      for (; j < valid; ++j) s[j] += row[j];
+  __m512 x[4];
+  __m512 sv = _mm512_set1_ps(scale);
+  if (valid == kKeyBlock && !mask.keep && (!mask.additive || mask.col == 1)) {
+    // The common case in registers: a full block, no mask or a unit-stride additive one.
+    if (mask.additive) {
+      const float* row = mask.additive + i * mask.row + j0;
+      for (int v = 0; v < 4; ++v) x[v] = _mm512_fmadd_ps(_mm512_loadu_ps(s + v * 16), sv, _mm512_loadu_ps(row + v * 16));
     } else {
+      for (int v = 0; v < 4; ++v) x[v] = _mm512_mul_ps(_mm512_loadu_ps(s + v * 16), sv);
+    }
+  } else {
+    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(s + v * 16, _mm512_mul_ps(_mm512_loadu_ps(s + v * 16), sv));
+    if (mask.keep) {
+      const bool* row = mask.keep + i * mask.row + j0 * mask.col;
+      for (int64_t j = 0; j < valid; ++j)
+        if (!row[j * mask.col]) s[j] = neg_inf;
+    } else if (mask.additive) {
+      const float* row = mask.additive + i * mask.row + j0 * mask.col;
       for (int64_t j = 0; j < valid; ++j) s[j] += row[j * mask.col];
     }
+    for (int64_t j = valid; j < kKeyBlock; ++j) s[j] = neg_inf;
+    for (int v = 0; v < 4; ++v) x[v] = _mm512_loadu_ps(s + v * 16);
   }
-  for (int64_t j = valid; j < kKeyBlock; ++j) s[j] = neg_inf;
-  __m512 mx = _mm512_max_ps(_mm512_max_ps(_mm512_loadu_ps(s), _mm512_loadu_ps(s + 16)),
-                            _mm512_max_ps(_mm512_loadu_ps(s + 32), _mm512_loadu_ps(s + 48)));
+  __m512 mx = _mm512_max_ps(_mm512_max_ps(x[0], x[1]), _mm512_max_ps(x[2], x[3]));
   float m_new = std::max(*m, _mm512_reduce_max_ps(mx));
   if (m_new == neg_inf) {  // nothing visible yet: the row stays empty
-    std::memset(s, 0, kKeyBlock * sizeof(float));
+    if (p_bf16)
+      std::memset(p_bf16, 0, kKeyBlock * sizeof(uint16_t));
+    else
+      std::memset(s, 0, kKeyBlock * sizeof(float));
     *corr = 1.0f;
     return;
   }
   __m512 shift = _mm512_set1_ps(m_new), sum = _mm512_setzero_ps();
   for (int v = 0; v < 4; ++v) {
-    __m512 e = exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + v * 16), shift));
-    _mm512_storeu_ps(s + v * 16, e);
-    sum = _mm512_add_ps(sum, e);
+    x[v] = exp_ps(_mm512_sub_ps(x[v], shift));
+    sum = _mm512_add_ps(sum, x[v]);
+  }
+  if (p_bf16) {
+    _mm512_storeu_si512(p_bf16, (__m512i)_mm512_cvtne2ps_pbh(x[1], x[0]));
+    _mm512_storeu_si512(p_bf16 + 32, (__m512i)_mm512_cvtne2ps_pbh(x[3], x[2]));
+  } else {
+    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(s + v * 16, x[v]);
   }
   float c = *m == neg_inf ? 0.0f : std::exp(*m - m_new);
   *corr = c;
@@ -178,7 +193,7 @@ TESSERA_AVX512_BF16 void attend_block(const FlashQuery& qu, int64_t i0, const ui
   int64_t limit = causal ? std::min(n_k, i0 + rows + n_k - qu.n) : n_k;
   for (int64_t j0 = 0; j0 < limit; j0 += kKeyBlock) {
     for (int64_t r0 = 0; r0 < rows_p; r0 += kRows)
-      score_tile(w.q.data() + r0 * dp, dp, kp + j0 * 2, k_pitch, scale, w.scores.data() + r0 * kKeyBlock);
+      score_tile(w.q.data() + r0 * dp, dp, kp + j0 * 2, k_pitch, w.scores.data() + r0 * kKeyBlock);
     for (int64_t r = 0; r < rows_p; ++r) {
       float* s = w.scores.data() + r * kKeyBlock;
       int64_t valid = std::min(kKeyBlock, n_k - j0);
@@ -187,7 +202,7 @@ TESSERA_AVX512_BF16 void attend_block(const FlashQuery& qu, int64_t i0, const ui
       } else if (causal) {
         valid = std::clamp<int64_t>(i0 + r + n_k - qu.n + 1 - j0, 0, valid);
       }
-      softmax_block(s, i0 + r, j0, valid, qu.mask, &w.m[r], &w.l[r], &w.corr[r]);
+      softmax_block(s, scale, i0 + r, j0, valid, qu.mask, &w.m[r], &w.l[r], &w.corr[r]);
     }
     int64_t keys = std::min(kKeyBlock, limit - j0);
     for (int64_t r0 = 0; r0 < rows_p; r0 += kRows)
@@ -279,22 +294,15 @@ TESSERA_AMX_BF16 void attend_block_amx(const FlashQuery& qu, int64_t i0, const u
       _tile_stored(1, sc + 16, kKeyBlock * 4);
       _tile_stored(2, sc + 32, kKeyBlock * 4);
       _tile_stored(3, sc + 48, kKeyBlock * 4);
-      __m512 sv = _mm512_set1_ps(scale);
       for (int64_t r = 0; r < 16; ++r) {
         float* s = sc + r * kKeyBlock;
-        for (int v = 0; v < 4; ++v) _mm512_storeu_ps(s + v * 16, _mm512_mul_ps(_mm512_loadu_ps(s + v * 16), sv));
         int64_t i = r0 + r, valid = std::min(kKeyBlock, n_k - j0);
         if (i >= rows) {
           valid = 0;
         } else if (causal) {
           valid = std::clamp<int64_t>(i0 + i + n_k - qu.n + 1 - j0, 0, valid);
         }
-        softmax_block(s, i0 + i, j0, valid, qu.mask, &w.m[i], &w.l[i], &w.corr[i]);
-        uint16_t* pr = w.p.data() + r * kKeyBlock;
-        for (int v = 0; v < 4; v += 2) {
-          __m512bh two = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(s + v * 16 + 16), _mm512_loadu_ps(s + v * 16));
-          _mm512_storeu_si512(pr + v * 16, (__m512i)two);
-        }
+        softmax_block(s, scale, i0 + i, j0, valid, qu.mask, &w.m[i], &w.l[i], &w.corr[i], w.p.data() + r * kKeyBlock);
       }
       // P V for the 16 rows, 64 output columns at a time: tmm0-3, P in tmm4, V in tmm5.
       for (int64_t c0 = 0; c0 < dvp; c0 += 64) {
