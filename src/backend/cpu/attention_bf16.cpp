@@ -363,8 +363,11 @@ void flash_amx(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>
     k_offset[u + 1] = k_offset[u] + dpp * pitch[u] * 2;
     v_offset[u + 1] = v_offset[u] + pitch[u] * dvp;
   }
-  std::unique_ptr<uint16_t[]> kp(new uint16_t[size_t(k_offset.back())]);
-  std::unique_ptr<uint16_t[]> vp(new uint16_t[size_t(v_offset.back())]);
+  // Kept by the calling thread between calls: a fresh allocation per call cost ~5% in page faults.
+  static thread_local std::vector<uint16_t> k_store, v_store;
+  if (k_store.size() < size_t(k_offset.back())) k_store.resize(size_t(k_offset.back()));
+  if (v_store.size() < size_t(v_offset.back())) v_store.resize(size_t(v_offset.back()));
+  uint16_t *k_base = k_store.data(), *v_base = v_store.data();
   std::vector<std::pair<int64_t, int64_t>> tasks;
   for (size_t u = 0; u < queries.size(); ++u)
     for (int64_t i0 = 0; i0 < queries[u].n; i0 += kQueryBlock) tasks.push_back({int64_t(u), i0});
@@ -374,8 +377,8 @@ void flash_amx(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>
 #pragma omp for schedule(static)
     for (int64_t u = 0; u < units; ++u) {
       const FlashKeys& ku = keys[size_t(u)];
-      uint16_t* kd = kp.get() + k_offset[size_t(u)];
-      uint16_t* vd = vp.get() + v_offset[size_t(u)];
+      uint16_t* kd = k_base + k_offset[size_t(u)];
+      uint16_t* vd = v_base + v_offset[size_t(u)];
       int64_t kpitch = pitch[size_t(u)];
       std::fill(kd, kd + dpp * kpitch * 2, uint16_t(0));
       std::fill(vd, vd + kpitch * dvp, uint16_t(0));
@@ -400,7 +403,7 @@ void flash_amx(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>
     for (int64_t t = 0; t < task_count; ++t) {
       const FlashQuery& qu = queries[size_t(tasks[size_t(t)].first)];
       size_t u = size_t(qu.keys);
-      attend_block_amx(qu, tasks[size_t(t)].second, kp.get() + k_offset[u], pitch[u], vp.get() + v_offset[u],
+      attend_block_amx(qu, tasks[size_t(t)].second, k_base + k_offset[u], pitch[u], v_base + v_offset[u],
                        keys[u].n, d, dv, scale, causal, w);
     }
   }
