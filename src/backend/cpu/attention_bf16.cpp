@@ -411,18 +411,28 @@ void flash_amx(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>
 
 }  // namespace
 
-bool flash_bf16_available() {
-  static const bool yes = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                          __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bf16");
+namespace {
+bool force_avx512() {
+  static const bool yes = [] {
+    const char* env = std::getenv("TESSERA_FLASH_BF16");
+    return env && std::strcmp(env, "avx512") == 0;
+  }();
   return yes;
+}
+}  // namespace
+
+// AMX only by default: the AVX-512 BF16 kernel (vdpbf16ps: 32 MACs an instruction, no more per
+// cycle than two float32 FMAs) measured slower than the float32 path; TESSERA_FLASH_BF16=avx512
+// forces it (tests).
+bool flash_bf16_available() {
+  static const bool avx512_bf16 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bf16");
+  return avx512_bf16 && (force_avx512() || amx_bf16_available());
 }
 
 void flash_attention_bf16(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>& queries, int64_t d,
                           int64_t dv, float scale, bool causal) {
-  static const bool amx = [] {
-    const char* env = std::getenv("TESSERA_FLASH_BF16");
-    return !(env && std::strcmp(env, "avx512") == 0) && amx_bf16_available();
-  }();
+  static const bool amx = !force_avx512() && amx_bf16_available();
   if (amx) return flash_amx(keys, queries, d, dv, scale, causal);
   int64_t dp = (d + 1) / 2, dvp = round_up(dv, 16);
   // Packed K and float32 V per key unit, padded by a key block (a block starting at any key
