@@ -1,8 +1,8 @@
 // Scaled dot-product attention: per (batch, head), scores = scale * Q K^T, then mask, causal
 // limit and softmax per row, then P V. Heads run in parallel; each head's products go through
-// the GEMM interface (single-threaded inside the parallel region). bfloat16 inputs on AVX-512 BF16
-// CPUs go to the fused kernel of attention_bf16.cpp instead (no [S, S] scores, no float32 copies
-// of Q, K; TESSERA_FLASH_BF16=0 turns it off).
+// the GEMM interface (single-threaded inside the parallel region). bfloat16 inputs on AMX CPUs go
+// to the fused kernel of attention_bf16.cpp instead (no [S, S] scores, no float32 copies of Q, K,
+// V; TESSERA_FLASH_BF16=0 turns it off).
 #include <cmath>
 #include <cstdlib>
 #include <cstring>

@@ -1,12 +1,16 @@
-// Fused (flash-style) attention for bfloat16 Q, K, V on AVX-512 BF16 CPUs (issue 7). Per
-// (sequence, head) and block of kQueryBlock query rows, the kernel walks the keys in blocks of
-// kKeyBlock: scores = scale * Q K^T with _mm512_dpbf16_ps (exact bf16 products, float32 sums),
-// mask / causal limit, online softmax (running max and sum per row), and O += P V in float32.
-// No [S, S] score matrix is ever stored: a block's scores live in an L1-sized scratch.
+// Fused (flash-style) attention for bfloat16 Q, K, V on the CPU (issue 7). Per (sequence, head)
+// and block of kQueryBlock query rows, the kernel walks the keys in blocks of kKeyBlock: scores =
+// Q K^T (exact bf16 products, float32 sums), scale, mask / causal limit, online softmax (running
+// max and sum per row), and O += P V (P rounded to bf16, sums in float32). No [S, S] score matrix
+// is ever stored: a block's scores live in an L1-sized scratch.
 //
-// K is packed once per (sequence, kv head) into pairs along d ([d/2][keys][2] bf16, the operand
-// layout of vdpbf16ps, keys padded with zeros to a multiple of kKeyBlock) and V converted once to
-// float32 ([keys][dv padded to 16]); both passes are O(S d) against the O(S^2 d) of the products.
+// Two kernels: AMX (default where the CPU has AMX-BF16: both products as 16 x 16 x 32 tile
+// dot products, tdpbf16ps) and AVX-512 BF16 (vdpbf16ps, P V in float32 FMAs; opt-in with
+// TESSERA_FLASH_BF16=avx512, slower than the float32 path on Sapphire Rapids). K is packed once
+// per (sequence, kv head) into pairs along d ([d/2][keys][2] bf16: vdpbf16ps's operand layout and
+// AMX's B-tile layout alike), keys padded with zeros to a multiple of kKeyBlock; V goes to
+// [keys/2][dv][2] bf16 (AMX) or [keys][dv] float32 (AVX-512). Both passes are O(S d) against the
+// O(S^2 d) of the products.
 #include <immintrin.h>
 #include <omp.h>
 #include <sys/syscall.h>
