@@ -244,9 +244,9 @@ bool amx_bf16_available() {
 // accumulator and online softmax state.
 struct AmxScratch {
   std::vector<uint32_t> q;     // [kQueryBlock][dpp]
-  std::vector<float> scores;   // [16][kKeyBlock]
-  std::vector<uint16_t> p;     // [16][kKeyBlock] bf16
-  std::vector<float> part;     // [16][dvp]
+  std::vector<float> scores;   // [kQueryBlock][kKeyBlock]
+  std::vector<uint16_t> p;     // [kQueryBlock][kKeyBlock] bf16
+  std::vector<float> part;     // [kQueryBlock][64]: one 64-column slice of P V
   std::vector<float> o;        // [kQueryBlock][dvp]
   std::vector<float> m, l, corr;
 };
@@ -275,6 +275,8 @@ TESSERA_AMX_BF16 void attend_block_amx(const FlashQuery& qu, int64_t i0, const u
   std::fill(w.l.begin(), w.l.begin() + rows_p, 0.0f);
   int64_t limit = causal ? std::min(n_k, i0 + rows + n_k - qu.n) : n_k;
   for (int64_t j0 = 0; j0 < limit; j0 += kKeyBlock) {
+    // Three phases over the block's 16-row tiles, so that tile stores and the vector loads of
+    // the same data (and back) are a tile apart: scores, softmax, P V.
     for (int64_t r0 = 0; r0 < rows_p; r0 += 16) {
       // Scores of 16 rows x 64 keys: tmm0-3, Q in tmm4, K in tmm5.
       _tile_zero(0);
@@ -293,30 +295,32 @@ TESSERA_AMX_BF16 void attend_block_amx(const FlashQuery& qu, int64_t i0, const u
         _tile_loadd(5, kt + 96, k_pitch * 4);
         _tile_dpbf16ps(3, 4, 5);
       }
-      float* sc = w.scores.data();
+      float* sc = w.scores.data() + r0 * kKeyBlock;
       _tile_stored(0, sc, kKeyBlock * 4);
       _tile_stored(1, sc + 16, kKeyBlock * 4);
       _tile_stored(2, sc + 32, kKeyBlock * 4);
       _tile_stored(3, sc + 48, kKeyBlock * 4);
-      for (int64_t r = 0; r < 16; ++r) {
-        float* s = sc + r * kKeyBlock;
-        int64_t i = r0 + r, valid = std::min(kKeyBlock, n_k - j0);
-        if (i >= rows) {
-          valid = 0;
-        } else if (causal) {
-          valid = std::clamp<int64_t>(i0 + i + n_k - qu.n + 1 - j0, 0, valid);
-        }
-        softmax_block(s, scale, i0 + i, j0, valid, qu.mask, &w.m[i], &w.l[i], &w.corr[i], w.p.data() + r * kKeyBlock);
+    }
+    for (int64_t i = 0; i < rows_p; ++i) {
+      int64_t valid = std::min(kKeyBlock, n_k - j0);
+      if (i >= rows) {
+        valid = 0;
+      } else if (causal) {
+        valid = std::clamp<int64_t>(i0 + i + n_k - qu.n + 1 - j0, 0, valid);
       }
-      // P V for the 16 rows, 64 output columns at a time: tmm0-3, P in tmm4, V in tmm5.
-      for (int64_t c0 = 0; c0 < dvp; c0 += 64) {
-        int tiles = int(std::min<int64_t>(4, (dvp - c0) / 16));
+      softmax_block(w.scores.data() + i * kKeyBlock, scale, i0 + i, j0, valid, qu.mask, &w.m[i], &w.l[i],
+                    &w.corr[i], w.p.data() + i * kKeyBlock);
+    }
+    // P V, 64 output columns at a time: tmm0-3, P in tmm4, V in tmm5.
+    for (int64_t c0 = 0; c0 < dvp; c0 += 64) {
+      int tiles = int(std::min<int64_t>(4, (dvp - c0) / 16));
+      for (int64_t r0 = 0; r0 < rows_p; r0 += 16) {
         _tile_zero(0);
         _tile_zero(1);
         _tile_zero(2);
         _tile_zero(3);
         for (int64_t s = 0; s < kKeyBlock; s += 32) {
-          _tile_loadd(4, w.p.data() + s, kKeyBlock * 2);
+          _tile_loadd(4, w.p.data() + r0 * kKeyBlock + s, kKeyBlock * 2);
           const uint16_t* vt = vp + ((j0 + s) / 2 * dvp + c0) * 2;
           _tile_loadd(5, vt, dvp * 4);
           _tile_dpbf16ps(0, 4, 5);
@@ -333,18 +337,18 @@ TESSERA_AMX_BF16 void attend_block_amx(const FlashQuery& qu, int64_t i0, const u
             _tile_dpbf16ps(3, 4, 5);
           }
         }
-        float* part = w.part.data();
+        float* part = w.part.data() + r0 * 64;
         _tile_stored(0, part, 256);
         if (tiles > 1) _tile_stored(1, part + 16, 256);
         if (tiles > 2) _tile_stored(2, part + 32, 256);
         if (tiles > 3) _tile_stored(3, part + 48, 256);
-        for (int64_t r = 0; r < 16; ++r) {
-          __m512 c = _mm512_set1_ps(w.corr[r0 + r]);
-          float* o = w.o.data() + (r0 + r) * dvp + c0;
-          for (int x = 0; x < tiles; ++x)
-            _mm512_storeu_ps(o + x * 16, _mm512_fmadd_ps(_mm512_loadu_ps(o + x * 16), c,
-                                                          _mm512_loadu_ps(part + r * 64 + x * 16)));
-        }
+      }
+      for (int64_t r = 0; r < rows_p; ++r) {
+        __m512 c = _mm512_set1_ps(w.corr[r]);
+        float* o = w.o.data() + r * dvp + c0;
+        const float* part = w.part.data() + r * 64;
+        for (int x = 0; x < tiles; ++x)
+          _mm512_storeu_ps(o + x * 16, _mm512_fmadd_ps(_mm512_loadu_ps(o + x * 16), c, _mm512_loadu_ps(part + x * 16)));
       }
     }
   }
@@ -396,9 +400,9 @@ void flash_amx(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>
     }
     AmxScratch w;
     w.q.resize(size_t(kQueryBlock * dpp));
-    w.scores.resize(size_t(16 * kKeyBlock));
-    w.p.resize(size_t(16 * kKeyBlock));
-    w.part.resize(size_t(16 * 64));
+    w.scores.resize(size_t(kQueryBlock * kKeyBlock));
+    w.p.resize(size_t(kQueryBlock * kKeyBlock));
+    w.part.resize(size_t(kQueryBlock * 64));
     w.o.resize(size_t(kQueryBlock * dvp));
     w.m.resize(kQueryBlock);
     w.l.resize(kQueryBlock);
