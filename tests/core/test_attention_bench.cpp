@@ -21,14 +21,18 @@ TEST(AttentionBench, DISABLED_Bert12x64) {
   const char* env = std::getenv("TESSERA_ATTN_BENCH_RUNS");
   int runs = env ? std::atoi(env) : 40;
   const char* threads_env = std::getenv("TESSERA_ATTN_BENCH_THREADS");
-  std::vector<int> thread_counts = threads_env ? std::vector<int>{std::atoi(threads_env)} : std::vector<int>{1, 2};
+  std::vector<int> thread_counts =
+      threads_env ? std::vector<int>{std::atoi(threads_env)} : std::vector<int>{1, 2};
   const char* bf16_env = std::getenv("TESSERA_ATTN_BENCH_BF16");
-  std::vector<Dtype> dtypes = bf16_env && bf16_env[0] == '1' ? std::vector<Dtype>{Dtype::bfloat16}
-                                                               : std::vector<Dtype>{Dtype::float32, Dtype::bfloat16};
+  std::vector<Dtype> dtypes = bf16_env && bf16_env[0] == '1'
+                                  ? std::vector<Dtype>{Dtype::bfloat16}
+                                  : std::vector<Dtype>{Dtype::float32, Dtype::bfloat16};
   for (Dtype dtype : dtypes) {
     for (int64_t s : {128, 512}) {
-      Array q = random::normal({1, 12, s, 64}, dtype, 1), k = random::normal({1, 12, s, 64}, dtype, 2),
-            v = random::normal({1, 12, s, 64}, dtype, 3), m = random::normal({1, 1, 1, s}, dtype, 4);
+      Array q = random::normal({1, 12, s, 64}, dtype, 1),
+            k = random::normal({1, 12, s, 64}, dtype, 2),
+            v = random::normal({1, 12, s, 64}, dtype, 3),
+            m = random::normal({1, 1, 1, s}, dtype, 4);
       eval({q, k, v, m});
       for (int threads : thread_counts) {
         omp_set_num_threads(threads);
@@ -42,7 +46,8 @@ TEST(AttentionBench, DISABLED_Bert12x64) {
         }
         std::sort(ms.begin(), ms.end());
         std::printf("attention %-8s S=%-4lld threads=%d: median %.3f ms, min %.3f ms (%d runs)\n",
-                    std::string(name(dtype)).c_str(), (long long)s, threads, ms[ms.size() / 2], ms[0], runs);
+                    std::string(name(dtype)).c_str(), (long long)s, threads, ms[ms.size() / 2],
+                    ms[0], runs);
       }
     }
   }

@@ -12,7 +12,8 @@ namespace tessera {
 namespace {
 
 double relative_error(const Array& got, const Array& want) {
-  std::vector<float> g = astype(got, Dtype::float32).to_vector<float>(), w = want.to_vector<float>();
+  std::vector<float> g = astype(got, Dtype::float32).to_vector<float>(),
+                     w = want.to_vector<float>();
   EXPECT_EQ(g.size(), w.size());
   double diff = 0, norm = 0;
   for (size_t i = 0; i < g.size(); ++i) {
@@ -24,7 +25,7 @@ double relative_error(const Array& got, const Array& want) {
 }
 
 struct Inputs {
-  Array q, k, v;  // bfloat16
+  Array q, k, v;     // bfloat16
   Array qf, kf, vf;  // the same values in float32
 };
 
@@ -51,13 +52,16 @@ TEST(AttentionBf16, ManyBlocksCausalGroupedOddHead) {
 
 TEST(AttentionBf16, MasksOverManyBlocks) {
   Inputs x = make({1, 3, 100, 64}, {1, 3, 200, 64}, {1, 3, 200, 80}, 21);
-  Array keep = greater(random::randint({1, 3, 100, 200}, 0, 4, Dtype::int32, 5), Array::scalar(0, Dtype::int32));
+  Array keep = greater(random::randint({1, 3, 100, 200}, 0, 4, Dtype::int32, 5),
+                       Array::scalar(0, Dtype::int32));
   Array add = random::normal({1, 1, 1, 200}, Dtype::bfloat16, 6);
   Array add_f = astype(add, Dtype::float32);
   EXPECT_LT(relative_error(scaled_dot_product_attention(x.q, x.k, x.v, 0.125f, keep),
-                           scaled_dot_product_attention(x.qf, x.kf, x.vf, 0.125f, keep)), 1e-2);
+                           scaled_dot_product_attention(x.qf, x.kf, x.vf, 0.125f, keep)),
+            1e-2);
   EXPECT_LT(relative_error(scaled_dot_product_attention(x.q, x.k, x.v, 0.125f, add, true),
-                           scaled_dot_product_attention(x.qf, x.kf, x.vf, 0.125f, add_f, true)), 1e-2);
+                           scaled_dot_product_attention(x.qf, x.kf, x.vf, 0.125f, add_f, true)),
+            1e-2);
 }
 
 TEST(AttentionBf16, VarlenLongSequences) {

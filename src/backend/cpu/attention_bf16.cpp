@@ -20,8 +20,8 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "backend/cpu/attention_flash.h"
@@ -61,8 +61,8 @@ TESSERA_AVX512_BF16 inline __m512 exp_ps(__m512 x) {
 
 // scores[r][0..64) = scale * sum_p q[r][p] . k[p][j0 + j] for kRows rows. q: packed pairs (uint32
 // per pair, row pitch dp); k: packed pairs, pitch kp (keys) per pair.
-TESSERA_AVX512_BF16 inline void score_tile(const uint32_t* q, int64_t dp, const uint16_t* k, int64_t kp,
-                                           float* scores) {
+TESSERA_AVX512_BF16 inline void score_tile(const uint32_t* q, int64_t dp, const uint16_t* k,
+                                           int64_t kp, float* scores) {
   __m512 acc[kRows][4];
   for (int r = 0; r < kRows; ++r)
     for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
@@ -72,7 +72,8 @@ TESSERA_AVX512_BF16 inline void score_tile(const uint32_t* q, int64_t dp, const 
     for (int v = 0; v < 4; ++v) kv[v] = _mm512_loadu_si512(kr + v * 32);
     for (int r = 0; r < kRows; ++r) {
       __m512i qb = _mm512_set1_epi32(int(q[r * dp + p]));
-      for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)kv[v], (__m512bh)qb);
+      for (int v = 0; v < 4; ++v)
+        acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)kv[v], (__m512bh)qb);
     }
   }
   for (int r = 0; r < kRows; ++r)
@@ -81,12 +82,13 @@ TESSERA_AVX512_BF16 inline void score_tile(const uint32_t* q, int64_t dp, const 
 
 // o[r][0..16*NV) = o[r] * corr[r] + sum_j p[r][j] v[j] for kRows rows, j < keys.
 template <int NV>
-TESSERA_AVX512_BF16 inline void pv_tile(const float* p, const float* corr, const float* v, int64_t v_pitch,
-                                        int64_t keys, float* o, int64_t o_pitch) {
+TESSERA_AVX512_BF16 inline void pv_tile(const float* p, const float* corr, const float* v,
+                                        int64_t v_pitch, int64_t keys, float* o, int64_t o_pitch) {
   __m512 acc[kRows][NV];
   for (int r = 0; r < kRows; ++r) {
     __m512 c = _mm512_set1_ps(corr[r]);
-    for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_mul_ps(_mm512_loadu_ps(o + r * o_pitch + x * 16), c);
+    for (int x = 0; x < NV; ++x)
+      acc[r][x] = _mm512_mul_ps(_mm512_loadu_ps(o + r * o_pitch + x * 16), c);
   }
   for (int64_t j = 0; j < keys; ++j) {
     __m512 vv[NV];
@@ -100,15 +102,22 @@ TESSERA_AVX512_BF16 inline void pv_tile(const float* p, const float* corr, const
     for (int x = 0; x < NV; ++x) _mm512_storeu_ps(o + r * o_pitch + x * 16, acc[r][x]);
 }
 
-TESSERA_AVX512_BF16 void pv_block(const float* p, const float* corr, const float* v, int64_t v_pitch, int64_t keys,
-                                  float* o, int64_t dvp) {
+TESSERA_AVX512_BF16 void pv_block(const float* p, const float* corr, const float* v,
+                                  int64_t v_pitch, int64_t keys, float* o, int64_t dvp) {
   int64_t x = 0;
   for (; x + 64 <= dvp; x += 64) pv_tile<4>(p, corr, v + x, v_pitch, keys, o + x, dvp);
   switch ((dvp - x) / 16) {
-    case 3: pv_tile<3>(p, corr, v + x, v_pitch, keys, o + x, dvp); break;
-    case 2: pv_tile<2>(p, corr, v + x, v_pitch, keys, o + x, dvp); break;
-    case 1: pv_tile<1>(p, corr, v + x, v_pitch, keys, o + x, dvp); break;
-    default: break;
+    case 3:
+      pv_tile<3>(p, corr, v + x, v_pitch, keys, o + x, dvp);
+      break;
+    case 2:
+      pv_tile<2>(p, corr, v + x, v_pitch, keys, o + x, dvp);
+      break;
+    case 1:
+      pv_tile<1>(p, corr, v + x, v_pitch, keys, o + x, dvp);
+      break;
+    default:
+      break;
   }
 }
 
@@ -116,22 +125,26 @@ TESSERA_AVX512_BF16 void pv_block(const float* p, const float* corr, const float
 // s (valid: keys of the block this row sees): the row's probabilities (unnormalised, relative to
 // the new running max) go to s in float32, or to p_bf16 in bfloat16 when given; *corr is the
 // factor by which the row's accumulated output and sum shrink.
+template <int64_t B>
 TESSERA_AVX512_BF16 void softmax_block(float* s, float scale, int64_t i, int64_t j0, int64_t valid,
                                        const FlashMask& mask, float* m, float* l, float* corr,
                                        uint16_t* p_bf16 = nullptr) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
-  __m512 x[4];
+  constexpr int V = int(B / 16);
+  __m512 x[V];
   __m512 sv = _mm512_set1_ps(scale);
-  if (valid == kKeyBlock && !mask.keep && (!mask.additive || mask.col == 1)) {
+  if (valid == B && !mask.keep && (!mask.additive || mask.col == 1)) {
     // The common case in registers: a full block, no mask or a unit-stride additive one.
     if (mask.additive) {
       const float* row = mask.additive + i * mask.row + j0;
-      for (int v = 0; v < 4; ++v) x[v] = _mm512_fmadd_ps(_mm512_loadu_ps(s + v * 16), sv, _mm512_loadu_ps(row + v * 16));
+      for (int v = 0; v < V; ++v)
+        x[v] = _mm512_fmadd_ps(_mm512_loadu_ps(s + v * 16), sv, _mm512_loadu_ps(row + v * 16));
     } else {
-      for (int v = 0; v < 4; ++v) x[v] = _mm512_mul_ps(_mm512_loadu_ps(s + v * 16), sv);
+      for (int v = 0; v < V; ++v) x[v] = _mm512_mul_ps(_mm512_loadu_ps(s + v * 16), sv);
     }
   } else {
-    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(s + v * 16, _mm512_mul_ps(_mm512_loadu_ps(s + v * 16), sv));
+    for (int v = 0; v < V; ++v)
+      _mm512_storeu_ps(s + v * 16, _mm512_mul_ps(_mm512_loadu_ps(s + v * 16), sv));
     if (mask.keep) {
       const bool* row = mask.keep + i * mask.row + j0 * mask.col;
       for (int64_t j = 0; j < valid; ++j)
@@ -140,29 +153,30 @@ TESSERA_AVX512_BF16 void softmax_block(float* s, float scale, int64_t i, int64_t
       const float* row = mask.additive + i * mask.row + j0 * mask.col;
       for (int64_t j = 0; j < valid; ++j) s[j] += row[j * mask.col];
     }
-    for (int64_t j = valid; j < kKeyBlock; ++j) s[j] = neg_inf;
-    for (int v = 0; v < 4; ++v) x[v] = _mm512_loadu_ps(s + v * 16);
+    for (int64_t j = valid; j < B; ++j) s[j] = neg_inf;
+    for (int v = 0; v < V; ++v) x[v] = _mm512_loadu_ps(s + v * 16);
   }
-  __m512 mx = _mm512_max_ps(_mm512_max_ps(x[0], x[1]), _mm512_max_ps(x[2], x[3]));
+  __m512 mx = x[0];
+  for (int v = 1; v < V; ++v) mx = _mm512_max_ps(mx, x[v]);
   float m_new = std::max(*m, _mm512_reduce_max_ps(mx));
   if (m_new == neg_inf) {  // nothing visible yet: the row stays empty
     if (p_bf16)
-      std::memset(p_bf16, 0, kKeyBlock * sizeof(uint16_t));
+      std::memset(p_bf16, 0, B * sizeof(uint16_t));
     else
-      std::memset(s, 0, kKeyBlock * sizeof(float));
+      std::memset(s, 0, B * sizeof(float));
     *corr = 1.0f;
     return;
   }
   __m512 shift = _mm512_set1_ps(m_new), sum = _mm512_setzero_ps();
-  for (int v = 0; v < 4; ++v) {
+  for (int v = 0; v < V; ++v) {
     x[v] = exp_ps(_mm512_sub_ps(x[v], shift));
     sum = _mm512_add_ps(sum, x[v]);
   }
   if (p_bf16) {
-    _mm512_storeu_si512(p_bf16, (__m512i)_mm512_cvtne2ps_pbh(x[1], x[0]));
-    _mm512_storeu_si512(p_bf16 + 32, (__m512i)_mm512_cvtne2ps_pbh(x[3], x[2]));
+    for (int v = 0; v < V; v += 2)
+      _mm512_storeu_si512(p_bf16 + v * 16, (__m512i)_mm512_cvtne2ps_pbh(x[v + 1], x[v]));
   } else {
-    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(s + v * 16, x[v]);
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(s + v * 16, x[v]);
   }
   float c = *m == neg_inf ? 0.0f : std::exp(*m - m_new);
   *corr = c;
@@ -171,15 +185,15 @@ TESSERA_AVX512_BF16 void softmax_block(float* s, float scale, int64_t i, int64_t
 }
 
 struct Scratch {
-  std::vector<uint32_t> q;      // [kQueryBlock][dp]
-  std::vector<float> scores;    // [kQueryBlock][kKeyBlock]
-  std::vector<float> o;         // [kQueryBlock][dvp]
+  std::vector<uint32_t> q;    // [kQueryBlock][dp]
+  std::vector<float> scores;  // [kQueryBlock][kKeyBlock]
+  std::vector<float> o;       // [kQueryBlock][dvp]
   std::vector<float> m, l, corr;
 };
 
-TESSERA_AVX512_BF16 void attend_block(const FlashQuery& qu, int64_t i0, const uint16_t* kp, int64_t k_pitch,
-                                      const float* vf, int64_t n_k, int64_t d, int64_t dv, float scale, bool causal,
-                                      Scratch& w) {
+TESSERA_AVX512_BF16 void attend_block(const FlashQuery& qu, int64_t i0, const uint16_t* kp,
+                                      int64_t k_pitch, const float* vf, int64_t n_k, int64_t d,
+                                      int64_t dv, float scale, bool causal, Scratch& w) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
   int64_t dp = (d + 1) / 2, dvp = round_up(dv, 16);
   int64_t rows = std::min(kQueryBlock, qu.n - i0), rows_p = round_up(rows, kRows);
@@ -206,7 +220,7 @@ TESSERA_AVX512_BF16 void attend_block(const FlashQuery& qu, int64_t i0, const ui
       } else if (causal) {
         valid = std::clamp<int64_t>(i0 + r + n_k - qu.n + 1 - j0, 0, valid);
       }
-      softmax_block(s, scale, i0 + r, j0, valid, qu.mask, &w.m[r], &w.l[r], &w.corr[r]);
+      softmax_block<kKeyBlock>(s, scale, i0 + r, j0, valid, qu.mask, &w.m[r], &w.l[r], &w.corr[r]);
     }
     int64_t keys = std::min(kKeyBlock, limit - j0);
     for (int64_t r0 = 0; r0 < rows_p; r0 += kRows)
@@ -221,6 +235,7 @@ TESSERA_AVX512_BF16 void attend_block(const FlashQuery& qu, int64_t i0, const ui
   }
 }
 
+constexpr int64_t kAmxKeyBlock = 128;  // keys per block of the AMX kernel (a multiple of 64)
 
 // AMX: every tile is 16 rows x 64 bytes (16 x 32 bf16 operands, 16 x 16 float32 results).
 struct TileConfig {
@@ -243,18 +258,18 @@ bool amx_bf16_available() {
 // tile's scores and probabilities (float32 and bf16), its P V partial, and per row the output
 // accumulator and online softmax state.
 struct AmxScratch {
-  std::vector<uint32_t> q;     // [kQueryBlock][dpp]
-  std::vector<float> scores;   // [kQueryBlock][kKeyBlock]
-  std::vector<uint16_t> p;     // [kQueryBlock][kKeyBlock] bf16
-  std::vector<float> part;     // [kQueryBlock][64]: one 64-column slice of P V
-  std::vector<float> o;        // [kQueryBlock][dvp]
+  std::vector<uint32_t> q;    // [kQueryBlock][dpp]
+  std::vector<float> scores;  // [kQueryBlock][kAmxKeyBlock]
+  std::vector<uint16_t> p;    // [kQueryBlock][kAmxKeyBlock] bf16
+  std::vector<float> part;    // [kQueryBlock][64]: one 64-column slice of P V
+  std::vector<float> o;       // [kQueryBlock][dvp]
   std::vector<float> m, l, corr;
 };
 
 // kp: packed K ([dpp][k_pitch][2] bf16); vp: packed V ([k_pitch / 2][dvp][2] bf16).
-TESSERA_AMX_BF16 void attend_block_amx(const FlashQuery& qu, int64_t i0, const uint16_t* kp, int64_t k_pitch,
-                                       const uint16_t* vp, int64_t n_k, int64_t d, int64_t dv, float scale,
-                                       bool causal, AmxScratch& w) {
+TESSERA_AMX_BF16 void attend_block_amx(const FlashQuery& qu, int64_t i0, const uint16_t* kp,
+                                       int64_t k_pitch, const uint16_t* vp, int64_t n_k, int64_t d,
+                                       int64_t dv, float scale, bool causal, AmxScratch& w) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
   int64_t dpp = round_up((d + 1) / 2, 16), dvp = round_up(dv, 16);
   int64_t rows = std::min(kQueryBlock, qu.n - i0), rows_p = round_up(rows, 16);
@@ -274,42 +289,45 @@ TESSERA_AMX_BF16 void attend_block_amx(const FlashQuery& qu, int64_t i0, const u
   std::fill(w.m.begin(), w.m.begin() + rows_p, neg_inf);
   std::fill(w.l.begin(), w.l.begin() + rows_p, 0.0f);
   int64_t limit = causal ? std::min(n_k, i0 + rows + n_k - qu.n) : n_k;
-  for (int64_t j0 = 0; j0 < limit; j0 += kKeyBlock) {
+  for (int64_t j0 = 0; j0 < limit; j0 += kAmxKeyBlock) {
     // Three phases over the block's 16-row tiles, so that tile stores and the vector loads of
     // the same data (and back) are a tile apart: scores, softmax, P V.
     for (int64_t r0 = 0; r0 < rows_p; r0 += 16) {
       // Scores of 16 rows x 64 keys: tmm0-3, Q in tmm4, K in tmm5.
-      _tile_zero(0);
-      _tile_zero(1);
-      _tile_zero(2);
-      _tile_zero(3);
-      for (int64_t t = 0; t < dpp; t += 16) {
-        _tile_loadd(4, w.q.data() + r0 * dpp + t, dpp * 4);
-        const uint16_t* kt = kp + (t * k_pitch + j0) * 2;
-        _tile_loadd(5, kt, k_pitch * 4);
-        _tile_dpbf16ps(0, 4, 5);
-        _tile_loadd(5, kt + 32, k_pitch * 4);
-        _tile_dpbf16ps(1, 4, 5);
-        _tile_loadd(5, kt + 64, k_pitch * 4);
-        _tile_dpbf16ps(2, 4, 5);
-        _tile_loadd(5, kt + 96, k_pitch * 4);
-        _tile_dpbf16ps(3, 4, 5);
+      for (int64_t jk = j0; jk < j0 + kAmxKeyBlock; jk += 64) {
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (int64_t t = 0; t < dpp; t += 16) {
+          _tile_loadd(4, w.q.data() + r0 * dpp + t, dpp * 4);
+          const uint16_t* kt = kp + (t * k_pitch + jk) * 2;
+          _tile_loadd(5, kt, k_pitch * 4);
+          _tile_dpbf16ps(0, 4, 5);
+          _tile_loadd(5, kt + 32, k_pitch * 4);
+          _tile_dpbf16ps(1, 4, 5);
+          _tile_loadd(5, kt + 64, k_pitch * 4);
+          _tile_dpbf16ps(2, 4, 5);
+          _tile_loadd(5, kt + 96, k_pitch * 4);
+          _tile_dpbf16ps(3, 4, 5);
+        }
+        float* sc = w.scores.data() + r0 * kAmxKeyBlock + (jk - j0);
+        _tile_stored(0, sc, kAmxKeyBlock * 4);
+        _tile_stored(1, sc + 16, kAmxKeyBlock * 4);
+        _tile_stored(2, sc + 32, kAmxKeyBlock * 4);
+        _tile_stored(3, sc + 48, kAmxKeyBlock * 4);
       }
-      float* sc = w.scores.data() + r0 * kKeyBlock;
-      _tile_stored(0, sc, kKeyBlock * 4);
-      _tile_stored(1, sc + 16, kKeyBlock * 4);
-      _tile_stored(2, sc + 32, kKeyBlock * 4);
-      _tile_stored(3, sc + 48, kKeyBlock * 4);
     }
     for (int64_t i = 0; i < rows_p; ++i) {
-      int64_t valid = std::min(kKeyBlock, n_k - j0);
+      int64_t valid = std::min(kAmxKeyBlock, n_k - j0);
       if (i >= rows) {
         valid = 0;
       } else if (causal) {
         valid = std::clamp<int64_t>(i0 + i + n_k - qu.n + 1 - j0, 0, valid);
       }
-      softmax_block(w.scores.data() + i * kKeyBlock, scale, i0 + i, j0, valid, qu.mask, &w.m[i], &w.l[i],
-                    &w.corr[i], w.p.data() + i * kKeyBlock);
+      softmax_block<kAmxKeyBlock>(w.scores.data() + i * kAmxKeyBlock, scale, i0 + i, j0, valid,
+                                  qu.mask, &w.m[i], &w.l[i], &w.corr[i],
+                                  w.p.data() + i * kAmxKeyBlock);
     }
     // P V, 64 output columns at a time: tmm0-3, P in tmm4, V in tmm5.
     for (int64_t c0 = 0; c0 < dvp; c0 += 64) {
@@ -319,8 +337,8 @@ TESSERA_AMX_BF16 void attend_block_amx(const FlashQuery& qu, int64_t i0, const u
         _tile_zero(1);
         _tile_zero(2);
         _tile_zero(3);
-        for (int64_t s = 0; s < kKeyBlock; s += 32) {
-          _tile_loadd(4, w.p.data() + r0 * kKeyBlock + s, kKeyBlock * 2);
+        for (int64_t s = 0; s < kAmxKeyBlock; s += 32) {
+          _tile_loadd(4, w.p.data() + r0 * kAmxKeyBlock + s, kAmxKeyBlock * 2);
           const uint16_t* vt = vp + ((j0 + s) / 2 * dvp + c0) * 2;
           _tile_loadd(5, vt, dvp * 4);
           _tile_dpbf16ps(0, 4, 5);
@@ -348,7 +366,8 @@ TESSERA_AMX_BF16 void attend_block_amx(const FlashQuery& qu, int64_t i0, const u
         float* o = w.o.data() + r * dvp + c0;
         const float* part = w.part.data() + r * 64;
         for (int x = 0; x < tiles; ++x)
-          _mm512_storeu_ps(o + x * 16, _mm512_fmadd_ps(_mm512_loadu_ps(o + x * 16), c, _mm512_loadu_ps(part + x * 16)));
+          _mm512_storeu_ps(o + x * 16, _mm512_fmadd_ps(_mm512_loadu_ps(o + x * 16), c,
+                                                       _mm512_loadu_ps(part + x * 16)));
       }
     }
   }
@@ -362,12 +381,13 @@ TESSERA_AMX_BF16 void attend_block_amx(const FlashQuery& qu, int64_t i0, const u
 }
 
 // The AMX path: K packed as [dpp][pitch][2], V as [pitch / 2][dvp][2] (bf16, zero padded).
-void flash_amx(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>& queries, int64_t d, int64_t dv,
-               float scale, bool causal) {
+void flash_amx(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>& queries,
+               int64_t d, int64_t dv, float scale, bool causal) {
   int64_t dpp = round_up((d + 1) / 2, 16), dvp = round_up(dv, 16);
-  std::vector<int64_t> pitch(keys.size()), k_offset(keys.size() + 1, 0), v_offset(keys.size() + 1, 0);
+  std::vector<int64_t> pitch(keys.size()), k_offset(keys.size() + 1, 0),
+      v_offset(keys.size() + 1, 0);
   for (size_t u = 0; u < keys.size(); ++u) {
-    pitch[u] = round_up(keys[u].n, kKeyBlock) + kKeyBlock;
+    pitch[u] = round_up(keys[u].n, kAmxKeyBlock) + kAmxKeyBlock;
     k_offset[u + 1] = k_offset[u] + dpp * pitch[u] * 2;
     v_offset[u + 1] = v_offset[u] + pitch[u] * dvp;
   }
@@ -392,7 +412,8 @@ void flash_amx(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>
       std::fill(vd, vd + kpitch * dvp, uint16_t(0));
       for (int64_t j = 0; j < ku.n; ++j) {
         const uint16_t* krow = ku.k.data + j * ku.k.row;
-        for (int64_t c = 0; c < d; ++c) kd[((c / 2) * kpitch + j) * 2 + (c & 1)] = krow[c * ku.k.col];
+        for (int64_t c = 0; c < d; ++c)
+          kd[((c / 2) * kpitch + j) * 2 + (c & 1)] = krow[c * ku.k.col];
         const uint16_t* vrow = ku.v.data + j * ku.v.row;
         uint16_t* vdst = vd + (j / 2) * dvp * 2 + (j & 1);
         for (int64_t c = 0; c < dv; ++c) vdst[c * 2] = vrow[c * ku.v.col];
@@ -400,8 +421,8 @@ void flash_amx(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>
     }
     AmxScratch w;
     w.q.resize(size_t(kQueryBlock * dpp));
-    w.scores.resize(size_t(kQueryBlock * kKeyBlock));
-    w.p.resize(size_t(kQueryBlock * kKeyBlock));
+    w.scores.resize(size_t(kQueryBlock * kAmxKeyBlock));
+    w.p.resize(size_t(kQueryBlock * kAmxKeyBlock));
     w.part.resize(size_t(kQueryBlock * 64));
     w.o.resize(size_t(kQueryBlock * dvp));
     w.m.resize(kQueryBlock);
@@ -411,8 +432,8 @@ void flash_amx(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>
     for (int64_t t = 0; t < task_count; ++t) {
       const FlashQuery& qu = queries[size_t(tasks[size_t(t)].first)];
       size_t u = size_t(qu.keys);
-      attend_block_amx(qu, tasks[size_t(t)].second, k_base + k_offset[u], pitch[u], v_base + v_offset[u],
-                       keys[u].n, d, dv, scale, causal, w);
+      attend_block_amx(qu, tasks[size_t(t)].second, k_base + k_offset[u], pitch[u],
+                       v_base + v_offset[u], keys[u].n, d, dv, scale, causal, w);
     }
   }
 }
@@ -433,19 +454,22 @@ bool force_avx512() {
 // cycle than two float32 FMAs) measured slower than the float32 path; TESSERA_FLASH_BF16=avx512
 // forces it (tests).
 bool flash_bf16_available() {
-  static const bool avx512_bf16 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bf16");
+  static const bool avx512_bf16 =
+      __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bf16");
   return avx512_bf16 && (force_avx512() || amx_bf16_available());
 }
 
-void flash_attention_bf16(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>& queries, int64_t d,
-                          int64_t dv, float scale, bool causal) {
+void flash_attention_bf16(const std::vector<FlashKeys>& keys,
+                          const std::vector<FlashQuery>& queries, int64_t d, int64_t dv,
+                          float scale, bool causal) {
   static const bool amx = !force_avx512() && amx_bf16_available();
   if (amx) return flash_amx(keys, queries, d, dv, scale, causal);
   int64_t dp = (d + 1) / 2, dvp = round_up(dv, 16);
   // Packed K and float32 V per key unit, padded by a key block (a block starting at any key
   // below n reads kKeyBlock keys).
-  std::vector<int64_t> pitch(keys.size()), k_offset(keys.size() + 1, 0), v_offset(keys.size() + 1, 0);
+  std::vector<int64_t> pitch(keys.size()), k_offset(keys.size() + 1, 0),
+      v_offset(keys.size() + 1, 0);
   for (size_t u = 0; u < keys.size(); ++u) {
     pitch[u] = round_up(keys[u].n, kKeyBlock) + kKeyBlock;
     k_offset[u + 1] = k_offset[u] + dp * pitch[u] * 2;
@@ -471,7 +495,8 @@ void flash_attention_bf16(const std::vector<FlashKeys>& keys, const std::vector<
       std::fill(vd, vd + kpitch * dvp, 0.0f);
       for (int64_t j = 0; j < ku.n; ++j) {
         const uint16_t* krow = ku.k.data + j * ku.k.row;
-        for (int64_t c = 0; c < d; ++c) kd[((c / 2) * kpitch + j) * 2 + (c & 1)] = krow[c * ku.k.col];
+        for (int64_t c = 0; c < d; ++c)
+          kd[((c / 2) * kpitch + j) * 2 + (c & 1)] = krow[c * ku.k.col];
         const uint16_t* vrow = ku.v.data + j * ku.v.row;
         for (int64_t c = 0; c < dv; ++c) {
           uint32_t bits = uint32_t(vrow[c * ku.v.col]) << 16;
@@ -490,8 +515,8 @@ void flash_attention_bf16(const std::vector<FlashKeys>& keys, const std::vector<
     for (int64_t t = 0; t < task_count; ++t) {
       const FlashQuery& qu = queries[size_t(tasks[size_t(t)].first)];
       size_t u = size_t(qu.keys);
-      attend_block(qu, tasks[size_t(t)].second, kp.data() + k_offset[u], pitch[u], vf.data() + v_offset[u],
-                   keys[u].n, d, dv, scale, causal, w);
+      attend_block(qu, tasks[size_t(t)].second, kp.data() + k_offset[u], pitch[u],
+                   vf.data() + v_offset[u], keys[u].n, d, dv, scale, causal, w);
     }
   }
 }

@@ -39,7 +39,8 @@ struct FlashQuery {
 bool flash_bf16_available();
 
 // Threads over (query, block of rows) with OpenMP; causal: query i sees keys up to i + n_k - n_q.
-void flash_attention_bf16(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>& queries, int64_t d,
-                          int64_t dv, float scale, bool causal);
+void flash_attention_bf16(const std::vector<FlashKeys>& keys,
+                          const std::vector<FlashQuery>& queries, int64_t d, int64_t dv,
+                          float scale, bool causal);
 
 }  // namespace tessera::cpu
