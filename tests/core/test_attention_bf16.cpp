@@ -50,6 +50,19 @@ TEST(AttentionBf16, ManyBlocksCausalGroupedOddHead) {
   }
 }
 
+TEST(AttentionBf16, WideHeadsAndDecode) {
+  Inputs x = make({1, 8, 45, 128}, {1, 2, 300, 128}, {1, 2, 300, 128}, 41);
+  for (bool causal : {false, true}) {
+    Array got = scaled_dot_product_attention(x.q, x.k, x.v, 0.09f, std::nullopt, causal);
+    Array want = scaled_dot_product_attention(x.qf, x.kf, x.vf, 0.09f, std::nullopt, causal);
+    EXPECT_LT(relative_error(got, want), 1e-2) << "causal " << causal;
+  }
+  Inputs d = make({3, 4, 1, 128}, {3, 4, 257, 128}, {3, 4, 257, 128}, 51);  // one query row
+  EXPECT_LT(relative_error(scaled_dot_product_attention(d.q, d.k, d.v, 0.09f),
+                           scaled_dot_product_attention(d.qf, d.kf, d.vf, 0.09f)),
+            1e-2);
+}
+
 TEST(AttentionBf16, MasksOverManyBlocks) {
   Inputs x = make({1, 3, 100, 64}, {1, 3, 200, 64}, {1, 3, 200, 80}, 21);
   Array keep = greater(random::randint({1, 3, 100, 200}, 0, 4, Dtype::int32, 5),
