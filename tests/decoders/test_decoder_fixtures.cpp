@@ -279,6 +279,29 @@ TEST_F(QuantizedKVCache, IncrementalLogitsFollowTheFullPass) {
   }
 }
 
+// A quantized cache written at data positions (what a replayed decode step does) holds the same
+// codes as one written at host offsets: the logits agree to float rounding.
+TEST_F(QuantizedKVCache, DataPositionStepsMatchHostOffsetSteps) {
+  auto model = lm();
+  Array ids = random::randint({1, 20}, 0, 211, Dtype::int64, 9);
+  for (int bits : {8, 4}) {
+    KVCache by_offset = model->make_cache({std::nullopt, KVQuantization{bits, 64}});
+    KVCache by_data = model->make_cache({std::nullopt, KVQuantization{bits, 64}});
+    std::vector<Array> want{model->forward(slice_axis(ids, 1, 0, 6), by_offset)};
+    std::vector<Array> got{model->forward(slice_axis(ids, 1, 0, 6), by_data)};
+    ASSERT_TRUE(model->supports_position_data(by_data, 14));
+    for (int64_t t = 6; t < 20; ++t) {
+      Array step = contiguous(slice_axis(ids, 1, t, t + 1));
+      eval(step);
+      want.push_back(model->forward(step, by_offset, true));
+      got.push_back(model->forward_step(step, by_data, Array(std::vector<int32_t>{int32_t(t)}, {1})));
+    }
+    Array w = concatenate(want, 1), g = concatenate(got, 1);
+    eval({w, g});
+    EXPECT_LE(relative_error(g, w), 1e-5) << bits << "-bit";
+  }
+}
+
 TEST_F(QuantizedKVCache, RotatingQuantizedCacheMatchesRotatingPlainCache) {
   auto model = lm();
   Array ids = random::randint({1, 30}, 0, 211, Dtype::int64, 5);
