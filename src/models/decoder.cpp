@@ -72,6 +72,13 @@ struct DecoderConfig {
   }
 };
 
+// A decode step at a data position (forward_step): the position, and the key mask its first
+// layer builds for all of them.
+struct StepAt {
+  Array position;
+  std::optional<Array> mask;
+};
+
 struct DecoderLayer {
   Array input_norm, post_attention_norm;
   nn::Linear q, k, v, o;
@@ -218,17 +225,18 @@ class DecoderModel : public CausalLM {
   // position: the single sequence's first position as data (forward_step), else cache offsets.
   Array run(const Array& ids, const std::vector<KVCache*>& caches, const std::vector<int64_t>& lengths,
             bool last_only, const std::vector<bool>& padding, const std::optional<Array>& position = std::nullopt) {
+    std::optional<StepAt> at;
+    if (position) at = StepAt{*position, std::nullopt};
     const DecoderConfig& c = cfg_;
     for (const KVCache* cache : caches)
       TESSERA_CHECK(int64_t(cache->layers.size()) == c.layers, "forward", "the KV cache belongs to another model");
     Array x = take(embed_, ids, 0);
-    step_mask_.reset();
     std::vector<LayerCache*> layer_caches(caches.size());
     for (size_t i = 0; i < layers_.size(); ++i) {
       const DecoderLayer& l = layers_[i];
       for (size_t s = 0; s < caches.size(); ++s) layer_caches[s] = &caches[s]->layers[i];
       Array h = rms_norm(x, l.input_norm, c.eps);
-      x = add(x, attention(l, h, layer_caches, lengths, c.window[i], padding, position));
+      x = add(x, attention(l, h, layer_caches, lengths, c.window[i], padding, at ? &*at : nullptr));
       h = rms_norm(x, l.post_attention_norm, c.eps);
       x = add(x, l.moe ? (*l.moe)(h) : (*l.mlp)(h));
     }
@@ -246,7 +254,7 @@ class DecoderModel : public CausalLM {
   // attention itself per sequence.
   Array attention(const DecoderLayer& l, const Array& h, const std::vector<LayerCache*>& caches,
                   const std::vector<int64_t>& lengths, std::optional<int64_t> window,
-                  const std::vector<bool>& padding, const std::optional<Array>& position) const {
+                  const std::vector<bool>& padding, StepAt* step) const {
     const DecoderConfig& c = cfg_;
     std::vector<Array> projected = nn::fused_outputs(l.qkv, {&l.q, &l.k, &l.v}, h);
     Array q = projected[0], k = projected[1], v = projected[2];
@@ -262,7 +270,7 @@ class DecoderModel : public CausalLM {
     }
     int64_t batch = h.shape(0);
     if (caches.size() == 1)
-      return l.o(attend(l, q, k, v, *caches[0], batch, h.shape(1), window, padding, position));
+      return l.o(attend(l, q, k, v, *caches[0], batch, h.shape(1), window, padding, step));
     std::vector<Array> contexts;
     int64_t at = 0;
     for (size_t s = 0; s < caches.size(); ++s) {
@@ -277,7 +285,7 @@ class DecoderModel : public CausalLM {
   // One sequence's (or one equal-length batch's) attention: q/k/v [B,S,width] in, [B,S,heads*D] out.
   Array attend(const DecoderLayer& l, const Array& q_in, const Array& k_in, const Array& v_in, LayerCache& cache,
                int64_t batch, int64_t seq, std::optional<int64_t> window, const std::vector<bool>& padding,
-               const std::optional<Array>& position = std::nullopt) const {
+               StepAt* at = nullptr) const {
     const DecoderConfig& c = cfg_;
     auto heads = [&](const Array& t, int64_t n, const std::optional<Array>& norm) {
       Array split = reshape(t, {batch, seq, n, c.head_dim});
@@ -285,14 +293,14 @@ class DecoderModel : public CausalLM {
       return swapaxes(split, 1, 2);  // [B, n, S, D]
     };
     float scale = 1.0f / std::sqrt(float(c.head_dim));
-    if (position) {  // one token at a data position: the whole cache buffer, its filled slots masked in
-      Array q = rotary_(heads(q_in, c.heads, l.q_norm), *position);
-      Array k = rotary_(heads(k_in, c.kv_heads, l.k_norm), *position);
-      CachedKeysValues kv = cache.update(k, heads(v_in, c.kv_heads, std::nullopt), *position);
+    if (at) {  // one token at a data position: the whole cache buffer, its filled slots masked in
+      Array q = rotary_(heads(q_in, c.heads, l.q_norm), at->position);
+      Array k = rotary_(heads(k_in, c.kv_heads, l.k_norm), at->position);
+      CachedKeysValues kv = cache.update(k, heads(v_in, c.kv_heads, std::nullopt), at->position);
       // Every layer's cache has the same slots filled: one mask a step, not one a layer.
-      if (!step_mask_ || step_mask_->shape(3) != kv.keys.shape(2))
-        step_mask_ = reshape(*kv.key_mask, {1, 1, 1, kv.keys.shape(2)});
-      const Array& mask = *step_mask_;
+      if (!at->mask || at->mask->shape(3) != kv.keys.shape(2))
+        at->mask = reshape(*kv.key_mask, {1, 1, 1, kv.keys.shape(2)});
+      const Array& mask = *at->mask;
       Array ctx = scaled_dot_product_attention(q, kv.keys, kv.values, scale, mask, false);
       return reshape(swapaxes(ctx, 1, 2), {batch, seq, c.heads * c.head_dim});
     }
@@ -337,7 +345,6 @@ class DecoderModel : public CausalLM {
 
   DecoderSpec spec_;
   DecoderConfig cfg_;
-  mutable std::optional<Array> step_mask_;  // the key mask of the step being built (forward_step)
   RotaryEmbedding rotary_;
   Array embed_, norm_, lm_head_;
   std::vector<DecoderLayer> layers_;
