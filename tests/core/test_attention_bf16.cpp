@@ -6,23 +6,13 @@
 
 #include <cmath>
 
+#include "support/relative_error.h"
 #include "tessera/ops.h"
 
 namespace tessera {
 namespace {
 
-double relative_error(const Array& got, const Array& want) {
-  std::vector<float> g = astype(got, Dtype::float32).to_vector<float>(),
-                     w = want.to_vector<float>();
-  EXPECT_EQ(g.size(), w.size());
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (!std::isfinite(g[i])) return INFINITY;
-    diff += double(g[i] - w[i]) * (g[i] - w[i]);
-    norm += double(w[i]) * w[i];
-  }
-  return std::sqrt(diff / std::max(norm, 1e-300));
-}
+using testing_support::relative_error;
 
 struct Inputs {
   Array q, k, v;     // bfloat16

@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "support/relative_error.h"
 #include "tessera/ops.h"
 
 namespace tessera {
@@ -18,17 +19,7 @@ struct AttentionCase {
   Dtype dtype;
 };
 
-double relative_error(const Array& got, const Array& want) {
-  auto g = contiguous(astype(to_device(got, Device::cpu()), Dtype::float32)).to_vector<float>();
-  auto w = contiguous(astype(want, Dtype::float32)).to_vector<float>();
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < g.size(); ++i) {
-    if (!std::isfinite(g[i])) return INFINITY;
-    diff += double(g[i] - w[i]) * (g[i] - w[i]);
-    norm += double(w[i]) * w[i];
-  }
-  return std::sqrt(diff / std::max(norm, 1e-300));
-}
+using testing_support::relative_error;
 
 class CudaAttention : public ::testing::TestWithParam<AttentionCase> {};
 

@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include "support/relative_error.h"
 #include "models/causal_lm.h"
 #include "runtime/decode_graph.h"
 #include "runtime/generator.h"
@@ -32,20 +33,7 @@ std::vector<std::string> fixtures() {
   return names;
 }
 
-double relative_error(const Array& got_array, const Array& want_array) {
-  auto host = [](const Array& a) {
-    return contiguous(to_device(astype(a, Dtype::float32), Device::cpu())).to_vector<float>();
-  };
-  std::vector<float> got = host(got_array), want = host(want_array);
-  EXPECT_EQ(got.size(), want.size());
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
-    if (!std::isfinite(got[i])) return INFINITY;
-    diff += double(got[i] - want[i]) * double(got[i] - want[i]);
-    norm += double(want[i]) * want[i];
-  }
-  return std::sqrt(diff / std::max(norm, 1e-300));
-}
+using testing_support::relative_error;
 
 std::unique_ptr<CausalLM> load_lm(const std::string& fixture, Dtype dtype = Dtype::float32,
                                   Device device = Device::cpu()) {

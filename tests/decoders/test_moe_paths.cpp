@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 
+#include "support/relative_error.h"
 #include "models/causal_lm.h"
 #include "nn/sparse_moe.h"
 #include "tessera/ops.h"
@@ -23,20 +24,7 @@ ModelInputs inputs_of(const Array& ids) {
   return in;
 }
 
-double relative_error(const Array& got_array, const Array& want_array) {
-  auto host = [](const Array& a) {
-    return contiguous(to_device(astype(a, Dtype::float32), Device::cpu())).to_vector<float>();
-  };
-  std::vector<float> got = host(got_array), want = host(want_array);
-  EXPECT_EQ(got.size(), want.size());
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < got.size() && i < want.size(); ++i) {
-    if (!std::isfinite(got[i])) return INFINITY;
-    diff += double(got[i] - want[i]) * double(got[i] - want[i]);
-    norm += double(want[i]) * want[i];
-  }
-  return std::sqrt(diff / std::max(norm, 1e-300));
-}
+using testing_support::relative_error;
 
 struct MoEParam {
   std::string fixture;
