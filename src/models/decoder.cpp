@@ -299,7 +299,7 @@ class DecoderModel : public CausalLM {
       CachedKeysValues kv = cache.update(k, heads(v_in, c.kv_heads, std::nullopt), at->position);
       // Every layer's cache has the same slots filled: one mask a step, not one a layer.
       if (!at->mask || at->mask->shape(3) != kv.keys.shape(2))
-        at->mask = reshape(*kv.key_mask, {1, 1, 1, kv.keys.shape(2)});
+        at->mask = reshape(filled_slots(kv.keys.shape(2), at->position), {1, 1, 1, kv.keys.shape(2)});
       const Array& mask = *at->mask;
       Array ctx = scaled_dot_product_attention(q, kv.keys, kv.values, scale, mask, false);
       return reshape(swapaxes(ctx, 1, 2), {batch, seq, c.heads * c.head_dim});

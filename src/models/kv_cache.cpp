@@ -46,7 +46,7 @@ CachedKeysValues LayerCache::update(const Array& k, const Array& v, const Array&
   keys_.write(k, position);
   values_.write(v, position);
   offset_ += 1;
-  return {keys_.read(0, capacity()), values_.read(0, capacity()), {}, filled_slots(capacity(), position)};
+  return {keys_.read(0, capacity()), values_.read(0, capacity()), {}};
 }
 
 CachedKeysValues LayerCache::update(const Array& k, const Array& v) {

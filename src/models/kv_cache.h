@@ -19,13 +19,11 @@ namespace tessera {
 
 // What the new queries attend to after an update: keys/values [B,Hkv,Sk,D] and, per key, the
 // absolute position of its token (in the order the keys are laid out). An update at a position
-// given as data leaves key_positions empty and says which slots hold tokens in key_mask instead
-// (bool [Sk], computed on the device; every layer of a model computes the same one, so callers
-// may build it once per step with filled_slots).
+// given as data leaves key_positions empty: its keys are the whole buffer, and filled_slots says
+// which of them hold tokens (the same mask for every layer, so callers build it once a step).
 struct CachedKeysValues {
   Array keys, values;
   std::vector<int64_t> key_positions;
-  std::optional<Array> key_mask;
 };
 
 // bool [capacity]: which slots of an unrotated cache hold tokens when the newest is at `position`
@@ -43,7 +41,7 @@ class LayerCache {
   CachedKeysValues update(const Array& k, const Array& v);
   // Appends one token's k, v [B,Hkv,1,D] at `position` (int32 [1], data equal to offset()): the
   // same graph then serves every later step (CUDA graph replay), each followed by advance(1).
-  // Returns the whole buffer with its key_mask. Needs room: accepts_position_data(1).
+  // Returns the whole buffer (mask it with filled_slots). Needs room: accepts_position_data(1).
   CachedKeysValues update(const Array& k, const Array& v, const Array& position);
   // Whether the next `tokens` tokens can go in at data positions: none of them would rotate.
   bool accepts_position_data(int64_t tokens) const { return !max_size_ || offset_ + tokens <= *max_size_; }
