@@ -193,6 +193,21 @@ size_t staged_shared_bytes(int bits, int rows, int64_t k) {
   return size_t(rows) * size_t(chunks) * size_t(codes + 4 + 1) * sizeof(float);
 }
 
+// The staged kernels' weight reads: chunks c0, c0 + 32, ... (kStagedBatch of them) of features
+// first..first + kStagedFeatures - 1, all issued before any is used (zeros past the ends).
+__device__ __forceinline__ void load_chunk_batch(const uint32_t* packed, int64_t first, int64_t n, int chunks, int c0,
+                                                 uint4 (&q)[kStagedFeatures][kStagedBatch]) {
+#pragma unroll
+  for (int f = 0; f < kStagedFeatures; ++f)
+#pragma unroll
+    for (int b = 0; b < kStagedBatch; ++b) {
+      const int c = c0 + 32 * b;
+      const int64_t feature = first + f;
+      q[f][b] = c < chunks && feature < n ? reinterpret_cast<const uint4*>(packed)[feature * chunks + c]
+                                          : make_uint4(0, 0, 0, 0);
+    }
+}
+
 template <typename T, typename S, int Bits, int Rows>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     fused_matvec_staged_kernel(const T* x, int, int64_t k, const uint32_t* packed, const S* scales,
@@ -223,15 +238,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   float acc[kStagedFeatures][Rows] = {};  // Rows a template argument: no unused accumulators
   for (int c0 = lane; c0 < chunks; c0 += 32 * kStagedBatch) {
     uint4 q[kStagedFeatures][kStagedBatch];
-#pragma unroll
-    for (int f = 0; f < kStagedFeatures; ++f)
-#pragma unroll
-      for (int b = 0; b < kStagedBatch; ++b) {
-        const int c = c0 + 32 * b;
-        const int64_t feature = first + f;
-        q[f][b] = c < chunks && feature < n ? reinterpret_cast<const uint4*>(packed)[feature * chunks + c]
-                                            : make_uint4(0, 0, 0, 0);
-      }
+    load_chunk_batch(packed, first, n, chunks, c0, q);
 #pragma unroll
     for (int f = 0; f < kStagedFeatures; ++f) {
       const int64_t feature = first + f;
@@ -331,15 +338,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   float acc[kStagedFeatures] = {};
   for (int c0 = lane; c0 < chunks; c0 += 32 * kStagedBatch) {
     uint4 q[kStagedFeatures][kStagedBatch];
-#pragma unroll
-    for (int f = 0; f < kStagedFeatures; ++f)
-#pragma unroll
-      for (int b = 0; b < kStagedBatch; ++b) {
-        const int c = c0 + 32 * b;
-        const int64_t feature = first + f;
-        q[f][b] = c < chunks && feature < n ? reinterpret_cast<const uint4*>(packed)[feature * chunks + c]
-                                            : make_uint4(0, 0, 0, 0);
-      }
+    load_chunk_batch(packed, first, n, chunks, c0, q);
 #pragma unroll
     for (int b = 0; b < kStagedBatch; ++b) {
       const int c = c0 + 32 * b;
