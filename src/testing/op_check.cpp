@@ -921,7 +921,7 @@ std::vector<OpCase> build_cases() {
   add_case({"gather_matmul_weighted_sum", {normal({3, 2, 32}), normal({5, 24, 32}), indices({3, 2}, 5), normal({3, 2})},
             [](const std::vector<Array>& in) { return gather_matmul(in[0], in[1], in[2], Activation::none, in[3]); },
             [](const std::vector<RefTensor>& in) { return ref_gather_matmul(in[0], in[1], in[2], nullptr, &in[3]); }});
-  add_case({"gather_matmul_glu_weighted_unaligned", {normal({2, 13}), normal({3, 10, 13}), indices({2, 3}, 3), normal({2, 3})},
+  add_case({"gather_matmul_glu_weighted_unaligned", {normal({24, 13}), normal({3, 40, 13}), indices({24, 3}, 3), normal({24, 3})},
             [](const std::vector<Array>& in) { return gather_matmul(in[0], in[1], in[2], Activation::gelu_tanh, in[3]); },
             [=](const std::vector<RefTensor>& in) { return ref_gather_matmul(in[0], in[1], in[2], gelu_tanh_fn, &in[3]); }});
   auto gather_quantized_epilogue_case = [&](const std::string& name, Shape x, Shape w, Shape idx, int group_size,
