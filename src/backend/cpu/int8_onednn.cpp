@@ -39,6 +39,7 @@
 #include <tuple>
 #include <vector>
 
+#include "backend/cpu/onednn_layout.h"
 #include "backend/cpu/simd.h"
 #include "backend/cpu/strided.h"
 
@@ -262,23 +263,6 @@ std::shared_ptr<const CachedPrimitive> primitive_for(const PrimitiveKey& key) {
   return cached;
 }
 
-std::string layout_key(const memory::desc& md) {
-  const dnnl_memory_desc_t& d = md.data;
-  std::string key = " t" + std::to_string(int(d.data_type)) + " d";
-  for (int i = 0; i < d.ndims; ++i) key += std::to_string(d.padded_dims[i]) + ",";
-  key += " f" + std::to_string(int(d.format_kind));
-  if (d.format_kind == dnnl_blocked) {
-    const dnnl_blocking_desc_t& b = d.format_desc.blocking;
-    key += " s";
-    for (int i = 0; i < d.ndims; ++i) key += std::to_string(b.strides[i]) + ",";
-    key += " b";
-    for (int i = 0; i < b.inner_nblks; ++i)
-      key += std::to_string(b.inner_blks[i]) + ":" + std::to_string(b.inner_idxs[i]) + ",";
-  }
-  key += " x" + std::to_string(d.extra.flags) + "/" + std::to_string(d.extra.compensation_mask);
-  return key;
-}
-
 }  // namespace
 
 bool onednn_int8_enabled() {
@@ -330,7 +314,7 @@ bool onednn_int8_linear(const float* x, int64_t m, int64_t k, const Array& codes
   if (pd.weights_desc() == plain_md) {
     weights = memory(plain_md, engine, const_cast<int8_t*>(rotated->q.data()));
   } else {
-    Buffer::PreparedForm form = buffer.prepared(view + layout_key(pd.weights_desc()), [&] {
+    Buffer::PreparedForm form = buffer.prepared(view + onednn_layout_key(pd.weights_desc()), [&] {
       auto packed = std::make_shared<memory>(pd.weights_desc(), engine);
       memory plain(plain_md, engine, const_cast<int8_t*>(rotated->q.data()));
       dnnl::stream stream(engine);

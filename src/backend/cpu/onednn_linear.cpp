@@ -26,6 +26,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <tuple>
 
+#include "backend/cpu/onednn_layout.h"
 #include "backend/cpu/strided.h"
 
 namespace tessera::cpu {
@@ -112,8 +113,15 @@ std::shared_ptr<const CachedPrimitive> primitive_for(const PrimitiveKey& key) {
 // Names a weight layout and the view of the buffer it packs, so one buffer can hold packed
 // forms of several views (a checkpoint file's region) or layouts (kernels chosen per M).
 std::string packed_form_key(const memory::desc& md, const Array& weight) {
+  return "onednn-weights" + onednn_layout_key(md) + " view " + std::to_string(weight.offset()) + "/" +
+         std::to_string(weight.strides()[0]) + "/" + to_string(weight.shape());
+}
+
+}  // namespace
+
+std::string onednn_layout_key(const memory::desc& md) {
   const dnnl_memory_desc_t& d = md.data;
-  std::string key = "onednn-weights t" + std::to_string(int(d.data_type)) + " d";
+  std::string key = " t" + std::to_string(int(d.data_type)) + " d";
   for (int i = 0; i < d.ndims; ++i) key += std::to_string(d.padded_dims[i]) + ",";
   key += " f" + std::to_string(int(d.format_kind));
   if (d.format_kind == dnnl_blocked) {
@@ -124,12 +132,9 @@ std::string packed_form_key(const memory::desc& md, const Array& weight) {
     for (int i = 0; i < b.inner_nblks; ++i)
       key += std::to_string(b.inner_blks[i]) + ":" + std::to_string(b.inner_idxs[i]) + ",";
   }
-  key += " x" + std::to_string(d.extra.flags) + " view " + std::to_string(weight.offset()) + "/" +
-         std::to_string(weight.strides()[0]) + "/" + to_string(weight.shape());
+  key += " x" + std::to_string(d.extra.flags) + "/" + std::to_string(d.extra.compensation_mask);
   return key;
 }
-
-}  // namespace
 
 bool onednn_linear_supports(Dtype dtype, const Array& weight) {
   // TESSERA_PACKED_LINEAR=0 keeps every layer on the generic path: A/B measurements in one build.
