@@ -1,16 +1,14 @@
 // Fused (flash-style) attention for bfloat16 Q, K, V on the CPU (issue 7). Per (sequence, head)
-// and block of kQueryBlock query rows, the kernel walks the keys in blocks of kKeyBlock: scores =
-// Q K^T (exact bf16 products, float32 sums), scale, mask / causal limit, online softmax (running
-// max and sum per row), and O += P V (P rounded to bf16, sums in float32). No [S, S] score matrix
-// is ever stored: a block's scores live in an L1-sized scratch.
+// and block of kQueryBlock query rows, the kernel walks the keys in blocks of kAmxKeyBlock:
+// scores = Q K^T (exact bf16 products, float32 sums), scale, mask / causal limit, online softmax
+// (running max and sum per row), and O += P V (P rounded to bf16, sums in float32). No [S, S]
+// score matrix is ever stored: a block's scores live in an L1-sized scratch.
 //
-// Two kernels: AMX (default where the CPU has AMX-BF16: both products as 16 x 16 x 32 tile
-// dot products, tdpbf16ps) and AVX-512 BF16 (vdpbf16ps, P V in float32 FMAs; opt-in with
-// TESSERA_FLASH_BF16=avx512, slower than the float32 path on Sapphire Rapids). K is packed once
-// per (sequence, kv head) into pairs along d ([d/2][keys][2] bf16: vdpbf16ps's operand layout and
-// AMX's B-tile layout alike), keys padded with zeros to a multiple of kKeyBlock; V goes to
-// [keys/2][dv][2] bf16 (AMX) or [keys][dv] float32 (AVX-512). Both passes are O(S d) against the
-// O(S^2 d) of the products.
+// Both products are AMX tile dot products (16 x 16 x 32, tdpbf16ps); the softmax runs in AVX-512.
+// K is packed once per (sequence, kv head) into pairs along d ([d/2][keys][2] bf16: AMX's B-tile
+// layout), keys padded with zeros to a multiple of the key block; V goes to [keys/2][dv][2] bf16.
+// Both passes are O(S d) against the O(S^2 d) of the products. (An AVX-512 BF16 kernel,
+// vdpbf16ps with P V in float32 FMAs, measured slower than the float32 path and was removed.)
 #include <immintrin.h>
 #include <omp.h>
 #include <sys/syscall.h>
@@ -34,9 +32,7 @@ namespace tessera::cpu {
 
 namespace {
 
-constexpr int64_t kQueryBlock = 32;  // query rows per task (a multiple of kRows)
-constexpr int64_t kKeyBlock = 64;    // keys per inner block: 4 vectors of 16
-constexpr int64_t kRows = 4;         // query rows per register tile
+constexpr int64_t kQueryBlock = 32;  // query rows per task (a multiple of 16: one tile's rows)
 
 int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
@@ -57,68 +53,6 @@ TESSERA_AVX512_BF16 inline __m512 exp_ps(__m512 x) {
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
   p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
   return _mm512_maskz_mov_ps(live, _mm512_scalef_ps(p, n));
-}
-
-// scores[r][0..64) = scale * sum_p q[r][p] . k[p][j0 + j] for kRows rows. q: packed pairs (uint32
-// per pair, row pitch dp); k: packed pairs, pitch kp (keys) per pair.
-TESSERA_AVX512_BF16 inline void score_tile(const uint32_t* q, int64_t dp, const uint16_t* k,
-                                           int64_t kp, float* scores) {
-  __m512 acc[kRows][4];
-  for (int r = 0; r < kRows; ++r)
-    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < dp; ++p) {
-    const uint16_t* kr = k + p * kp * 2;
-    __m512i kv[4];
-    for (int v = 0; v < 4; ++v) kv[v] = _mm512_loadu_si512(kr + v * 32);
-    for (int r = 0; r < kRows; ++r) {
-      __m512i qb = _mm512_set1_epi32(int(q[r * dp + p]));
-      for (int v = 0; v < 4; ++v)
-        acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)kv[v], (__m512bh)qb);
-    }
-  }
-  for (int r = 0; r < kRows; ++r)
-    for (int v = 0; v < 4; ++v) _mm512_storeu_ps(scores + r * kKeyBlock + v * 16, acc[r][v]);
-}
-
-// o[r][0..16*NV) = o[r] * corr[r] + sum_j p[r][j] v[j] for kRows rows, j < keys.
-template <int NV>
-TESSERA_AVX512_BF16 inline void pv_tile(const float* p, const float* corr, const float* v,
-                                        int64_t v_pitch, int64_t keys, float* o, int64_t o_pitch) {
-  __m512 acc[kRows][NV];
-  for (int r = 0; r < kRows; ++r) {
-    __m512 c = _mm512_set1_ps(corr[r]);
-    for (int x = 0; x < NV; ++x)
-      acc[r][x] = _mm512_mul_ps(_mm512_loadu_ps(o + r * o_pitch + x * 16), c);
-  }
-  for (int64_t j = 0; j < keys; ++j) {
-    __m512 vv[NV];
-    for (int x = 0; x < NV; ++x) vv[x] = _mm512_loadu_ps(v + j * v_pitch + x * 16);
-    for (int r = 0; r < kRows; ++r) {
-      __m512 pb = _mm512_set1_ps(p[r * kKeyBlock + j]);
-      for (int x = 0; x < NV; ++x) acc[r][x] = _mm512_fmadd_ps(pb, vv[x], acc[r][x]);
-    }
-  }
-  for (int r = 0; r < kRows; ++r)
-    for (int x = 0; x < NV; ++x) _mm512_storeu_ps(o + r * o_pitch + x * 16, acc[r][x]);
-}
-
-TESSERA_AVX512_BF16 void pv_block(const float* p, const float* corr, const float* v,
-                                  int64_t v_pitch, int64_t keys, float* o, int64_t dvp) {
-  int64_t x = 0;
-  for (; x + 64 <= dvp; x += 64) pv_tile<4>(p, corr, v + x, v_pitch, keys, o + x, dvp);
-  switch ((dvp - x) / 16) {
-    case 3:
-      pv_tile<3>(p, corr, v + x, v_pitch, keys, o + x, dvp);
-      break;
-    case 2:
-      pv_tile<2>(p, corr, v + x, v_pitch, keys, o + x, dvp);
-      break;
-    case 1:
-      pv_tile<1>(p, corr, v + x, v_pitch, keys, o + x, dvp);
-      break;
-    default:
-      break;
-  }
 }
 
 // scale, masks, causal limit, then the online softmax update of one row's block of raw scores
@@ -182,57 +116,6 @@ TESSERA_AVX512_BF16 void softmax_block(float* s, float scale, int64_t i, int64_t
   *corr = c;
   *l = *l * c + _mm512_reduce_add_ps(sum);
   *m = m_new;
-}
-
-struct Scratch {
-  std::vector<uint32_t> q;    // [kQueryBlock][dp]
-  std::vector<float> scores;  // [kQueryBlock][kKeyBlock]
-  std::vector<float> o;       // [kQueryBlock][dvp]
-  std::vector<float> m, l, corr;
-};
-
-TESSERA_AVX512_BF16 void attend_block(const FlashQuery& qu, int64_t i0, const uint16_t* kp,
-                                      int64_t k_pitch, const float* vf, int64_t n_k, int64_t d,
-                                      int64_t dv, float scale, bool causal, Scratch& w) {
-  const float neg_inf = -std::numeric_limits<float>::infinity();
-  int64_t dp = (d + 1) / 2, dvp = round_up(dv, 16);
-  int64_t rows = std::min(kQueryBlock, qu.n - i0), rows_p = round_up(rows, kRows);
-  // Q rows in packed pairs; padding rows and the odd column are zero.
-  std::fill(w.q.begin(), w.q.begin() + rows_p * dp, 0u);
-  for (int64_t r = 0; r < rows; ++r) {
-    const uint16_t* src = qu.q.data + (i0 + r) * qu.q.row;
-    uint16_t* dst = reinterpret_cast<uint16_t*>(w.q.data() + r * dp);
-    for (int64_t c = 0; c < d; ++c) dst[c] = src[c * qu.q.col];
-  }
-  std::fill(w.o.begin(), w.o.begin() + rows_p * dvp, 0.0f);
-  std::fill(w.m.begin(), w.m.begin() + rows_p, neg_inf);
-  std::fill(w.l.begin(), w.l.begin() + rows_p, 0.0f);
-  // Keys visible to the block's last row (query i sees keys up to i + n_k - n_q).
-  int64_t limit = causal ? std::min(n_k, i0 + rows + n_k - qu.n) : n_k;
-  for (int64_t j0 = 0; j0 < limit; j0 += kKeyBlock) {
-    for (int64_t r0 = 0; r0 < rows_p; r0 += kRows)
-      score_tile(w.q.data() + r0 * dp, dp, kp + j0 * 2, k_pitch, w.scores.data() + r0 * kKeyBlock);
-    for (int64_t r = 0; r < rows_p; ++r) {
-      float* s = w.scores.data() + r * kKeyBlock;
-      int64_t valid = std::min(kKeyBlock, n_k - j0);
-      if (r >= rows) {
-        valid = 0;
-      } else if (causal) {
-        valid = std::clamp<int64_t>(i0 + r + n_k - qu.n + 1 - j0, 0, valid);
-      }
-      softmax_block<kKeyBlock>(s, scale, i0 + r, j0, valid, qu.mask, &w.m[r], &w.l[r], &w.corr[r]);
-    }
-    int64_t keys = std::min(kKeyBlock, limit - j0);
-    for (int64_t r0 = 0; r0 < rows_p; r0 += kRows)
-      pv_block(w.scores.data() + r0 * kKeyBlock, w.corr.data() + r0, vf + j0 * dvp, dvp, keys,
-               w.o.data() + r0 * dvp, dvp);
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    float inv = w.l[r] > 0 ? 1.0f / w.l[r] : 0.0f;
-    const float* src = w.o.data() + r * dvp;
-    float* dst = qu.out + (i0 + r) * qu.out_row;
-    for (int64_t c = 0; c < dv; ++c) dst[c] = src[c] * inv;
-  }
 }
 
 constexpr int64_t kAmxKeyBlock = 128;  // keys per block of the AMX kernel (a multiple of 64)
@@ -440,85 +323,18 @@ void flash_amx(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>
 
 }  // namespace
 
-namespace {
-bool force_avx512() {
-  static const bool yes = [] {
-    const char* env = std::getenv("TESSERA_FLASH_BF16");
-    return env && std::strcmp(env, "avx512") == 0;
-  }();
-  return yes;
-}
-}  // namespace
-
-// AMX only by default: the AVX-512 BF16 kernel (vdpbf16ps: 32 MACs an instruction, no more per
-// cycle than two float32 FMAs) measured slower than the float32 path; TESSERA_FLASH_BF16=avx512
-// forces it (tests).
+// AMX only: an AVX-512 BF16 kernel (vdpbf16ps: 32 MACs an instruction, no more per cycle than
+// two float32 FMAs) measured slower than the float32 path, so CPUs without AMX keep that path.
 bool flash_bf16_available() {
   static const bool avx512_bf16 =
       __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bf16");
-  return avx512_bf16 && (force_avx512() || amx_bf16_available());
+  return avx512_bf16 && amx_bf16_available();
 }
 
-void flash_attention_bf16(const std::vector<FlashKeys>& keys,
-                          const std::vector<FlashQuery>& queries, int64_t d, int64_t dv,
-                          float scale, bool causal) {
-  static const bool amx = !force_avx512() && amx_bf16_available();
-  if (amx) return flash_amx(keys, queries, d, dv, scale, causal);
-  int64_t dp = (d + 1) / 2, dvp = round_up(dv, 16);
-  // Packed K and float32 V per key unit, padded by a key block (a block starting at any key
-  // below n reads kKeyBlock keys).
-  std::vector<int64_t> pitch(keys.size()), k_offset(keys.size() + 1, 0),
-      v_offset(keys.size() + 1, 0);
-  for (size_t u = 0; u < keys.size(); ++u) {
-    pitch[u] = round_up(keys[u].n, kKeyBlock) + kKeyBlock;
-    k_offset[u + 1] = k_offset[u] + dp * pitch[u] * 2;
-    v_offset[u + 1] = v_offset[u] + pitch[u] * dvp;
-  }
-  std::vector<uint16_t> kp(size_t(k_offset.back()));
-  std::vector<float> vf(size_t(v_offset.back()));
-  // Tasks: (query unit, block of rows).
-  std::vector<std::pair<int64_t, int64_t>> tasks;
-  for (size_t u = 0; u < queries.size(); ++u)
-    for (int64_t i0 = 0; i0 < queries[u].n; i0 += kQueryBlock) tasks.push_back({int64_t(u), i0});
-  int64_t units = int64_t(keys.size()), task_count = int64_t(tasks.size());
-
-#pragma omp parallel
-  {
-#pragma omp for schedule(static)
-    for (int64_t u = 0; u < units; ++u) {
-      const FlashKeys& ku = keys[size_t(u)];
-      uint16_t* kd = kp.data() + k_offset[size_t(u)];
-      float* vd = vf.data() + v_offset[size_t(u)];
-      int64_t kpitch = pitch[size_t(u)];
-      std::fill(kd, kd + dp * kpitch * 2, uint16_t(0));
-      std::fill(vd, vd + kpitch * dvp, 0.0f);
-      for (int64_t j = 0; j < ku.n; ++j) {
-        const uint16_t* krow = ku.k.data + j * ku.k.row;
-        for (int64_t c = 0; c < d; ++c)
-          kd[((c / 2) * kpitch + j) * 2 + (c & 1)] = krow[c * ku.k.col];
-        const uint16_t* vrow = ku.v.data + j * ku.v.row;
-        for (int64_t c = 0; c < dv; ++c) {
-          uint32_t bits = uint32_t(vrow[c * ku.v.col]) << 16;
-          std::memcpy(vd + j * dvp + c, &bits, sizeof(float));
-        }
-      }
-    }
-    Scratch w;
-    w.q.resize(size_t(kQueryBlock * dp));
-    w.scores.resize(size_t(kQueryBlock * kKeyBlock));
-    w.o.resize(size_t(kQueryBlock * dvp));
-    w.m.resize(kQueryBlock);
-    w.l.resize(kQueryBlock);
-    w.corr.resize(kQueryBlock);
-#pragma omp for schedule(dynamic)
-    for (int64_t t = 0; t < task_count; ++t) {
-      const FlashQuery& qu = queries[size_t(tasks[size_t(t)].first)];
-      size_t u = size_t(qu.keys);
-      attend_block(qu, tasks[size_t(t)].second, kp.data() + k_offset[u], pitch[u],
-                   vf.data() + v_offset[u], keys[u].n, d, dv, scale, causal, w);
-    }
-  }
+void flash_attention_bf16(const std::vector<FlashKeys>& keys, const std::vector<FlashQuery>& queries, int64_t d,
+                          int64_t dv, float scale, bool causal) {
+  flash_amx(keys, queries, d, dv, scale, causal);
 }
 
 }  // namespace tessera::cpu

@@ -1,5 +1,5 @@
 #pragma once
-// Fused bfloat16 attention on AVX-512 BF16 CPUs (attention_bf16.cpp): the interface between the
+// Fused bfloat16 attention on AMX-BF16 CPUs (attention_bf16.cpp): the interface between the
 // attention ops (attention.cpp) and the kernel.
 #include <cstdint>
 #include <vector>
