@@ -42,10 +42,11 @@ Array DecodeGraph::step(const Array& ids) {
       cache_.advance(1);
       return logits;
     }
-    // (Re)capture: with room for the remaining planned steps, the graph's inputs as stand-ins
-    // (whole host buffers; the replay copies this step's values in), then run it once.
+    // (Re)capture: with room for the remaining planned steps (reserve never shrinks), the graph's
+    // inputs as stand-ins (whole materialised buffers; the replay copies this step's values in),
+    // then run it once.
     graph_.reset();
-    cache_.reserve(std::max(cache_.offset() + 1 + steps_left_, cache_.capacity()));
+    cache_.reserve(cache_.offset() + 1 + steps_left_);
     Array ids_in = zeros(ids.shape(), ids.dtype() == Dtype::int32 ? Dtype::int32 : Dtype::int64);
     Array position_in(std::vector<int32_t>{int32_t(cache_.offset())}, {1});
     eval(ids_in);
