@@ -104,8 +104,18 @@ Array addmm(const Array& bias, const Array& a, const Array& b);
 // before the one rounding to a 16-bit dtype. The weight is taken to be a parameter that outlives
 // many calls: the CPU reorders it once into the GEMM library's blocked layout and keeps that
 // with the weight's buffer (docs/architecture.md, "Linear layers").
+//
+// Two more epilogues, for a decoder's small-batch steps where every launch counts (one decode
+// token: the product, the activation, the gating and the residual add are one kernel on CUDA):
+// - glu: the weight's rows are a gate half then an up half (gate and up projections fused, as
+//   nn::fuse_linears does) and the result is activation(gate) * up, [..., N / 2];
+// - residual [..., N] (or [..., N / 2] with glu), x's dtype: added last, the pre-norm block's
+//   x + o_proj(attention) or x + down(mlp).
+// Each step is rounded to x's dtype where the separate ops (activation, multiply, add) would
+// round, so fusing changes no result.
 Array linear(const Array& x, const Array& weight, const std::optional<Array>& bias = std::nullopt,
-             Activation activation = Activation::none);
+             Activation activation = Activation::none, bool glu = false,
+             const std::optional<Array>& residual = std::nullopt);
 Array softmax(const Array& a, int axis = -1);  // accumulates in float32
 Array log_softmax(const Array& a, int axis = -1);
 // Normalise over the last axis; weight/bias of shape [last] are optional.

@@ -75,5 +75,42 @@ PY
         summarize "$OUT/$name.csv"
       done
       ;;
+    decode-detail)
+      # Why a decode step's small kernels take what they take: Llama-3-8B's layer shapes with
+      # LAYERS (default 4) layers, so the random checkpoint is written in seconds. First the step
+      # time against the prompt length (what attention over the cache costs), then Nsight's
+      # detailed sections (occupancy, launch, warp stall reasons) for KERNELS (a regex).
+      home=/tmp/tessera-home; rm -rf "$home"; mkdir -p "$home/configs/l8b-slice"
+      cp -r configs/. "$home/configs/"
+      python3 - "$home/configs/l8b-slice/config.json" "${LAYERS:-4}" <<'PY'
+import json, sys
+c = json.load(open("configs/llama-3-8b/config.json")); c["num_hidden_layers"] = int(sys.argv[2])
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+      export TESSERA_HOME=$home
+      for seq in 16 512 2048; do
+        /tmp/tessera bench --models l8b-slice --device cuda --dtype bfloat16 --batch 1 --seq $seq --runs 32 \
+          --warmup 3 --tasks decode --cache-dir /tmp/dd 2>&1 | grep -E "^\|" | tail -1
+      done
+      timeout 300 $NCU --set full -k "regex:${KERNELS:-decode_partial|decode_merge|rms|gemv|rope|slice|add}" -c "${COUNT:-40}" \
+        --clock-control none --profile-from-start off \
+        /tmp/tessera bench --models l8b-slice --device cuda --dtype bfloat16 --batch 1 --seq 512 --runs 10 \
+        --warmup 1 --tasks decode --cache-dir /tmp/dd >"$OUT/ncu_detail.txt" 2>"$OUT/ncu_detail.err"
+      echo "exit $?"; tail -2 "$OUT/ncu_detail.err"
+      python3 - "$OUT/ncu_detail.txt" <<'PY'
+import re, sys
+# One line per profiled kernel: duration, registers, achieved occupancy, grid, top stall.
+text = open(sys.argv[1]).read()
+for block in re.split(r"\n  (?=\S.*\(\d+, \d+, \d+\)x\(\d+, \d+, \d+\))", text)[1:]:
+    head = block.splitlines()[0].strip()
+    def metric(name):
+        m = re.search(r"\n\s+" + re.escape(name) + r"\s+(\S+)\s+([\d.,]+)", block)
+        return (m.group(2) + " " + m.group(1)) if m else "?"
+    print(head[:110])
+    print("   duration", metric("Duration"), "| regs", metric("Registers Per Thread"),
+          "| achieved occ", metric("Achieved Occupancy"), "| DRAM thr", metric("DRAM Throughput"),
+          "| mem thr", metric("Memory Throughput"))
+PY
+      ;;
   esac
 done

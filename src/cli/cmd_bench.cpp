@@ -98,6 +98,9 @@ int cmd_bench(int argc, char** argv) {
   app.add_option("--quantize", settings.quantize_bits,
                  "tessera only: quantize Linear weights at load to 4 or 8 bits (group 64); peers stay float");
   app.add_flag("--int8-compute", settings.int8_compute, "tessera only: 8-bit layers compute in int8");
+  app.add_option("--tasks", settings.lm_tasks, "causal LMs: prefill, decode (both by default)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"prefill", "decode"}));
   app.add_option("--seed", settings.seed, "seed of the random weights and random ids")->capture_default_str();
   app.add_option("--peers", peers, "torch, onnxruntime, mlx, mlx-transformers")->delimiter(',');
   app.add_option("--python", python, "Python with the peers' packages (default $TESSERA_PYTHON, else python3)");

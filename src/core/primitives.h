@@ -166,14 +166,19 @@ class Matmul : public Primitive {
   TESSERA_PRIMITIVE(Matmul)
 };
 
-// activation(x [..., K] @ weight [N, K]^T [+ bias [N]]); inputs: x, weight [, bias]. The weight
-// is a parameter: backends may keep a prepared copy of it with its buffer.
+// activation(x [..., K] @ weight [N, K]^T [+ bias [N]]), or with glu activation(gate) * up over
+// the two halves of the product, then + residual; inputs: x, weight [, bias] [, residual]. The
+// weight is a parameter: backends may keep a prepared copy of it with its buffer.
 class Linear : public Primitive {
  public:
-  Linear(Activation activation, bool has_bias) : activation(activation), has_bias(has_bias) {}
+  Linear(Activation activation, bool has_bias, bool glu = false, bool has_residual = false)
+      : activation(activation), has_bias(has_bias), glu(glu), has_residual(has_residual) {}
   TESSERA_PRIMITIVE(Linear)
   Activation activation;
-  bool has_bias;
+  bool has_bias, glu, has_residual;
+  // glu and the residual as the separate ops would apply them (product, activation, multiply,
+  // add, each rounded), on either backend: where no fused kernel takes the shape.
+  void eval_unfused(const std::vector<Array>& inputs, Array& out, bool cuda);
 };
 
 // weight [N, K] as Matmul's right operand for x [..., M, K]: the view W^T [..., K, N], broadcast

@@ -235,10 +235,11 @@ class DecoderModel : public CausalLM {
     for (size_t i = 0; i < layers_.size(); ++i) {
       const DecoderLayer& l = layers_[i];
       for (size_t s = 0; s < caches.size(); ++s) layer_caches[s] = &caches[s]->layers[i];
+      // The residual adds ride in the output projections' epilogues (nn::Linear::plus_residual).
       Array h = rms_norm(x, l.input_norm, c.eps);
-      x = add(x, attention(l, h, layer_caches, lengths, c.window[i], padding, at ? &*at : nullptr));
+      x = attention(l, h, x, layer_caches, lengths, c.window[i], padding, at ? &*at : nullptr);
       h = rms_norm(x, l.post_attention_norm, c.eps);
-      x = add(x, l.moe ? (*l.moe)(h) : (*l.mlp)(h));
+      x = l.moe ? add(x, (*l.moe)(h)) : (*l.mlp)(h, x);
     }
     if (last_only && !(lengths.size() == 1 && lengths[0] == 1)) {
       std::vector<int32_t> last;
@@ -250,9 +251,9 @@ class DecoderModel : public CausalLM {
     return matmul(rms_norm(x, norm_, c.eps), transpose(lm_head_));
   }
 
-  // Projections run over all the packed tokens at once; rotary positions, the cache and the
-  // attention itself per sequence.
-  Array attention(const DecoderLayer& l, const Array& h, const std::vector<LayerCache*>& caches,
+  // residual + the attention block's output for input h. Projections run over all the packed
+  // tokens at once; rotary positions, the cache and the attention itself per sequence.
+  Array attention(const DecoderLayer& l, const Array& h, const Array& residual, const std::vector<LayerCache*>& caches,
                   const std::vector<int64_t>& lengths, std::optional<int64_t> window,
                   const std::vector<bool>& padding, StepAt* step) const {
     const DecoderConfig& c = cfg_;
@@ -270,7 +271,7 @@ class DecoderModel : public CausalLM {
     }
     int64_t batch = h.shape(0);
     if (caches.size() == 1)
-      return l.o(attend(l, q, k, v, *caches[0], batch, h.shape(1), window, padding, step));
+      return l.o.plus_residual(attend(l, q, k, v, *caches[0], batch, h.shape(1), window, padding, step), residual);
     std::vector<Array> contexts;
     int64_t at = 0;
     for (size_t s = 0; s < caches.size(); ++s) {
@@ -279,7 +280,7 @@ class DecoderModel : public CausalLM {
                                 slice_axis(v, 1, at, at + n), *caches[s], batch, n, window, padding));
       at += n;
     }
-    return l.o(concatenate(contexts, 1));
+    return l.o.plus_residual(concatenate(contexts, 1), residual);
   }
 
   // One sequence's (or one equal-length batch's) attention: q/k/v [B,S,width] in, [B,S,heads*D] out.

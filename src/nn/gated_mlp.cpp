@@ -1,5 +1,7 @@
 #include "nn/gated_mlp.h"
 
+#include "nn/linear_input_observer.h"
+
 namespace tessera::nn {
 
 GatedMLP GatedMLP::load(Weights& w, const std::string& prefix, const Names& names, int64_t hidden,
@@ -12,9 +14,16 @@ GatedMLP GatedMLP::load(Weights& w, const std::string& prefix, const Names& name
   return m;
 }
 
-Array GatedMLP::operator()(const Array& x) const {
+Array GatedMLP::gated(const Array& x) const {
+  std::optional<Activation> fused = fusable_activation(act);
+  if (gate_up && fused && std::holds_alternative<Array>(gate_up->weight) && !current_linear_input_observer())
+    return linear(x, std::get<Array>(gate_up->weight), gate_up->bias, *fused, true);
   std::vector<Array> gate_up_out = fused_outputs(gate_up, {&gate, &up}, x);
-  return down(multiply(activation(act, gate_up_out[0]), gate_up_out[1]));
+  return multiply(activation(act, gate_up_out[0]), gate_up_out[1]);
 }
+
+Array GatedMLP::operator()(const Array& x) const { return down(gated(x)); }
+
+Array GatedMLP::operator()(const Array& x, const Array& residual) const { return down.plus_residual(gated(x), residual); }
 
 }  // namespace tessera::nn

@@ -47,6 +47,12 @@ Array Linear::operator()(const Array& x, const std::string& act) const {
   return activation(act, (*this)(x));
 }
 
+Array Linear::plus_residual(const Array& x, const Array& residual) const {
+  if (!std::holds_alternative<Array>(weight)) return add(residual, (*this)(x));
+  observe_input(name, x);
+  return linear(x, std::get<Array>(weight), bias, Activation::none, false, residual);
+}
+
 namespace {
 int64_t out_features(const Linear& l) {
   if (const auto* q = std::get_if<QuantizedWeight>(&l.weight)) return q->packed.shape(0);

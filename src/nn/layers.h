@@ -20,6 +20,9 @@ struct Linear {
   // activation(x W^T + b) for a Hugging Face hidden_act name, fused into the GEMM where the
   // backend can (dense weights, activations `linear` knows).
   Array operator()(const Array& x, const std::string& activation) const;
+  // residual + (x W^T + b): a pre-norm block's output projection, the add fused into the
+  // product's epilogue where the backend can (dense weights; ops.h linear).
+  Array plus_residual(const Array& x, const Array& residual) const;
 };
 
 // Linears applied to the same input, as one: their weights (dense, or quantized alike: packed

@@ -44,7 +44,7 @@ Array addmm(const Array& bias, const Array& a, const Array& b) {
 }
 
 Array linear(const Array& x, const Array& weight, const std::optional<Array>& bias,
-             Activation activation) {
+             Activation activation, bool glu, const std::optional<Array>& residual) {
   detail::check_floating(x, "linear");
   detail::check_floating(weight, "linear");
   TESSERA_CHECK(x.ndim() >= 1 && weight.ndim() == 2, "linear",
@@ -53,7 +53,15 @@ Array linear(const Array& x, const Array& weight, const std::optional<Array>& bi
   TESSERA_CHECK(x.shape(-1) == weight.shape(1), "linear",
                 "x " + to_string(x.shape()) + " does not align with weight " +
                     to_string(weight.shape()) + " (input features are its second axis)");
-  if (x.ndim() == 1) return reshape(linear(reshape(x, {1, x.shape(0)}), weight, bias, activation), {weight.shape(0)});
+  TESSERA_CHECK(!glu || (activation != Activation::none && weight.shape(0) % 2 == 0), "linear",
+                "glu needs an activation and an even number of output features (gate half, up half), got " +
+                    std::to_string(weight.shape(0)));
+  if (x.ndim() == 1) {
+    std::optional<Array> residual_2d;
+    if (residual) residual_2d = reshape(*residual, {1, residual->size()});
+    Array y = linear(reshape(x, {1, x.shape(0)}), weight, bias, activation, glu, residual_2d);
+    return reshape(y, {y.shape(1)});
+  }
   Dtype dtype = promote(x.dtype(), weight.dtype());
   std::vector<Array> inputs = {astype(x, dtype), astype(weight, dtype)};
   if (bias) {
@@ -64,8 +72,14 @@ Array linear(const Array& x, const Array& weight, const std::optional<Array>& bi
     inputs.push_back(astype(*bias, dtype));
   }
   Shape out = x.shape();
-  out.back() = weight.shape(0);
-  return build<Linear>(out, dtype, std::move(inputs), activation, bias.has_value());
+  out.back() = glu ? weight.shape(0) / 2 : weight.shape(0);
+  if (residual) {
+    TESSERA_CHECK(residual->shape() == out, "linear",
+                  "residual of shape " + to_string(residual->shape()) + " does not match the result's " + to_string(out));
+    detail::check_floating(*residual, "linear");
+    inputs.push_back(astype(*residual, dtype));
+  }
+  return build<Linear>(out, dtype, std::move(inputs), activation, bias.has_value(), glu, residual.has_value());
 }
 
 namespace {

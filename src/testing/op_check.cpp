@@ -566,6 +566,42 @@ std::vector<OpCase> build_cases() {
               return ref_zip(ref_matmul(ref_transpose_last2(in[0]), ref_transpose_last2(in[1])), in[2],
                              [](double x, double b) { return x + b; });
             }});
+  // The decoder epilogues: glu (gate rows then up rows) and the residual add, in the one-launch
+  // matrix-vector path (a few rows) and the unfused path (many rows, any row count on the CPU).
+  auto linear_epilogue_case = [&](const std::string& name, Shape x, int64_t n_out, bool has_bias, Activation act,
+                                  double (*act_ref)(double), bool glu, bool residual) {
+    const int64_t k = x.back(), n = glu ? 2 * n_out : n_out;
+    Shape out = x;
+    out.back() = n_out;
+    std::vector<InputSpec> inputs = {normal(x), normal({n, k}), normal({has_bias ? n : 1}), normal(out)};
+    add_case({name, inputs,
+              [=](const std::vector<Array>& in) {
+                return linear(in[0], in[1], has_bias ? std::optional<Array>(in[2]) : std::nullopt, act, glu,
+                              residual ? std::optional<Array>(in[3]) : std::nullopt);
+              },
+              [=](const std::vector<RefTensor>& in) {
+                RefTensor y = ref_matmul(in[0], ref_transpose_last2(in[1]));
+                if (has_bias) y = ref_zip(y, in[2], [](double v, double b) { return v + b; });
+                RefTensor r = make_ref(out);
+                const int64_t rows = r.data.size() / size_t(n_out);
+                for (int64_t i = 0; i < rows; ++i)
+                  for (int64_t j = 0; j < n_out; ++j) {
+                    double v = y.data[size_t(i * n + j)];
+                    if (act_ref) v = act_ref(v);
+                    if (glu) v *= y.data[size_t(i * n + n_out + j)];
+                    if (residual) v += in[3].data[size_t(i * n_out + j)];
+                    r.data[size_t(i * n_out + j)] = v;
+                  }
+                return r;
+              }});
+  };
+  double (*silu_fn)(double) = [](double v) { return v / (1 + std::exp(-v)); };
+  linear_epilogue_case("linear_glu_silu_bias", {3, 40}, 12, true, Activation::silu, silu_fn, true, false);
+  linear_epilogue_case("linear_residual_one_row", {1, 64}, 24, true, Activation::none, nullptr, false, true);
+  linear_epilogue_case("linear_glu_gelu_tanh_residual", {1, 1, 128}, 16, false, Activation::gelu_tanh, gelu_tanh_ref,
+                       true, true);
+  linear_epilogue_case("linear_silu_residual_few_rows", {2, 3, 32}, 20, true, Activation::silu, silu_fn, false, true);
+  linear_epilogue_case("linear_glu_residual_many_rows", {3, 7, 24}, 10, true, Activation::silu, silu_fn, true, true);
   add_case({"matmul_vector", {normal({6}), normal({6, 5})},
             [](const std::vector<Array>& in) { return matmul(in[0], in[1]); },
             [](const std::vector<RefTensor>& in) {

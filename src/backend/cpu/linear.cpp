@@ -15,7 +15,7 @@ namespace {
 // as a separate elementwise pass, as if the layer were written with matmul and an activation.
 void generic_linear(const std::vector<Array>& inputs, Activation activation, Array& out) {
   std::vector<Array> matmul_inputs = {inputs[0], transposed_weight(inputs[0], inputs[1])};
-  if (inputs.size() == 3) matmul_inputs.push_back(inputs[2]);
+  if (inputs.size() >= 3) matmul_inputs.push_back(inputs[2]);  // the bias (eval_cpu passes no residual)
   if (activation == Activation::none) return Matmul().eval_cpu(matmul_inputs, out);
   Array product = Array::make(out.shape(), out.dtype(), nullptr, {}, out.stream());
   Matmul().eval_cpu(matmul_inputs, product);
@@ -25,6 +25,7 @@ void generic_linear(const std::vector<Array>& inputs, Activation activation, Arr
 }  // namespace
 
 void Linear::eval_cpu(const std::vector<Array>& inputs, Array& out) {
+  if (glu || has_residual) return eval_unfused(inputs, out, false);  // for the CPU a pass over [M, N] is cheap
   const Array& x = inputs[0];
   const Array& w = inputs[1];
   const int64_t k = x.shape(-1), n = out.shape(-1);

@@ -16,6 +16,7 @@
 
 #include "backend/cuda/copy.h"
 #include "backend/cuda/device_types.cuh"
+#include "backend/cuda/epilogue.cuh"
 #include "core/primitives.h"
 
 namespace tessera {
@@ -35,23 +36,6 @@ __device__ __forceinline__ int64_t expert_of(const int32_t* indices, int64_t row
     return -1;
   }
   return e;
-}
-
-// What storing v as T and reading it back gives (the separate ops round there).
-template <typename T>
-__device__ __forceinline__ float rounded(float v) {
-  return load(store<T>(v));
-}
-
-__device__ __forceinline__ float activate(Activation a, float x) {
-  switch (a) {
-    case Activation::silu: return x / (1.0f + expf(-x));
-    case Activation::gelu: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f));
-    case Activation::gelu_tanh: return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-    case Activation::relu: return fmaxf(x, 0.0f);
-    case Activation::tanh: return tanhf(x);
-    default: return x;
-  }
 }
 
 // The dot product policies: a lane's share of x[row] . (row w_row of the stacked experts), summed

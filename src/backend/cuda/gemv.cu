@@ -4,6 +4,7 @@
 // once in 16-byte loads for all (up to kGemvMaxRows) rows of x, which stay in L1/L2; float32
 // accumulation, one rounding at the end.
 #include "backend/cuda/device_types.cuh"
+#include "backend/cuda/epilogue.cuh"
 #include "backend/cuda/gemv.h"
 
 namespace tessera::cuda {
@@ -12,17 +13,14 @@ namespace {
 
 constexpr int kWarpsPerBlock = 8;
 
+// acc[r] += x[r, :] . w_row over this lane's share of the 16-byte chunks.
 template <typename T, int kRows>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    gemv_kernel(const T* x, int64_t x_ld, const T* w, int64_t w_ld, const T* bias, T* out, int64_t n, int64_t k) {
+__device__ __forceinline__ void dot_rows(const T* x, int64_t x_ld, const T* w_row_ptr, int64_t k, int lane,
+                                         float (&acc)[kRows]) {
   using V = Vector16<T>;
   constexpr int E = V::kCount;
-  int64_t col = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
-  int lane = threadIdx.x % 32;
-  if (col >= n) return;
-  const V* w_row = reinterpret_cast<const V*>(w + col * w_ld);
+  const V* w_row = reinterpret_cast<const V*>(w_row_ptr);
   int64_t chunks = k / E;
-  float acc[kRows] = {};
   // Four independent 16-byte weight loads in flight per lane before they are used.
   int64_t c = lane;
   for (; c + 96 < chunks; c += 128) {
@@ -48,19 +46,42 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       for (int e = 0; e < E; ++e) acc[r] += load(wv.v[e]) * load(xv.v[e]);
     }
   }
+}
+
+// A warp per output feature `col`: its weight row (with glu also the up row col + n), then the
+// epilogue in the order and with the roundings of the separate ops: + bias, activation,
+// * up, + residual.
+template <typename T, int kRows, bool kGlu>
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    gemv_kernel(const T* x, int64_t x_ld, const T* w, int64_t w_ld, const T* bias, T* out, int64_t n, int64_t k,
+                Activation activation, const T* residual) {
+  int64_t col = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
+  int lane = threadIdx.x % 32;
+  if (col >= n) return;
+  float acc[kRows] = {}, up[kRows] = {};
+  dot_rows<T, kRows>(x, x_ld, w + col * w_ld, k, lane, acc);
+  if constexpr (kGlu) dot_rows<T, kRows>(x, x_ld, w + (col + n) * w_ld, k, lane, up);
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
-    float total = warp_sum(acc[r]);
-    if (lane == 0) out[r * n + col] = store<T>(total + (bias ? load(bias[col]) : 0.0f));
+    float v = warp_sum(acc[r]) + (bias ? load(bias[col]) : 0.0f);
+    if constexpr (kGlu) {
+      float u = warp_sum(up[r]) + (bias ? load(bias[col + n]) : 0.0f);
+      v = rounded<T>(activate(activation, rounded<T>(v))) * rounded<T>(u);
+    } else if (activation != Activation::none) {
+      v = activate(activation, rounded<T>(v));
+    }
+    if (residual) v = load(residual[r * n + col]) + rounded<T>(v);
+    if (lane == 0) out[r * n + col] = store<T>(v);
   }
 }
 
 template <typename T, int kRows>
 void launch(const GemvOperands& g) {
   unsigned blocks = unsigned((g.n + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  gemv_kernel<T, kRows><<<blocks, kWarpsPerBlock * 32, 0, stream()>>>(
+  auto kernel = g.glu ? gemv_kernel<T, kRows, true> : gemv_kernel<T, kRows, false>;
+  kernel<<<blocks, kWarpsPerBlock * 32, 0, stream()>>>(
       static_cast<const T*>(g.x), g.x_ld, static_cast<const T*>(g.w), g.w_ld, static_cast<const T*>(g.bias),
-      static_cast<T*>(g.out), g.n, g.k);
+      static_cast<T*>(g.out), g.n, g.k, g.activation, static_cast<const T*>(g.residual));
   check_launch("gemv");
 }
 
@@ -83,7 +104,8 @@ void launch_rows(const GemvOperands& g) {
 bool gemv(Dtype dtype, const GemvOperands& g) {
   int64_t item = int64_t(itemsize(dtype));
   bool fits = g.rows >= 1 && g.rows <= kGemvMaxRows && g.n > 0 && g.k > 0 && (g.k * item) % 16 == 0 &&
-              (g.x_ld * item) % 16 == 0 && (g.w_ld * item) % 16 == 0 && aligned16(g.x) && aligned16(g.w);
+              (g.x_ld * item) % 16 == 0 && (g.w_ld * item) % 16 == 0 && aligned16(g.x) && aligned16(g.w) &&
+              (!g.glu || g.activation != Activation::none);
   if (!fits) return false;
   switch (dtype) {
     case Dtype::float32: launch_rows<float>(g); return true;

@@ -2,6 +2,7 @@
 // Matrix-vector products for up to kGemvMaxRows rows against a [N, K] weight (gemv.cu).
 #include <cstdint>
 
+#include "tessera/activation.h"
 #include "tessera/dtype.h"
 
 namespace tessera::cuda {
@@ -9,15 +10,20 @@ namespace tessera::cuda {
 inline constexpr int64_t kGemvMaxRows = 8;
 
 // out [rows, n] (contiguous) = x [rows, k] (row stride x_ld) · W^T with W [n, k] (row stride
-// w_ld), plus bias [n] when given; every pointer on the device, all in one dtype.
+// w_ld), plus bias [n] when given; every pointer on the device, all in one dtype. The epilogue
+// of ops.h's linear: activation; glu (W holds 2n rows, gate then up, and bias 2n values:
+// out = activation(gate) * up); + residual [rows, n] (contiguous). Rounded as the separate ops.
 struct GemvOperands {
   const void* x;
   int64_t x_ld;
   const void* w;
   int64_t w_ld;
-  const void* bias;  // contiguous [n] or nullptr
+  const void* bias;  // contiguous [n] ([2n] with glu) or nullptr
   void* out;
   int64_t rows, n, k;
+  Activation activation = Activation::none;
+  bool glu = false;
+  const void* residual = nullptr;
 };
 
 // False (nothing launched) when the operands do not fit the kernel: rows, 16-byte alignment.

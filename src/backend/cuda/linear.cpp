@@ -1,19 +1,52 @@
-// The dense Linear layer on CUDA: matmul's cuBLASLt path (bias, or bias + tanh GELU, in its
-// epilogue) on the weight read transposed in place; other activations as an elementwise kernel.
+// The dense Linear layer on CUDA. A few rows (a decode step) go to the matrix-vector kernel with
+// the whole epilogue (bias, activation, glu, residual) in one launch. Otherwise matmul's
+// cuBLASLt path (bias, or bias + tanh GELU, in its epilogue) on the weight read transposed in
+// place, other activations as an elementwise kernel, glu and residual as the separate ops.
 // cuBLASLt keeps no per-weight state worth caching here, unlike the CPU's packed oneDNN weights.
 #include "backend/cuda/gemm.h"
+#include "backend/cuda/gemv.h"
 #include "backend/cuda/runtime.h"
 #include "core/primitives.h"
 
 namespace tessera {
 
+namespace {
+
+// x rows back to back (or a single row), weight rows contiguous, bias and residual contiguous.
+bool gemv_layout(const std::vector<Array>& inputs, bool has_bias, bool has_residual) {
+  const Array &x = inputs[0], &w = inputs[1];
+  if (x.shape(-1) == 0) return false;
+  int64_t rows = x.size() / x.shape(-1);
+  bool x_rows = x.is_contiguous() || (rows == 1 && x.strides().back() == 1);
+  return rows >= 1 && rows <= cuda::kGemvMaxRows && x_rows && w.strides()[1] == 1 &&
+         (!has_bias || inputs[2].is_contiguous()) && (!has_residual || inputs.back().is_contiguous());
+}
+
+const void* device_pointer(const Array& a) {
+  return static_cast<const uint8_t*>(a.buffer()->device(Device::cuda(0))) + a.offset() * int64_t(itemsize(a.dtype()));
+}
+
+}  // namespace
+
 void Linear::eval_cuda(const std::vector<Array>& inputs, Array& out) {
+  const bool epilogue = glu || has_residual || activation != Activation::none;
+  if (epilogue && out.size() > 0 && gemv_layout(inputs, has_bias, has_residual)) {
+    cuda::OpScope scope("linear");
+    const Array &x = inputs[0], &w = inputs[1];
+    out.allocate();
+    cuda::GemvOperands g{device_pointer(x), x.shape(-1), device_pointer(w), w.strides()[0],
+                         has_bias ? device_pointer(inputs[2]) : nullptr, out.buffer()->mutable_device(out.device()),
+                         x.size() / x.shape(-1), out.shape(-1), x.shape(-1), activation, glu,
+                         has_residual ? device_pointer(inputs.back()) : nullptr};
+    if (cuda::gemv(out.dtype(), g)) return;
+  }
+  if (glu || has_residual) return eval_unfused(inputs, out, true);
   std::vector<Array> matmul_inputs = {inputs[0], transposed_weight(inputs[0], inputs[1])};
-  if (inputs.size() == 3) matmul_inputs.push_back(inputs[2]);
+  if (has_bias) matmul_inputs.push_back(inputs[2]);
   if (activation == Activation::none) return Matmul().eval_cuda(matmul_inputs, out);
   // bias + tanh-approximate GELU (gelu_new, gelu_pytorch_tanh) is exactly cuBLASLt's GELU_BIAS
   // epilogue; BERT's erf GELU is not (cuBLASLt has no erf epilogue), so it stays a vector kernel.
-  if (activation == Activation::gelu_tanh && inputs.size() == 3 && inputs[0].shape(-1) > 0) {
+  if (activation == Activation::gelu_tanh && has_bias && inputs[0].shape(-1) > 0) {
     cuda::OpScope scope("linear");
     out.allocate();
     if (out.size() == 0) return;

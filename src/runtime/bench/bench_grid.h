@@ -27,6 +27,8 @@ struct BenchSettings {
   // quantize Linear weights at load to this many bits (0: no), computing 8-bit layers in int8.
   int quantize_bits = 0;
   bool int8_compute = false;
+  // Which of a causal LM's timed tasks run (llama-bench's -p / -n); encoders always time forward.
+  std::vector<std::string> lm_tasks = {"prefill", "decode"};
 };
 
 struct BenchCase {

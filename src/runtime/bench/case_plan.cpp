@@ -46,7 +46,7 @@ std::vector<PreparedCase> prepare_cases(const std::vector<BenchCase>& cases,
       prepared.push_back({c, model.dir, path.string(), generator->source()});
       continue;
     }
-    for (const char* task : {"prefill", "decode"}) {
+    for (const std::string& task : settings.lm_tasks) {
       BenchCase timed = c;
       timed.task = task;
       prepared.push_back({timed, model.dir, path.string(), generator->source()});
