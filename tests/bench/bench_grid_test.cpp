@@ -108,11 +108,19 @@ TEST_F(BenchCli, CausalLMsReportPrefillAndDecode) {
     EXPECT_NEAR(row["tokens_per_s"].get<double>(), tokens / (row["median_ms"].get<double>() / 1000), 1e-6);
   }
   EXPECT_EQ(tasks, (std::vector<std::string>{"prefill", "decode"}));
+
+  // --tasks picks one (llama-bench's -p 0 / -n 0), as a profiler run of decode steps alone needs.
+  auto decode_only = run("bench --models " + testing_support::quoted(llama) + " --batch 1 --seq 8 --runs 10 --tasks decode" +
+                         " --cache-dir " + testing_support::quoted(dir_ / "cache"));
+  ASSERT_EQ(decode_only.exit_code, 0) << decode_only.err;
+  EXPECT_NE(decode_only.out.find("1×8 decode"), std::string::npos) << decode_only.out;
+  EXPECT_EQ(decode_only.out.find("prefill"), std::string::npos) << decode_only.out;
 }
 
 TEST_F(BenchCli, BadArgumentsFailWithOneLine) {
   for (const char* args : {"bench --batch 0", "bench --batch x", "bench --runs 3", "bench --dtype int4",
-                           "bench --peers tensorflow", "bench --padding 1.5", "bench --grid huge"}) {
+                           "bench --peers tensorflow", "bench --padding 1.5", "bench --grid huge",
+                           "bench --tasks generate"}) {
     auto r = run(args);
     EXPECT_NE(r.exit_code, 0) << args;
     EXPECT_TRUE(r.one_error_line()) << args << ": " << r.err;
