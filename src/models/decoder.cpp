@@ -102,7 +102,9 @@ class DecoderModel : public CausalLM {
     embed_ = w.get("model.embed_tokens.weight", {c.vocab, c.hidden});
     for (int64_t i = 0; i < c.layers; ++i) layers_.push_back(load_layer(w, i));
     norm_ = w.get("model.norm.weight", {c.hidden});
-    lm_head_ = c.tie ? embed_ : w.get("lm_head.weight", {c.vocab, c.hidden});
+    // An untied head is a Linear like any other: quantized with the rest (as MLX does), so a
+    // 4-bit decode step reads it in 4 bits too (it is an eighth of an 8B model's bf16 bytes).
+    if (!c.tie) lm_head_ = nn::Linear::load(w, "lm_head", c.hidden, c.vocab, false);
   }
 
   int64_t vocab_size() const override { return cfg_.vocab; }
@@ -248,7 +250,8 @@ class DecoderModel : public CausalLM {
       x = take(x, Array(last, {int64_t(last.size())}), 1);  // [B, N, H]
       if (lengths.size() > 1) x = reshape(x, {int64_t(lengths.size()), 1, c.hidden});
     }
-    return matmul(rms_norm(x, norm_, c.eps), transpose(lm_head_));
+    Array normed = rms_norm(x, norm_, c.eps);
+    return c.tie ? matmul(normed, transpose(embed_)) : lm_head_(normed);
   }
 
   // residual + the attention block's output for input h. Projections run over all the packed
@@ -347,7 +350,8 @@ class DecoderModel : public CausalLM {
   DecoderSpec spec_;
   DecoderConfig cfg_;
   RotaryEmbedding rotary_;
-  Array embed_, norm_, lm_head_;
+  Array embed_, norm_;
+  nn::Linear lm_head_;  // untied heads only; a tied head is the embedding table, read transposed
   std::vector<DecoderLayer> layers_;
 };
 

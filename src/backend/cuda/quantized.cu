@@ -301,24 +301,63 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   extern __shared__ int4 records[];
   const int chunks = int(k / 32), groups_per_row = int(k / group_size);
   const int chunk_shift = __ffs(group_size / 32) - 1;  // chunks per group: a power of two
-  int* rec = reinterpret_cast<int*>(records);
-  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
-    float v[32], amax = 0.0f, total = 0.0f;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int64_t first = (int64_t(blockIdx.x) * kWarpsPerBlock + warp) * kStagedFeatures;
+
+  // A batch of this warp's packed words with their groups' scales and biases (kept as stored, so
+  // nothing waits on the loads until the arithmetic uses them). The first batch is requested
+  // before x is staged: it does not depend on x, and its memory latency then hides the staging.
+  uint4 q[kStagedFeatures][kStagedBatch];
+  S scale[kStagedFeatures][kStagedBatch], shift[kStagedFeatures][kStagedBatch];
+  auto fetch = [&](int c0) {
+    load_chunk_batch(packed, first, n, chunks, c0, q);
 #pragma unroll
-    for (int i = 0; i < 32; ++i) {
-      v[i] = load(x[c * 32 + i]);
-      amax = fmaxf(amax, fabsf(v[i]));
-      total += v[i];
+    for (int f = 0; f < kStagedFeatures; ++f)
+#pragma unroll
+      for (int b = 0; b < kStagedBatch; ++b) {
+        const int c = c0 + 32 * b;
+        const int64_t g = (first + f) * groups_per_row + (c >> chunk_shift);
+        const bool inside = c < chunks && first + f < n;
+        scale[f][b] = inside ? scales[g] : S(0.0f);
+        shift[f][b] = inside ? biases[g] : S(0.0f);
+      }
+  };
+  fetch(lane);
+
+  int* rec = reinterpret_cast<int*>(records);
+  using V = Vector16<T>;
+  // Two passes over each chunk of x (the second from L1), so few values are live at once next to
+  // the weights already in flight.
+  const V* xv = reinterpret_cast<const V*>(x);
+  constexpr int kVectors = 32 / V::kCount;
+  for (int c = threadIdx.x; c < chunks; c += blockDim.x) {
+    float amax = 0.0f, total = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kVectors; ++j) {
+      const V part = xv[c * kVectors + j];
+#pragma unroll
+      for (int e = 0; e < V::kCount; ++e) {
+        const float v = load(part.v[e]);
+        amax = fmaxf(amax, fabsf(v));
+        total += v;
+      }
     }
     const float sx = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
     int* r = rec + c * kDp4aRecord;
     int quantized_sum = 0;
 #pragma unroll
     for (int w = 0; w < 4; ++w) {
+      float v[8];
+#pragma unroll
+      for (int j = 0; j < 8 / V::kCount; ++j) {
+        const V part = xv[c * kVectors + w * (8 / V::kCount) + j];
+#pragma unroll
+        for (int e = 0; e < V::kCount; ++e) v[j * V::kCount + e] = load(part.v[e]);
+      }
       uint32_t lo = 0, hi = 0;
 #pragma unroll
       for (int b = 0; b < 4; ++b) {
-        const int even = __float2int_rn(v[8 * w + 2 * b] * inv), odd = __float2int_rn(v[8 * w + 2 * b + 1] * inv);
+        const int even = __float2int_rn(v[2 * b] * inv), odd = __float2int_rn(v[2 * b + 1] * inv);
         quantized_sum += even + odd;
         lo |= (uint32_t(even) & 0xFFu) << (8 * b);
         hi |= (uint32_t(odd) & 0xFFu) << (8 * b);
@@ -332,13 +371,10 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   }
   __syncthreads();
 
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t first = (int64_t(blockIdx.x) * kWarpsPerBlock + warp) * kStagedFeatures;
   if (first >= n) return;
   float acc[kStagedFeatures] = {};
   for (int c0 = lane; c0 < chunks; c0 += 32 * kStagedBatch) {
-    uint4 q[kStagedFeatures][kStagedBatch];
-    load_chunk_batch(packed, first, n, chunks, c0, q);
+    if (c0 != lane) fetch(c0);
 #pragma unroll
     for (int b = 0; b < kStagedBatch; ++b) {
       const int c = c0 + 32 * b;
@@ -348,8 +384,6 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       const int quantized_sum = rec[c * kDp4aRecord + 10];
 #pragma unroll
       for (int f = 0; f < kStagedFeatures; ++f) {
-        const int64_t feature = first + f;
-        if (feature >= n) break;
         const uint32_t words[4] = {q[f][b].x, q[f][b].y, q[f][b].z, q[f][b].w};
         const int lo_x[4] = {xlo.x, xlo.y, xlo.z, xlo.w}, hi_x[4] = {xhi.x, xhi.y, xhi.z, xhi.w};
         int dot = 0;
@@ -359,10 +393,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
           dot = __dp4a(int((words[w] >> 4) & 0x0F0F0F0Fu), hi_x[w], dot);
         }
         // Centred codes (q - 8) carry x's rounding error with half the weight of q itself:
-        // s q + b = s (q - 8) + (b + 8 s).
-        const int64_t g = feature * groups_per_row + (c >> chunk_shift);
-        const float scale = load(scales[g]);
-        acc[f] += scale * sx * float(dot - 8 * quantized_sum) + (load(biases[g]) + 8.0f * scale) * sum;
+        // s q + b = s (q - 8) + (b + 8 s). Features past n read zeros and are never stored.
+        const float s_w = load(scale[f][b]);
+        acc[f] += s_w * sx * float(dot - 8 * quantized_sum) + (load(shift[f][b]) + 8.0f * s_w) * sum;
       }
     }
   }
