@@ -79,7 +79,8 @@ PY
       # Why a decode step's small kernels take what they take: Llama-3-8B's layer shapes with
       # LAYERS (default 4) layers, so the random checkpoint is written in seconds. First the step
       # time against the prompt length (what attention over the cache costs), then Nsight's
-      # detailed sections (occupancy, launch, warp stall reasons) for KERNELS (a regex).
+      # detailed sections (occupancy, launch, warp stall reasons) for KERNELS (a regex); QUANTIZE=4
+      # for 4-bit weights.
       home=/tmp/tessera-home; rm -rf "$home"; mkdir -p "$home/configs/l8b-slice"
       cp -r configs/. "$home/configs/"
       python3 - "$home/configs/l8b-slice/config.json" "${LAYERS:-4}" <<'PY'
@@ -88,14 +89,14 @@ c = json.load(open("configs/llama-3-8b/config.json")); c["num_hidden_layers"] = 
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
       export TESSERA_HOME=$home
-      for seq in 16 512 2048; do
+      for seq in ${SEQS-16 512 2048}; do
         /tmp/tessera bench --models l8b-slice --device cuda --dtype bfloat16 --batch 1 --seq $seq --runs 32 \
-          --warmup 3 --tasks decode --cache-dir /tmp/dd 2>&1 | grep -E "^\|" | tail -1
+          --warmup 3 --tasks decode --cache-dir /tmp/dd ${QUANTIZE:+--quantize $QUANTIZE} 2>&1 | grep -E "^\|" | tail -1
       done
       timeout 300 $NCU --set full -k "regex:${KERNELS:-decode_partial|decode_merge|rms|gemv|rope|slice|add}" -c "${COUNT:-40}" \
         --clock-control none --profile-from-start off \
         /tmp/tessera bench --models l8b-slice --device cuda --dtype bfloat16 --batch 1 --seq 512 --runs 10 \
-        --warmup 1 --tasks decode --cache-dir /tmp/dd >"$OUT/ncu_detail.txt" 2>"$OUT/ncu_detail.err"
+        --warmup 1 --tasks decode --cache-dir /tmp/dd ${QUANTIZE:+--quantize $QUANTIZE} >"$OUT/ncu_detail.txt" 2>"$OUT/ncu_detail.err"
       echo "exit $?"; tail -2 "$OUT/ncu_detail.err"
       python3 - "$OUT/ncu_detail.txt" <<'PY'
 import re, sys

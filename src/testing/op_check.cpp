@@ -879,6 +879,9 @@ std::vector<OpCase> build_cases() {
   // On CUDA one row of 16-bit activations meets 4-bit weights in int8 dot products (x rounded to
   // int8 per 32 values: ~0.5% relative error on normal inputs), so float16 gets bfloat16's 1e-2.
   quantized_matmul_case("quantized_matmul_decode_4bit", {1, 4096}, {37, 4096}, true, 64, 4, 1e-2);
+  // Wide layers (many blocks; output counts no block divides; group 32).
+  quantized_matmul_case("quantized_matmul_decode_4bit_wide", {1, 256}, {4101, 256}, true, 64, 4, 1e-2);
+  quantized_matmul_case("quantized_matmul_decode_4bit_wide_g32", {1, 128}, {16390, 128}, true, 32, 4, 1e-2);
   quantized_matmul_case("quantized_matmul_decode_8bit_two_rows", {2, 2048}, {19, 2048}, true, 128, 8);
   auto quantized_addmm_case = [&](const std::string& name, Shape x) {
     add_case({name, {normal(x), normal({24, 128}), normal({24})},
