@@ -173,6 +173,14 @@ Array quantized_matmul(const Array& x, const Array& w, const Array& scales, cons
 // (addmm's contract): the quantized Linear layer's op.
 Array quantized_addmm(const Array& bias, const Array& x, const Array& w, const Array& scales,
                       const Array& biases, int group_size = 64, int bits = 4);
+// quantized_addmm (or quantized_matmul without a bias) with linear's epilogues: activation, glu
+// (w's rows a gate half then an up half; the result [..., N / 2]) and + residual, rounded where the
+// separate ops would round. The quantized Linear layer's op in a decoder block, where a decode
+// step's product and epilogue are one launch on CUDA.
+Array quantized_linear(const Array& x, const Array& w, const Array& scales, const Array& biases,
+                       const std::optional<Array>& bias, int group_size, int bits,
+                       Activation activation = Activation::none, bool glu = false,
+                       const std::optional<Array>& residual = std::nullopt);
 // x @ dequantize(w)^T [+ bias] for 8-bit weights computed in integers: x is quantized on the fly
 // to int8 per token and per group of the weights (symmetric, scale max|x| / 127), the dot
 // products with the uint8 weight codes run in int32 (AMX on CPUs that have it) and are scaled

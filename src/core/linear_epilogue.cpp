@@ -1,7 +1,7 @@
-// Linear's glu and residual epilogues as the separate ops would compute them: the product, then
-// activation(gate) * up, then + residual, each rounded to the output dtype. Backends use it for
-// the shapes their fused kernels do not take (the CPU always; CUDA beyond a few rows), so every
-// path gives the same numbers.
+// Linear's and quantized_linear's epilogues (glu, residual) as the separate ops would compute
+// them: the product, then activation(gate) * up, then + residual, each rounded to the output
+// dtype. Backends use it for the shapes their fused kernels do not take (the CPU always; CUDA
+// beyond a decode step's row), so every path gives the same numbers.
 #include "core/primitives.h"
 
 namespace tessera {
@@ -17,26 +17,51 @@ Array feature_window(const Array& a, int64_t first, int64_t count) {
   return Array::from_buffer(a.buffer(), a.stream(), shape, a.dtype(), a.strides(), a.offset() + first);
 }
 
+void run(Primitive&& p, const std::vector<Array>& in, Array& dst, bool cuda) {
+  cuda ? p.eval_cuda(in, dst) : p.eval_cpu(in, dst);
+}
+
+Array full_width(const Array& out, int64_t n) {
+  Shape full = out.shape();
+  full.back() = n;
+  return scratch(out, full);
+}
+
 }  // namespace
 
-void Linear::eval_unfused(const std::vector<Array>& inputs, Array& out, bool cuda) {
-  auto run = [cuda](Primitive&& p, const std::vector<Array>& in, Array& dst) {
-    cuda ? p.eval_cuda(in, dst) : p.eval_cpu(in, dst);
-  };
-  std::vector<Array> product_inputs(inputs.begin(), inputs.begin() + (has_bias ? 3 : 2));
-  Shape full = out.shape();
-  full.back() = inputs[1].shape(0);
-  Array result = scratch(out, full);
-  run(Linear(glu ? Activation::none : activation, has_bias), product_inputs, result);
-  if (glu) {
+void finish_linear_epilogue(const Array& product, Activation glu_activation, const Array* residual, Array& out,
+                            bool cuda) {
+  Array result = product;
+  if (glu_activation != Activation::none) {
     const int64_t half = out.shape(-1);
     Array activated = scratch(out, out.shape());
-    run(Unary(activation_op(activation)), {feature_window(result, 0, half)}, activated);
-    Array gated = has_residual ? scratch(out, out.shape()) : out;
-    run(Binary(BinaryOp::multiply), {activated, feature_window(result, half, half)}, gated);
+    run(Unary(activation_op(glu_activation)), {feature_window(product, 0, half)}, activated, cuda);
+    Array gated = residual ? scratch(out, out.shape()) : out;
+    run(Binary(BinaryOp::multiply), {activated, feature_window(product, half, half)}, gated, cuda);
     result = gated;
   }
-  if (has_residual) run(Binary(BinaryOp::add), {inputs.back(), result}, out);
+  if (residual) run(Binary(BinaryOp::add), {*residual, result}, out, cuda);
+}
+
+void Linear::eval_unfused(const std::vector<Array>& inputs, Array& out, bool cuda) {
+  std::vector<Array> product_inputs(inputs.begin(), inputs.begin() + (has_bias ? 3 : 2));
+  Array product = full_width(out, inputs[1].shape(0));
+  run(Linear(glu ? Activation::none : activation, has_bias), product_inputs, product, cuda);
+  finish_linear_epilogue(product, glu ? activation : Activation::none, has_residual ? &inputs.back() : nullptr, out,
+                         cuda);
+}
+
+void QuantizedMatmul::eval_unfused(const std::vector<Array>& inputs, Array& out, bool cuda) {
+  std::vector<Array> product_inputs(inputs.begin(), inputs.begin() + (has_bias ? 5 : 4));
+  Array product = full_width(out, glu ? 2 * out.shape(-1) : out.shape(-1));
+  run(QuantizedMatmul(transpose, group_size, bits, has_bias), product_inputs, product, cuda);
+  if (!glu && activation != Activation::none) {
+    Array activated = full_width(out, out.shape(-1));
+    run(Unary(activation_op(activation)), {product}, activated, cuda);
+    product = activated;
+  }
+  finish_linear_epilogue(product, glu ? activation : Activation::none, has_residual ? &inputs.back() : nullptr, out,
+                         cuda);
 }
 
 }  // namespace tessera

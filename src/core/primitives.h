@@ -181,6 +181,12 @@ class Linear : public Primitive {
   void eval_unfused(const std::vector<Array>& inputs, Array& out, bool cuda);
 };
 
+// The end of linear's and quantized_linear's epilogue as separate ops: `product` holds the full
+// [..., N] result with bias (and a non-glu activation) applied; then activation(gate) * up when
+// glu_activation is not none, then + residual when given, each rounded to out's dtype.
+void finish_linear_epilogue(const Array& product, Activation glu_activation, const Array* residual, Array& out,
+                            bool cuda);
+
 // weight [N, K] as Matmul's right operand for x [..., M, K]: the view W^T [..., K, N], broadcast
 // over x's batch dims (what backends fall back to when they run a Linear as a Matmul).
 inline Array transposed_weight(const Array& x, const Array& weight) {
@@ -299,12 +305,19 @@ class Dequantize : public Primitive {  // inputs: packed w, scales, biases
 // [N] added in float32; inputs: x, w, scales, biases [, bias].
 class QuantizedMatmul : public Primitive {
  public:
-  QuantizedMatmul(bool transpose, int group_size, int bits, bool has_bias)
-      : transpose(transpose), group_size(group_size), bits(bits), has_bias(has_bias) {}
+  QuantizedMatmul(bool transpose, int group_size, int bits, bool has_bias, Activation activation = Activation::none,
+                  bool glu = false, bool has_residual = false)
+      : transpose(transpose), group_size(group_size), bits(bits), has_bias(has_bias), activation(activation),
+        glu(glu), has_residual(has_residual) {}
   TESSERA_PRIMITIVE(QuantizedMatmul)
   bool transpose;
   int group_size, bits;
   bool has_bias;
+  // quantized_linear's epilogue, as Linear's (inputs then end with the residual).
+  Activation activation;
+  bool glu, has_residual;
+  bool has_epilogue() const { return activation != Activation::none || glu || has_residual; }
+  void eval_unfused(const std::vector<Array>& inputs, Array& out, bool cuda);
 };
 
 // x [..., K] times the transposed 8-bit weight [+ bias [N]] in integer arithmetic: x quantized

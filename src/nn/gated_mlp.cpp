@@ -16,8 +16,8 @@ GatedMLP GatedMLP::load(Weights& w, const std::string& prefix, const Names& name
 
 Array GatedMLP::gated(const Array& x) const {
   std::optional<Activation> fused = fusable_activation(act);
-  if (gate_up && fused && std::holds_alternative<Array>(gate_up->weight) && !current_linear_input_observer())
-    return linear(x, std::get<Array>(gate_up->weight), gate_up->bias, *fused, true);
+  // (fuse_linears never fuses int8-compute weights; an observer must see gate and up apart.)
+  if (gate_up && fused && !current_linear_input_observer()) return gate_up->gated(x, *fused);
   std::vector<Array> gate_up_out = fused_outputs(gate_up, {&gate, &up}, x);
   return multiply(activation(act, gate_up_out[0]), gate_up_out[1]);
 }

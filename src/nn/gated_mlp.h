@@ -10,7 +10,7 @@ namespace tessera::nn {
 struct GatedMLP {
   Linear gate, up, down;
   std::string act;
-  std::optional<Linear> gate_up;  // gate and up as one Linear (fuse_linears), when both are dense
+  std::optional<Linear> gate_up;  // gate and up as one Linear (fuse_linears), when they fuse
   // Names of the three projections under `prefix` (gate_proj/up_proj/down_proj, or Mixtral's w1/w3/w2).
   struct Names {
     const char* gate;
@@ -25,7 +25,7 @@ struct GatedMLP {
 
  private:
   // act(gate(x)) * up(x): one product with the gating in its epilogue where gate and up are fused
-  // dense weights and the activation is one kernels apply (ops.h linear, glu).
+  // and the activation is one kernels apply (ops.h linear / quantized_linear, glu).
   Array gated(const Array& x) const;
 };
 

@@ -48,9 +48,21 @@ Array Linear::operator()(const Array& x, const std::string& act) const {
 }
 
 Array Linear::plus_residual(const Array& x, const Array& residual) const {
-  if (!std::holds_alternative<Array>(weight)) return add(residual, (*this)(x));
+  if (const auto* q = std::get_if<QuantizedWeight>(&weight)) {
+    if (q->int8_compute) return add(residual, (*this)(x));
+    observe_input(name, x);
+    return quantized_linear(x, q->packed, q->scales, q->biases, bias, q->spec.group_size, q->spec.bits,
+                            Activation::none, false, residual);
+  }
   observe_input(name, x);
   return linear(x, std::get<Array>(weight), bias, Activation::none, false, residual);
+}
+
+Array Linear::gated(const Array& x, Activation activation) const {
+  observe_input(name, x);
+  if (const auto* q = std::get_if<QuantizedWeight>(&weight))
+    return quantized_linear(x, q->packed, q->scales, q->biases, bias, q->spec.group_size, q->spec.bits, activation, true);
+  return linear(x, std::get<Array>(weight), bias, activation, true);
 }
 
 namespace {

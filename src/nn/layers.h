@@ -23,6 +23,9 @@ struct Linear {
   // residual + (x W^T + b): a pre-norm block's output projection, the add fused into the
   // product's epilogue where the backend can (dense weights; ops.h linear).
   Array plus_residual(const Array& x, const Array& residual) const;
+  // activation(gate) * up for a Linear whose rows are a gate half then an up half (gate and up
+  // fused by fuse_linears), in the product's epilogue where the backend can. Not for int8 compute.
+  Array gated(const Array& x, Activation activation) const;
 };
 
 // Linears applied to the same input, as one: their weights (dense, or quantized alike: packed

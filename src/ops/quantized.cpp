@@ -110,6 +110,28 @@ Array quantized_addmm(const Array& bias, const Array& x, const Array& w, const A
   return quantized_matmul_impl(x, w, scales, biases, true, group_size, bits, bias);
 }
 
+Array quantized_linear(const Array& x, const Array& w, const Array& scales, const Array& biases,
+                       const std::optional<Array>& bias, int group_size, int bits, Activation activation, bool glu,
+                       const std::optional<Array>& residual) {
+  Array y = quantized_matmul_impl(x, w, scales, biases, true, group_size, bits, bias);
+  if (activation == Activation::none && !glu && !residual) return y;
+  const int64_t n = w.shape(0);
+  TESSERA_CHECK(!glu || (activation != Activation::none && n % 2 == 0), "quantized_linear",
+                "glu needs an activation and an even number of output features (gate half, up half), got " +
+                    std::to_string(n));
+  Shape out = y.shape();
+  out.back() = glu ? n / 2 : n;
+  std::vector<Array> inputs = y.inputs();
+  if (residual) {
+    TESSERA_CHECK(residual->shape() == out, "quantized_linear",
+                  "residual of shape " + to_string(residual->shape()) + " does not match the result's " + to_string(out));
+    detail::check_floating(*residual, "quantized_linear");
+    inputs.push_back(astype(*residual, x.dtype()));
+  }
+  return build<QuantizedMatmul>(std::move(out), x.dtype(), std::move(inputs), true, group_size, bits, bias.has_value(),
+                                activation, glu, residual.has_value());
+}
+
 Array gather_quantized_matmul(const Array& x, const Array& w, const Array& scales, const Array& biases,
                               const Array& indices, int group_size, int bits, Activation glu,
                               const std::optional<Array>& row_weights) {

@@ -568,19 +568,26 @@ std::vector<OpCase> build_cases() {
             }});
   // The decoder epilogues: glu (gate rows then up rows) and the residual add, in the one-launch
   // matrix-vector path (a few rows) and the unfused path (many rows, any row count on the CPU).
+  // bits 4: quantized_linear on the weight quantized with group 64. CUDA's one-row 4-bit kernel
+  // rounds x to int8 per 32 values (~0.5% per product): 1e-2, and 2e-2 with glu, whose result
+  // multiplies two such products (seen: 1.3e-2 in bfloat16 on 24 outputs).
   auto linear_epilogue_case = [&](const std::string& name, Shape x, int64_t n_out, bool has_bias, Activation act,
-                                  double (*act_ref)(double), bool glu, bool residual) {
+                                  double (*act_ref)(double), bool glu, bool residual, int bits = 0) {
     const int64_t k = x.back(), n = glu ? 2 * n_out : n_out;
     Shape out = x;
     out.back() = n_out;
     std::vector<InputSpec> inputs = {normal(x), normal({n, k}), normal({has_bias ? n : 1}), normal(out)};
     add_case({name, inputs,
               [=](const std::vector<Array>& in) {
-                return linear(in[0], in[1], has_bias ? std::optional<Array>(in[2]) : std::nullopt, act, glu,
-                              residual ? std::optional<Array>(in[3]) : std::nullopt);
+                std::optional<Array> bias = has_bias ? std::optional<Array>(in[2]) : std::nullopt;
+                std::optional<Array> res = residual ? std::optional<Array>(in[3]) : std::nullopt;
+                if (!bits) return linear(in[0], in[1], bias, act, glu, res);
+                QuantizedArrays q = quantize(in[1], 64, bits);
+                return quantized_linear(in[0], q.weight, q.scales, q.biases, bias, 64, bits, act, glu, res);
               },
               [=](const std::vector<RefTensor>& in) {
-                RefTensor y = ref_matmul(in[0], ref_transpose_last2(in[1]));
+                RefTensor w = bits ? ref_dequantize(ref_quantize(in[1], 64, bits), 64, bits) : in[1];
+                RefTensor y = ref_matmul(in[0], ref_transpose_last2(w));
                 if (has_bias) y = ref_zip(y, in[2], [](double v, double b) { return v + b; });
                 RefTensor r = make_ref(out);
                 const int64_t rows = r.data.size() / size_t(n_out);
@@ -593,7 +600,8 @@ std::vector<OpCase> build_cases() {
                     r.data[size_t(i * n_out + j)] = v;
                   }
                 return r;
-              }});
+              },
+              bits ? (glu ? 2e-2 : 1e-2) : 0.0});
   };
   double (*silu_fn)(double) = [](double v) { return v / (1 + std::exp(-v)); };
   linear_epilogue_case("linear_glu_silu_bias", {3, 40}, 12, true, Activation::silu, silu_fn, true, false);
@@ -602,6 +610,15 @@ std::vector<OpCase> build_cases() {
                        true, true);
   linear_epilogue_case("linear_silu_residual_few_rows", {2, 3, 32}, 20, true, Activation::silu, silu_fn, false, true);
   linear_epilogue_case("linear_glu_residual_many_rows", {3, 7, 24}, 10, true, Activation::silu, silu_fn, true, true);
+  linear_epilogue_case("quantized_linear_glu_silu_one_row", {1, 1, 256}, 40, false, Activation::silu, silu_fn, true,
+                       false, 4);
+  linear_epilogue_case("quantized_linear_residual_one_row", {1, 512}, 72, true, Activation::none, nullptr, false, true, 4);
+  linear_epilogue_case("quantized_linear_glu_gelu_tanh_bias_residual", {1, 128}, 24, true, Activation::gelu_tanh,
+                       gelu_tanh_ref, true, true, 4);
+  linear_epilogue_case("quantized_linear_silu_residual_many_rows", {2, 5, 128}, 20, true, Activation::silu, silu_fn,
+                       false, true, 4);
+  linear_epilogue_case("quantized_linear_glu_residual_8bit", {1, 128}, 16, false, Activation::silu, silu_fn, true, true,
+                       8);
   add_case({"matmul_vector", {normal({6}), normal({6, 5})},
             [](const std::vector<Array>& in) { return matmul(in[0], in[1]); },
             [](const std::vector<RefTensor>& in) {

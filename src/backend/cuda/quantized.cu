@@ -6,6 +6,7 @@
 // the weight is dequantized into a scratch matrix for a cuBLASLt GEMM.
 #include "backend/cuda/copy.h"
 #include "backend/cuda/device_types.cuh"
+#include "backend/cuda/epilogue.cuh"
 #include "backend/cuda/gemm.h"
 #include "core/primitives.h"
 
@@ -197,13 +198,13 @@ size_t staged_shared_bytes(int bits, int rows, int64_t k) {
 // first..first + kStagedFeatures - 1, all issued before any is used (zeros past the ends).
 template <int F>
 __device__ __forceinline__ void load_chunk_batch(const uint32_t* packed, int64_t first, int64_t n, int chunks, int c0,
-                                                 uint4 (&q)[F][kStagedBatch]) {
+                                                 uint4 (&q)[F][kStagedBatch], int64_t step = 1) {
 #pragma unroll
   for (int f = 0; f < F; ++f)
 #pragma unroll
     for (int b = 0; b < kStagedBatch; ++b) {
       const int c = c0 + 32 * b;
-      const int64_t feature = first + f;
+      const int64_t feature = first + f * step;
       q[f][b] = c < chunks && feature < n ? reinterpret_cast<const uint4*>(packed)[feature * chunks + c]
                                           : make_uint4(0, 0, 0, 0);
     }
@@ -283,6 +284,17 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   }
 }
 
+// quantized_linear's epilogue after bias and activation (or glu): + residual, then the store.
+template <typename T>
+struct LinearEpilogue {
+  Activation activation = Activation::none;
+  bool glu = false;
+  const T* residual = nullptr;  // [outputs], one row
+  __device__ T finish(int64_t feature, float v) const {
+    return store<T>(residual ? load(residual[feature]) + rounded<T>(v) : v);
+  }
+};
+
 // A decode step's one row against 4-bit weights with 16-bit activations, in integer dot
 // products (llama.cpp's approach): x is quantized per chunk of 32 values to int8 (scale
 // max|x|/127) while it is staged, and each 32-bit word of 8 codes meets it in two dp4a
@@ -303,12 +315,15 @@ constexpr int kDp4aFeatures = 2;
 template <typename T, typename S, int F>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     fused_matvec_dp4a_kernel(const T* x, int64_t k, const uint32_t* packed, const S* scales, const S* biases,
-                             int group_size, const T* bias, int64_t n, T* out) {
+                             int group_size, const T* bias, int64_t n, T* out, LinearEpilogue<T> epilogue) {
   extern __shared__ int4 records[];
   const int chunks = int(k / 32), groups_per_row = int(k / group_size);
   const int chunk_shift = __ffs(group_size / 32) - 1;  // chunks per group: a power of two
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int64_t first = (int64_t(blockIdx.x) * kWarpsPerBlock + warp) * F;
+  // The warp's weight rows first, first + step, ...: F consecutive output features, or with glu
+  // one output feature's gate row and up row (step = outputs, n = 2 * outputs).
+  const int64_t warp_index = int64_t(blockIdx.x) * kWarpsPerBlock + warp;
+  const int64_t first = epilogue.glu ? warp_index : warp_index * F, step = epilogue.glu ? n / 2 : 1;
 
   // A batch of this warp's packed words with their groups' scales and biases (kept as stored, so
   // nothing waits on the loads until the arithmetic uses them). The first batch is requested
@@ -316,14 +331,14 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   uint4 q[F][kStagedBatch];
   S scale[F][kStagedBatch], shift[F][kStagedBatch];
   auto fetch = [&](int c0) {
-    load_chunk_batch(packed, first, n, chunks, c0, q);
+    load_chunk_batch(packed, first, n, chunks, c0, q, step);
 #pragma unroll
     for (int f = 0; f < F; ++f)
 #pragma unroll
       for (int b = 0; b < kStagedBatch; ++b) {
         const int c = c0 + 32 * b;
-        const int64_t g = (first + f) * groups_per_row + (c >> chunk_shift);
-        const bool inside = c < chunks && first + f < n;
+        const int64_t g = (first + f * step) * groups_per_row + (c >> chunk_shift);
+        const bool inside = c < chunks && first + f * step < n;
         scale[f][b] = inside ? scales[g] : S(0.0f);
         shift[f][b] = inside ? biases[g] : S(0.0f);
       }
@@ -377,7 +392,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   }
   __syncthreads();
 
-  if (first >= n) return;
+  if (first >= (epilogue.glu ? step : n)) return;
   float acc[F] = {};
   for (int c0 = lane; c0 < chunks; c0 += 32 * kStagedBatch) {
     if (c0 != lane) fetch(c0);
@@ -405,12 +420,21 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       }
     }
   }
+  float total[F];
+#pragma unroll
+  for (int f = 0; f < F; ++f) total[f] = warp_sum(acc[f]) + (bias && first + f * step < n ? load(bias[first + f * step]) : 0.0f);
+  if (lane != 0) return;
+  if (epilogue.glu) {
+    static_assert(F == 2, "glu pairs a gate row with an up row");
+    out[first] = epilogue.finish(first, rounded<T>(activate(epilogue.activation, rounded<T>(total[0]))) * rounded<T>(total[1]));
+    return;
+  }
 #pragma unroll
   for (int f = 0; f < F; ++f) {
     const int64_t feature = first + f;
     if (feature >= n) break;
-    const float total = warp_sum(acc[f]);
-    if (lane == 0) out[feature] = store<T>(total + (bias ? load(bias[feature]) : 0.0f));
+    const float v = epilogue.activation == Activation::none ? total[f] : activate(epilogue.activation, rounded<T>(total[f]));
+    out[feature] = epilogue.finish(feature, v);
   }
 }
 
@@ -457,11 +481,36 @@ void Dequantize::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   });
 }
 
+namespace {
+
+// Whether the dp4a kernel takes this product: one row of 16-bit activations against 4-bit weights
+// in whole 32-code chunks, packed words and group parameters contiguous on the device.
+bool dp4a_takes(const QuantizedMatmul& p, const std::vector<Array>& inputs, Dtype dtype) {
+  const Array &x = inputs[0], &words = inputs[1], &scales = inputs[2], &biases = inputs[3];
+  const int64_t k = x.shape(-1);
+  auto on_device = [](const Array& a) { return a.is_contiguous() && a.device().type == DeviceType::cuda; };
+  auto aligned = [](const Array& a) {
+    return cuda::aligned16(static_cast<const char*>(a.buffer()->device(a.device())) + a.offset() * int64_t(itemsize(a.dtype())));
+  };
+  const Dtype s = scales.dtype();
+  return p.transpose && p.bits == 4 && k > 0 && x.size() == k && dtype != Dtype::float32 && k % 32 == 0 &&
+         p.group_size % 32 == 0 && on_device(words) && on_device(scales) && on_device(biases) &&
+         scales.dtype() == biases.dtype() && (s == Dtype::float32 || s == Dtype::float16 || s == Dtype::bfloat16) &&
+         aligned(words) && (!on_device(x) || x.dtype() != dtype || aligned(x)) &&
+         size_t(k / 32) * cuda::kDp4aRecord * sizeof(int) <= cuda::kMaxStagedShared;
+}
+
+}  // namespace
+
 void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   cuda::OpScope scope("quantized_matmul");
   const Array& x = inputs[0];
   const Dtype dtype = out.dtype();
-  const int64_t k = x.shape(-1), n = out.shape(-1), rows = x.size() / std::max<int64_t>(k, 1);
+  // The epilogue (activation, glu, residual) rides in the dp4a kernel, a decode step's 4-bit
+  // product; other shapes run it as the separate ops.
+  const bool dp4a = dp4a_takes(*this, inputs, dtype);
+  if (has_epilogue() && !dp4a) return eval_unfused(inputs, out, true);
+  const int64_t k = x.shape(-1), n = glu ? 2 * out.shape(-1) : out.shape(-1), rows = x.size() / std::max<int64_t>(k, 1);
   cuda::dispatch_float_dtype(dtype, "quantized_matmul", [&](auto t) {
     using T = decltype(t);
     T* o = cuda::allocate_output<T>(out);
@@ -491,13 +540,17 @@ void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
           const size_t shared = cuda::staged_shared_bytes(bits, int(rows), k);
           const size_t dp4a_shared = size_t(k / 32) * cuda::kDp4aRecord * sizeof(int);
           if constexpr (!std::is_same_v<T, float>) {
-            if (bits == 4 && rows == 1 && dp4a_shared <= cuda::kMaxStagedShared) {
+            if (dp4a) {
               auto kernel = cuda::fused_matvec_dp4a_kernel<T, S, cuda::kDp4aFeatures>;
               cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dp4a_shared)),
                           "cudaFuncSetAttribute(quantized matrix-vector)");
-              const int64_t per_block = int64_t(cuda::kWarpsPerBlock) * cuda::kDp4aFeatures;
-              kernel<<<unsigned((n + per_block - 1) / per_block), cuda::kWarpsPerBlock * 32, dp4a_shared,
-                       cuda::stream()>>>(xs, k, wp, sp, bp, group_size, typed_bias, n, o);
+              cuda::LinearEpilogue<T> epilogue{activation, glu, nullptr};
+              std::shared_ptr<Buffer> keep_residual;
+              if (has_residual) epilogue.residual = cuda::contiguous_data<T>(inputs.back(), dtype, keep_residual);
+              const int64_t per_block = int64_t(cuda::kWarpsPerBlock) * (glu ? 1 : cuda::kDp4aFeatures);
+              const int64_t warps_of = glu ? n / 2 : n;
+              kernel<<<unsigned((warps_of + per_block - 1) / per_block), cuda::kWarpsPerBlock * 32, dp4a_shared,
+                       cuda::stream()>>>(xs, k, wp, sp, bp, group_size, typed_bias, n, o, epilogue);
               return;
             }
           }
