@@ -9,7 +9,8 @@ against the bf16 matrix rate, both measured on the machine (`peak`).
 Decode bytes are the weights one token reads: every tensor but the embedding table, and of a
 mixture of experts only the experts a token uses (top_k of num_experts). tessera --quantize 4
 holds each Linear weight whose input size is a multiple of 64 as 4-bit words plus a bf16 scale
-and bias per 64 (0.5625 bytes a weight); the embedding, norms and lm_head stay bf16. llama.cpp's
+and bias per 64 (0.5625 bytes a weight), an untied lm_head included (since session 5, as MLX
+does); the embedding and norms stay bf16. llama.cpp's
 bytes are its GGUF tensors' (written by the shell script beside the results as llama-*.bytes).
 Prefill FLOPs: 2 per active Linear weight per token (lm_head once, for the last token), plus
 causal attention's 2 * T^2 * q_width per layer.
@@ -89,7 +90,7 @@ def model_stats(model_dir, seq):
             stats["linear_params"] += numel * share
         if is_head:
             stats["head_params"] += numel
-        quantized = linear and info["shape"][1] % 64 == 0
+        quantized = (linear or is_head) and info["shape"][1] % 64 == 0
         stats["q4_bytes"] += (numel * 0.5625 if quantized else nbytes) * share
     heads = config["num_attention_heads"]
     head_dim = config.get("head_dim") or config["hidden_size"] // heads
