@@ -163,8 +163,10 @@ __global__ void decode_merge_kernel(AttentionParams p, int splits, const float* 
 
 template <typename T, typename MaskT, int Chunks>
 void launch_decode(const AttentionParams& p) {
-  // Enough blocks to cover the SMs about twice, each with at least 32 keys.
-  int blocks_wanted = 2 * multiprocessor_count();
+  // Enough blocks to cover the SMs four times, each with at least 32 keys. Llama-3-8B bf16 decode
+  // on the H100 after 2048 tokens: 7.08 ms at twice, 6.67 at four and 6.66 at eight times; after
+  // 512 tokens (32 keys a block either way) 6.52 for all.
+  int blocks_wanted = 4 * multiprocessor_count();
   int per_head = max(1, blocks_wanted / max(1, p.kv_heads * p.batch));
   int keys_per_split = max(32, (p.sk + per_head - 1) / per_head);
   keys_per_split = min(kMaxKeysPerSplit, (keys_per_split + 31) / 32 * 32);
