@@ -159,10 +159,12 @@ Array dequantize(const Array& w, const Array& scales, const Array& biases, int g
 // x [..., K]; the result [..., N] takes x's dtype.
 Array quantized_matmul(const Array& x, const Array& w, const Array& scales, const Array& biases,
                        bool transpose = true, int group_size = 64, int bits = 4);
-// quantized_matmul(x, w, scales, biases) + bias [N], the bias added in float32 before rounding
-// (addmm's contract): the quantized Linear layer's op.
+// activation(quantized_matmul(x, w, scales, biases) + bias [N]), the bias added and the
+// activation applied in float32 before rounding (addmm's contract): the quantized Linear
+// layer's op.
 Array quantized_addmm(const Array& bias, const Array& x, const Array& w, const Array& scales,
-                      const Array& biases, int group_size = 64, int bits = 4);
+                      const Array& biases, int group_size = 64, int bits = 4,
+                      Activation activation = Activation::none);
 // x @ dequantize(w)^T [+ bias] for 8-bit weights computed in integers: x is quantized on the fly
 // to int8 per token and per group of the weights (symmetric, scale max|x| / 127), the dot
 // products with the uint8 weight codes run in int32 (AMX on CPUs that have it) and are scaled

@@ -292,14 +292,17 @@ class Dequantize : public Primitive {  // inputs: packed w, scales, biases
 
 // x [..., K] times the dequantized 2-d weight, transposed or not, plus an optional output bias
 // [N] added in float32; inputs: x, w, scales, biases [, bias].
+// activation: applied to the result (after the bias) before its rounding to the output dtype.
+// Only CPU graphs carry one (quantized_addmm applies it separately elsewhere).
 class QuantizedMatmul : public Primitive {
  public:
-  QuantizedMatmul(bool transpose, int group_size, int bits, bool has_bias)
-      : transpose(transpose), group_size(group_size), bits(bits), has_bias(has_bias) {}
+  QuantizedMatmul(bool transpose, int group_size, int bits, bool has_bias, Activation activation = Activation::none)
+      : transpose(transpose), group_size(group_size), bits(bits), has_bias(has_bias), activation(activation) {}
   TESSERA_PRIMITIVE(QuantizedMatmul)
   bool transpose;
   int group_size, bits;
   bool has_bias;
+  Activation activation;
 };
 
 // x [..., K] times the transposed 8-bit weight [+ bias [N]] in integer arithmetic: x quantized
