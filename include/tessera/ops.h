@@ -169,10 +169,12 @@ Array dequantize(const Array& w, const Array& scales, const Array& biases, int g
 // x [..., K]; the result [..., N] takes x's dtype.
 Array quantized_matmul(const Array& x, const Array& w, const Array& scales, const Array& biases,
                        bool transpose = true, int group_size = 64, int bits = 4);
-// quantized_matmul(x, w, scales, biases) + bias [N], the bias added in float32 before rounding
-// (addmm's contract): the quantized Linear layer's op.
+// activation(quantized_matmul(x, w, scales, biases) + bias [N]), the bias added and the
+// activation applied in float32 before rounding (addmm's contract): the quantized Linear
+// layer's op.
 Array quantized_addmm(const Array& bias, const Array& x, const Array& w, const Array& scales,
-                      const Array& biases, int group_size = 64, int bits = 4);
+                      const Array& biases, int group_size = 64, int bits = 4,
+                      Activation activation = Activation::none);
 // quantized_addmm (or quantized_matmul without a bias) with linear's epilogues: activation, glu
 // (w's rows a gate half then an up half; the result [..., N / 2]) and + residual, rounded where the
 // separate ops would round. The quantized Linear layer's op in a decoder block, where a decode

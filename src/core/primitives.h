@@ -303,6 +303,9 @@ class Dequantize : public Primitive {  // inputs: packed w, scales, biases
 
 // x [..., K] times the dequantized 2-d weight, transposed or not, plus an optional output bias
 // [N] added in float32; inputs: x, w, scales, biases [, bias].
+// activation: applied to the result (after the bias) before its rounding to the output dtype
+// (the CPU fuses it into its GEMM; CUDA's one-row 4-bit kernel into its epilogue, other CUDA
+// shapes run it as its own pass); glu and residual as Linear's.
 class QuantizedMatmul : public Primitive {
  public:
   QuantizedMatmul(bool transpose, int group_size, int bits, bool has_bias, Activation activation = Activation::none,

@@ -80,7 +80,12 @@ QuantizedWeight Weights::stored_quantized(const std::string& key, const Shape& s
     TESSERA_CHECK(it->second.shape() == group_shape && is_floating(it->second.dtype()), "weights",
                   source_ + ": tensor " + name + " is " + std::string(tessera::name(it->second.dtype())) + " " +
                       to_string(it->second.shape()) + ", expected floating-point " + to_string(group_shape));
-    return to_device(astype(it->second, options_.dtype), options_.device);
+    // float32 parameters stay float32 whatever the compute dtype: the kernels read them as
+    // float32 anyway, and rounding them to bfloat16 shifts every weight of a group together (a
+    // correlated error that cost all-MiniLM-L6-v2 8-bit weights in bfloat16 0.0007 of min
+    // cosine, docs/benchmarks.md, "CPU speed (issue 7)", session 5).
+    const Dtype dtype = it->second.dtype() == Dtype::float32 ? Dtype::float32 : options_.dtype;
+    return to_device(astype(it->second, dtype), options_.device);
   };
   return {to_device(packed, options_.device), parameter(".scales"), parameter(".biases"), spec};
 }
@@ -132,6 +137,18 @@ std::variant<Array, QuantizedWeight> Weights::get_linear(const std::string& pref
     if (!options_.quantize || in % options_.quantize->group_size != 0) return w;
     // Only the packed form is kept: the float weight is not materialised on its own.
     if (!pending_.empty() && pending_.back().same_node(w)) pending_.pop_back();
+    // Quantize the weight as the checkpoint stores it, not after rounding it to the compute
+    // dtype: with --dtype bfloat16 that rounding came first, then quantize rounded the scales
+    // and biases to bfloat16 too (MLX gives them the weight's dtype); float32 checkpoints now
+    // keep float32 scales and biases (1/8 byte per weight more at group 64, read as float32 by
+    // every kernel) and 8-bit weights lose only their own rounding (docs/benchmarks.md, "CPU
+    // speed (issue 7)", session 5).
+    if (std::optional<std::string> stored_key = resolve(name)) {
+      const Array& stored_w = tensors_.at(*stored_key);
+      if (is_floating(stored_w.dtype()) && stored_w.shape() == w.shape() && stored_w.dtype() != w.dtype() &&
+          itemsize(stored_w.dtype()) > itemsize(w.dtype()))
+        w = to_device(stored_w, options_.device);
+    }
     q.spec = *options_.quantize;
     const LinearInputStatistics* calibration = options_.calibration.get();
     auto measured = calibration ? calibration->find(prefix) : LinearInputStatistics::const_iterator{};

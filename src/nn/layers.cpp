@@ -44,6 +44,13 @@ Array Linear::operator()(const Array& x, const std::string& act) const {
     observe_input(name, x);
     return linear(x, std::get<Array>(weight), bias, *fused);
   }
+  // Quantized with a bias (BERT's FFN): the activation fused as well, saving a pass over the
+  // [tokens, intermediate] result (CPU; quantized_addmm applies it separately elsewhere).
+  const auto* q = std::get_if<QuantizedWeight>(&weight);
+  if (fused && q && !q->int8_compute && bias) {
+    observe_input(name, x);
+    return quantized_addmm(*bias, x, q->packed, q->scales, q->biases, q->spec.group_size, q->spec.bits, *fused);
+  }
   return activation(act, (*this)(x));
 }
 

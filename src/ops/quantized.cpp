@@ -66,7 +66,8 @@ Array dequantize(const Array& w, const Array& scales, const Array& biases, int g
 
 namespace {
 Array quantized_matmul_impl(const Array& x, const Array& w, const Array& scales, const Array& biases,
-                            bool transpose, int group_size, int bits, const std::optional<Array>& bias) {
+                            bool transpose, int group_size, int bits, const std::optional<Array>& bias,
+                            Activation activation = Activation::none) {
   int64_t packed_len = check_packed(w, scales, biases, group_size, bits, "quantized_matmul");
   detail::check_floating(x, "quantized_matmul");
   TESSERA_CHECK(w.ndim() == 2, "quantized_matmul",
@@ -88,7 +89,10 @@ Array quantized_matmul_impl(const Array& x, const Array& w, const Array& scales,
   }
   Shape out = x.shape();
   out.back() = n;
-  return build<QuantizedMatmul>(out, x.dtype(), std::move(inputs), transpose, group_size, bits, bias.has_value());
+  // The CPU fuses the activation (quantized_onednn.cpp: a oneDNN post-op before the rounding);
+  // CUDA in its one-row 4-bit kernel, else as its own pass (QuantizedMatmul::eval_unfused).
+  return build<QuantizedMatmul>(out, x.dtype(), std::move(inputs), transpose, group_size, bits, bias.has_value(),
+                                activation);
 }
 }  // namespace
 
@@ -106,8 +110,8 @@ Array quantized_matmul_int8(const Array& x, const Array& w, const Array& scales,
 }
 
 Array quantized_addmm(const Array& bias, const Array& x, const Array& w, const Array& scales,
-                      const Array& biases, int group_size, int bits) {
-  return quantized_matmul_impl(x, w, scales, biases, true, group_size, bits, bias);
+                      const Array& biases, int group_size, int bits, Activation activation) {
+  return quantized_matmul_impl(x, w, scales, biases, true, group_size, bits, bias, activation);
 }
 
 Array quantized_linear(const Array& x, const Array& w, const Array& scales, const Array& biases,

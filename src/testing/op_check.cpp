@@ -1025,6 +1025,24 @@ std::vector<OpCase> build_cases() {
               return out;
             }});
   quantized_matmul_case("quantized_matmul_large_threaded", {70, 512}, {300, 512}, true, 64, 4);
+  // bfloat16 x with more than 8 rows and N a multiple of 64: weight panels dequantized into
+  // oneDNN's AMX layout (backend/cpu/quantized_onednn.cpp). With 2 threads the first case has
+  // two panel widths (128 + 64 columns), the second one panel per thread of a K = 3072 row.
+  quantized_matmul_case("quantized_matmul_panels_8bit_g64", {2, 64, 768}, {192, 768}, true, 64, 8);
+  quantized_matmul_case("quantized_matmul_panels_8bit_g128_k3072", {40, 3072}, {128, 3072}, true, 128, 8);
+  quantized_matmul_case("quantized_matmul_panels_4bit_g64", {24, 256}, {128, 256}, true, 64, 4);
+  // quantized_addmm with a fused GELU (the FFN's first layer): a oneDNN post-op on the panel path,
+  // a float32 pass elsewhere.
+  add_case({"quantized_addmm_gelu_panels_8bit", {normal({3, 20, 768}), normal({256, 768}), normal({256})},
+            [](const std::vector<Array>& in) {
+              QuantizedArrays q = quantize(in[1], 64, 8);
+              return quantized_addmm(in[2], in[0], q.weight, q.scales, q.biases, 64, 8, Activation::gelu);
+            },
+            [](const std::vector<RefTensor>& in) {
+              RefTensor w_hat = ref_dequantize(ref_quantize(in[1], 64, 8), 64, 8);
+              return ref_zip(ref_matmul(in[0], ref_transpose_last2(w_hat)), in[2],
+                             [](double y, double b) { return gelu_ref(y + b); });
+            }});
   linear_case("linear_large_bias_gelu", {3, 70, 130}, 90, true, Activation::gelu, gelu_ref, WeightView::whole);
   quantized_int8_case("quantized_matmul_int8_large_threaded", {2, 90, 512}, 300, 64);  // 2 token passes
   return cases;

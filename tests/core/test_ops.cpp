@@ -58,7 +58,8 @@ TEST(OpTable, CoversEveryOp) {
         "matmul_transposed_operands", "matmul_batch_broadcast", "quantize_packed_4bit_g32",
         "quantize_scales_biases_8bit_g64", "dequantize_4bit_g64", "quantized_matmul_4bit_g64",
         "quantized_matmul_untransposed_8bit", "linear_bias_gelu", "linear_transposed_weight",
-        "quantized_matmul_int8_g64", "gather_matmul_top_k", "gather_quantized_matmul_4bit_g64"})
+        "quantized_matmul_int8_g64", "gather_matmul_top_k", "gather_quantized_matmul_4bit_g64",
+        "quantized_matmul_panels_8bit_g64", "quantized_addmm_gelu_panels_8bit"})
     EXPECT_TRUE(names.count(required)) << required;
 }
 

@@ -62,23 +62,6 @@ struct CachedPrimitive {
   bool usable;  // false when oneDNN has only its (slow) reference implementation
 };
 
-void append_activation(dnnl::post_ops& ops, Activation activation) {
-  switch (activation) {
-    case Activation::none:
-      return;
-    case Activation::gelu:
-      return ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
-    case Activation::gelu_tanh:
-      return ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_tanh, 0.0f, 0.0f);
-    case Activation::relu:
-      return ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-    case Activation::silu:
-      return ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
-    case Activation::tanh:
-      return ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_tanh, 0.0f, 0.0f);
-  }
-}
-
 std::shared_ptr<const CachedPrimitive> primitive_for(const PrimitiveKey& key) {
   static std::mutex mutex;
   static std::map<PrimitiveKey, std::shared_ptr<const CachedPrimitive>> cache;
@@ -94,7 +77,7 @@ std::shared_ptr<const CachedPrimitive> primitive_for(const PrimitiveKey& key) {
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   dnnl::post_ops ops;
-  append_activation(ops, key.activation);
+  append_onednn_activation(ops, key.activation);
   attr.set_post_ops(ops);
   auto desc =
       key.has_bias
@@ -118,6 +101,23 @@ std::string packed_form_key(const memory::desc& md, const Array& weight) {
 }
 
 }  // namespace
+
+void append_onednn_activation(dnnl::post_ops& ops, Activation activation) {
+  switch (activation) {
+    case Activation::none:
+      return;
+    case Activation::gelu:
+      return ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
+    case Activation::gelu_tanh:
+      return ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_tanh, 0.0f, 0.0f);
+    case Activation::relu:
+      return ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    case Activation::silu:
+      return ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.0f, 0.0f);
+    case Activation::tanh:
+      return ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_tanh, 0.0f, 0.0f);
+  }
+}
 
 std::string onednn_layout_key(const memory::desc& md) {
   const dnnl_memory_desc_t& d = md.data;

@@ -1,7 +1,9 @@
-// The quantized primitives on the CPU. quantized_matmul dequantizes one block of the weight at a
-// time into a per-thread tile small enough for L2 and hands it to the GEMM (oneDNN: AVX-512 for
-// float32, AMX for bfloat16), threads working on disjoint blocks of output columns; the float
-// weight matrix never exists as a whole, and the GEMM's own blocking does the arithmetic.
+// The quantized primitives on the CPU. quantized_matmul with bfloat16 activations (more than
+// kFusedRows rows) dequantizes panels of the weight into oneDNN's AMX layout and runs its matmul
+// primitive on them (quantized_onednn.cpp); otherwise it dequantizes one block of the weight at
+// a time into a per-thread tile small enough for L2 and hands it to the GEMM (oneDNN's sgemm /
+// gemm_bf16bf16f32), threads working on disjoint blocks of output columns. Either way the float
+// weight matrix never exists as a whole.
 #include <omp.h>
 
 #include <algorithm>
@@ -12,6 +14,8 @@
 #include "backend/cpu/gemm.h"
 #include "backend/cpu/quantized_avx512.h"
 #include "backend/cpu/quantized_kernels.h"
+#include "backend/cpu/quantized_onednn.h"
+#include "backend/cpu/unary_kernels.h"
 #include "backend/cpu/strided.h"
 #include "core/primitives.h"
 
@@ -131,14 +135,32 @@ void Dequantize::eval_cpu(const std::vector<Array>& inputs, Array& out) {
 }
 
 void QuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
-  if (has_epilogue()) return eval_unfused(inputs, out, false);
+  if (glu || has_residual) return eval_unfused(inputs, out, false);  // the activation alone is fused below
   const Array& x = inputs[0];
   PackedOperand w = packed_operand(inputs[1], inputs[2], inputs[3], group_size, bits);
   const int64_t k = x.shape(-1), n = out.shape(-1), m = x.size() / std::max<int64_t>(k, 1);
   std::optional<cpu::Float32View> bias_view;
   if (has_bias) bias_view = cpu::as_float32(inputs[4]);
   const float* bias = bias_view ? bias_view->data : nullptr;
-  cpu::write_float32_result(out, [&](float* c) {
+
+  // bfloat16 activations and result past the few-row kernel: panels dequantized into oneDNN's
+  // AMX layout, bias and activation fused, bfloat16 written directly (quantized_onednn.cpp).
+  std::vector<bfloat16> rows;  // x's rows back to back, when they are not already
+  auto bf16_rows = [&] {
+    if (x.is_contiguous()) return cpu::host_data<bfloat16>(x);
+    rows.resize(size_t(x.size()));
+    cpu::copy_to_contiguous(x, rows.data(), Dtype::bfloat16);
+    return static_cast<const bfloat16*>(rows.data());
+  };
+  if (x.dtype() == Dtype::bfloat16 && out.dtype() == Dtype::bfloat16 && transpose && m > cpu::kFusedRows &&
+      k > 0 && n % 64 == 0) {
+    out.allocate();
+    if (cpu::quantized_linear_bf16(bf16_rows(), m, w.matrix, n, bias, activation,
+                                   static_cast<bfloat16*>(out.buffer()->mutable_host())))
+      return;
+  }
+
+  auto product = [&](float* c) {
     if (k == 0) {
       std::fill(c, c + out.size(), 0.0f);
       return add_bias(bias, m, 0, n, c, n);
@@ -157,16 +179,9 @@ void QuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
       }
       return;
     }
-    // bfloat16 activations keep bfloat16 tiles, so the GEMM runs on AMX.
+    // bfloat16 activations keep bfloat16 tiles, so the GEMM takes bfloat16 operands.
     if (x.dtype() == Dtype::bfloat16) {
-      std::vector<bfloat16> rows;
-      const bfloat16* xd = cpu::host_data<bfloat16>(x);
-      if (!x.is_contiguous()) {
-        rows.resize(size_t(x.size()));
-        cpu::copy_to_contiguous(x, rows.data(), Dtype::bfloat16);
-        xd = rows.data();
-      }
-      tiled_quantized_matmul(xd, m, k, w.matrix, transpose, n, bias, c,
+      tiled_quantized_matmul(bf16_rows(), m, k, w.matrix, transpose, n, bias, c,
                              [](bool ta, bool tb, int64_t m_, int64_t n_, int64_t k_, const bfloat16* a,
                                 int64_t lda, const bfloat16* b, int64_t ldb, float* cc, int64_t ldc) {
                                cpu::gemm_bf16(ta, tb, m_, n_, k_, 1.0f, a, lda, b, ldb, 0.0f, cc, ldc);
@@ -179,6 +194,10 @@ void QuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
                               int64_t lda, const float* b, int64_t ldb, float* cc, int64_t ldc) {
                              cpu::gemm_f32(ta, tb, m_, n_, k_, 1.0f, a, lda, b, ldb, 0.0f, cc, ldc);
                            });
+  };
+  cpu::write_float32_result(out, [&](float* c) {
+    product(c);
+    if (activation != Activation::none) cpu::unary_f32(activation_op(activation), c, c, out.size());
   });
 }
 

@@ -18,6 +18,12 @@ void dequantize_row_avx512(const uint32_t* words, const float* scales, const flo
 void dequantize_row_avx512(const uint32_t* words, const float* scales, const float* biases,
                            int64_t groups, int group_size, int bits, bfloat16* out);
 
+// Rows [n0, n0 + cols) of w (cols a multiple of 64, w.cols a multiple of 32) dequantized to
+// bfloat16 in oneDNN's BA16a64b2a layout of W^T [K, cols] (what its AMX bfloat16 matmul reads;
+// quantized_onednn.cpp). out holds K * cols values, 64-byte aligned. Only call when has_avx512()
+// and the CPU has AVX512-BF16.
+void dequantize_panel_ba16a64b2a(const PackedMatrix& w, int64_t n0, int64_t cols, bfloat16* out);
+
 // out[r][n] = x[r] . dequantized row n of w, for rows r < rows (at most kFusedRows) and the
 // rows n0 <= n < n1 of w: the weights go from their packed words through registers into FMAs,
 // nothing is written back (the small-batch path: decode steps, single short sequences).
