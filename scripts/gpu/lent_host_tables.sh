@@ -12,7 +12,8 @@
 #   On the GPU machine:   scripts/gpu/lent_host_tables.sh          (carry .gpu-carry)
 #
 # Steps can be chosen: STEPS="cudatests cuda latency cuda-mlx cpu16 cpu16-512" (the default;
-# cuda-more adds RoBERTa and XLM-R on the GPU and a padded batch; quant: bert-base fp16 dense/q8/q4; latency needs the cuda step's
+# cuda-more adds RoBERTa and XLM-R on the GPU and a padded batch; quant: bert-base fp16 dense/q8/q4;
+# cpu16-q8: 8-bit weights with bfloat16 activations at 16 threads; latency needs the cuda step's
 # checkpoint). Results (JSON, CSV, the tables) go to
 # $OUT; the tables print last.
 set -uo pipefail
@@ -113,6 +114,14 @@ for step in $STEPS; do
     cpu16-512)
       suite cpu16-512 80 --peers torch --device cpu --threads 16 --models bert-base --batch 1 --seq 512 \
         --dtype float32,bfloat16 --runs 10
+      ;;
+    cpu16-q8)
+      # 8-bit MLX weights with bfloat16 activations (issue 7's int8-weights row), tessera only: the
+      # PyTorch float32 rows of cpu16 / cpu16-512 are the reference.
+      suite cpu16-q8 150 --device cpu --threads 16 --models bert-base --batch 1,8 --seq 128 --dtype bfloat16 \
+        --quantize 8 --runs 10
+      suite cpu16-q8-512 80 --device cpu --threads 16 --models bert-base --batch 1 --seq 512 --dtype bfloat16 \
+        --quantize 8 --runs 10
       ;;
     cudatests)
       # The CUDA cases of the op table (float64 references), the attention paths, and the encoder
