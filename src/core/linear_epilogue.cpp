@@ -3,6 +3,7 @@
 // dtype. Backends use it for the shapes their fused kernels do not take (the CPU always; CUDA
 // beyond a decode step's row), so every path gives the same numbers.
 #include "core/primitives.h"
+#include "tessera/error.h"
 
 namespace tessera {
 
@@ -31,6 +32,7 @@ Array full_width(const Array& out, int64_t n) {
 
 void finish_linear_epilogue(const Array& product, Activation glu_activation, const Array* residual, Array& out,
                             bool cuda) {
+  TESSERA_CHECK(glu_activation != Activation::none || residual, "linear", "an epilogue without glu or residual");
   Array result = product;
   if (glu_activation != Activation::none) {
     const int64_t half = out.shape(-1);
@@ -56,8 +58,9 @@ void QuantizedMatmul::eval_unfused(const std::vector<Array>& inputs, Array& out,
   Array product = full_width(out, glu ? 2 * out.shape(-1) : out.shape(-1));
   run(QuantizedMatmul(transpose, group_size, bits, has_bias), product_inputs, product, cuda);
   if (!glu && activation != Activation::none) {
-    Array activated = full_width(out, out.shape(-1));
+    Array activated = has_residual ? full_width(out, out.shape(-1)) : out;
     run(Unary(activation_op(activation)), {product}, activated, cuda);
+    if (!has_residual) return;
     product = activated;
   }
   finish_linear_epilogue(product, glu ? activation : Activation::none, has_residual ? &inputs.back() : nullptr, out,

@@ -617,6 +617,8 @@ std::vector<OpCase> build_cases() {
                        gelu_tanh_ref, true, true, 4);
   linear_epilogue_case("quantized_linear_silu_residual_many_rows", {2, 5, 128}, 20, true, Activation::silu, silu_fn,
                        false, true, 4);
+  linear_epilogue_case("quantized_linear_gelu_one_row", {1, 256}, 48, true, Activation::gelu, gelu_ref, false, false,
+                       4);
   linear_epilogue_case("quantized_linear_glu_residual_8bit", {1, 128}, 16, false, Activation::silu, silu_fn, true, true,
                        8);
   add_case({"matmul_vector", {normal({6}), normal({6, 5})},
