@@ -45,7 +45,8 @@ Array Linear::operator()(const Array& x, const std::string& act) const {
     return linear(x, std::get<Array>(weight), bias, *fused);
   }
   // Quantized with a bias (BERT's FFN): the activation fused as well, saving a pass over the
-  // [tokens, intermediate] result (CPU; quantized_addmm applies it separately elsewhere).
+  // [tokens, intermediate] result (the CPU's GEMM and CUDA's one-row 4-bit kernel fuse it; other
+  // CUDA shapes apply it as its own pass).
   const auto* q = std::get_if<QuantizedWeight>(&weight);
   if (fused && q && !q->int8_compute && bias) {
     observe_input(name, x);
