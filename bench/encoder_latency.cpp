@@ -201,7 +201,7 @@ void run(const Options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  tessera::prefer_passive_openmp_waits(argv);  // as the tessera command runs
+  tessera::choose_openmp_waits(argv);  // as the tessera command runs
   try {
     run(parse(argc, argv));
   } catch (const std::exception& e) {

@@ -134,7 +134,7 @@ BENCHMARK(BM_BertBase)
 }  // namespace
 
 int main(int argc, char** argv) {
-  tessera::prefer_passive_openmp_waits(argv);  // as the tessera command runs
+  tessera::choose_openmp_waits(argv);  // as the tessera command runs
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

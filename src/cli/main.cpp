@@ -36,7 +36,7 @@ void usage(FILE* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  tessera::prefer_passive_openmp_waits(argv);  // the bench binaries do the same
+  tessera::choose_openmp_waits(argv);  // the bench binaries do the same
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
