@@ -49,11 +49,6 @@ namespace {
 
 using dnnl::memory;
 
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
 int64_t rotation_block(int64_t k) {
   int64_t b = 1;
   while (b < 1024 && k % (b * 2) == 0) b *= 2;
@@ -255,7 +250,7 @@ std::shared_ptr<const CachedPrimitive> primitive_for(const PrimitiveKey& key) {
   const memory::desc dst({key.m, key.n}, memory::data_type::s32, memory::dims{key.n, 1});
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, dst), attr, cpu_engine());
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, weights, dst), attr, onednn_cpu_engine());
   const bool usable = std::string(pd.impl_info_str()).rfind("ref", 0) != 0;
   auto cached = std::make_shared<const CachedPrimitive>(
       CachedPrimitive{pd, usable ? dnnl::matmul(pd) : dnnl::matmul(), usable});
@@ -296,7 +291,7 @@ bool onednn_int8_linear(const float* x, int64_t m, int64_t k, const Array& codes
   auto cached = primitive_for({gm, gn, k, omp_get_max_threads()});
   if (!cached->usable) return false;
   const dnnl::matmul::primitive_desc& pd = cached->pd;
-  dnnl::engine& engine = cpu_engine();
+  dnnl::engine& engine = onednn_cpu_engine();
 
   const Buffer& buffer = *codes_array.buffer();
   const std::string view = "int8-rotated view " + std::to_string(codes_array.offset()) + "/" +

@@ -35,11 +35,6 @@ namespace {
 
 using dnnl::memory;
 
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
 memory::data_type onednn_type(Dtype dtype) {
   return dtype == Dtype::bfloat16 ? memory::data_type::bf16 : memory::data_type::f32;
 }
@@ -85,7 +80,7 @@ std::shared_ptr<const CachedPrimitive> primitive_for(const PrimitiveKey& key) {
                 src, weights,
                 memory::desc({1, key.n}, memory::data_type::f32, memory::dims{key.n, 1}), dst)
           : dnnl::matmul::desc(src, weights, dst);
-  dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
+  dnnl::matmul::primitive_desc pd(desc, attr, onednn_cpu_engine());
   bool usable = std::string(pd.impl_info_str()).rfind("ref", 0) != 0;
   auto cached = std::make_shared<const CachedPrimitive>(
       CachedPrimitive{pd, usable ? dnnl::matmul(pd) : dnnl::matmul(), usable});
@@ -101,6 +96,11 @@ std::string packed_form_key(const memory::desc& md, const Array& weight) {
 }
 
 }  // namespace
+
+dnnl::engine& onednn_cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
 
 void append_onednn_activation(dnnl::post_ops& ops, Activation activation) {
   switch (activation) {
@@ -154,7 +154,7 @@ bool onednn_linear(Dtype dtype, const void* x, int64_t m, int64_t k, const Array
   auto cached = primitive_for({m, n, k, dtype, bias != nullptr, activation, omp_get_max_threads()});
   if (!cached->usable) return false;
   const dnnl::matmul::primitive_desc& pd = cached->pd;
-  dnnl::engine& engine = cpu_engine();
+  dnnl::engine& engine = onednn_cpu_engine();
 
   // W^T [K, N] read in place from W [N, K]: unit stride along K, the row stride along N.
   const memory::desc plain_md({k, n}, onednn_type(dtype), memory::dims{1, weight.strides()[0]});

@@ -47,11 +47,6 @@ namespace {
 
 using dnnl::memory;
 
-dnnl::engine& cpu_engine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
-}
-
 struct PanelKey {
   int64_t m, cols, k;
   bool has_bias;
@@ -94,7 +89,7 @@ std::shared_ptr<const PanelPrimitive> primitive_for(const PanelKey& key) {
   omp_set_num_threads(1);
   std::shared_ptr<const PanelPrimitive> cached;
   try {
-    dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
+    dnnl::matmul::primitive_desc pd(desc, attr, onednn_cpu_engine());
     const bool usable = std::string(pd.impl_info_str()).rfind("brg", 0) == 0 && pd.weights_desc() == weights;
     cached = std::make_shared<const PanelPrimitive>(
         PanelPrimitive{pd, usable ? dnnl::matmul(pd) : dnnl::matmul(), usable});
@@ -162,7 +157,7 @@ bool quantized_linear_bf16(const bfloat16* x, int64_t m, const PackedMatrix& w, 
     }
     char* mine = scratch_base + size_t(omp_get_thread_num()) * (scratch_stride + result_stride);
     bfloat16* result = reinterpret_cast<bfloat16*>(mine + scratch_stride);
-    dnnl::engine& engine = cpu_engine();
+    dnnl::engine& engine = onednn_cpu_engine();
     dnnl::stream stream(engine);
 #pragma omp for schedule(static)
     for (int64_t p = 0; p < panels; ++p) {

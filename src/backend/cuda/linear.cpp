@@ -22,10 +22,6 @@ bool gemv_layout(const std::vector<Array>& inputs, bool has_bias, bool has_resid
          (!has_bias || inputs[2].is_contiguous()) && (!has_residual || inputs.back().is_contiguous());
 }
 
-const void* device_pointer(const Array& a) {
-  return static_cast<const uint8_t*>(a.buffer()->device(Device::cuda(0))) + a.offset() * int64_t(itemsize(a.dtype()));
-}
-
 }  // namespace
 
 void Linear::eval_cuda(const std::vector<Array>& inputs, Array& out) {
@@ -34,10 +30,10 @@ void Linear::eval_cuda(const std::vector<Array>& inputs, Array& out) {
     cuda::OpScope scope("linear");
     const Array &x = inputs[0], &w = inputs[1];
     out.allocate();
-    cuda::GemvOperands g{device_pointer(x), x.shape(-1), device_pointer(w), w.strides()[0],
-                         has_bias ? device_pointer(inputs[2]) : nullptr, out.buffer()->mutable_device(out.device()),
+    cuda::GemvOperands g{cuda::device_address(x), x.shape(-1), cuda::device_address(w), w.strides()[0],
+                         has_bias ? cuda::device_address(inputs[2]) : nullptr, out.buffer()->mutable_device(out.device()),
                          x.size() / x.shape(-1), out.shape(-1), x.shape(-1), activation, glu,
-                         has_residual ? device_pointer(inputs.back()) : nullptr};
+                         has_residual ? cuda::device_address(inputs.back()) : nullptr};
     if (cuda::gemv(out.dtype(), g)) return;
   }
   if (glu || has_residual) return eval_unfused(inputs, out, true);

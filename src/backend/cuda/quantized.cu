@@ -489,9 +489,7 @@ bool dp4a_takes(const QuantizedMatmul& p, const std::vector<Array>& inputs, Dtyp
   const Array &x = inputs[0], &words = inputs[1], &scales = inputs[2], &biases = inputs[3];
   const int64_t k = x.shape(-1);
   auto on_device = [](const Array& a) { return a.is_contiguous() && a.device().type == DeviceType::cuda; };
-  auto aligned = [](const Array& a) {
-    return cuda::aligned16(static_cast<const char*>(a.buffer()->device(a.device())) + a.offset() * int64_t(itemsize(a.dtype())));
-  };
+  auto aligned = [](const Array& a) { return cuda::aligned16(cuda::device_address(a)); };
   const Dtype s = scales.dtype();
   return p.transpose && p.bits == 4 && k > 0 && x.size() == k && dtype != Dtype::float32 && k % 32 == 0 &&
          p.group_size % 32 == 0 && on_device(words) && on_device(scales) && on_device(biases) &&

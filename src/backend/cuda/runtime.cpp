@@ -6,6 +6,8 @@
 
 #include "backend/cuda/caching_allocator.h"
 #include "core/profiler.h"
+#include "tessera/array.h"
+#include "tessera/buffer.h"
 #include "tessera/device.h"
 
 namespace tessera {
@@ -93,6 +95,10 @@ void synchronize_stream() {
     auto [op, message] = device_error_message(code);
     fail(op, message);
   }
+}
+
+const void* device_address(const Array& a) {
+  return static_cast<const uint8_t*>(a.buffer()->device(Device::cuda(0))) + a.offset() * int64_t(itemsize(a.dtype()));
 }
 
 LaunchShape launch_shape(int64_t n, unsigned threads) {

@@ -9,7 +9,15 @@
 
 #include "tessera/error.h"
 
+namespace tessera {
+class Array;
+}
+
 namespace tessera::cuda {
+
+// The device address of an array's first element (its buffer's device copy, made on demand,
+// plus its offset in bytes).
+const void* device_address(const Array& a);
 
 // Initialises the backend on first use (registers the device memory); false without a GPU.
 bool initialize();
