@@ -113,9 +113,17 @@ Array addmm(const Array& bias, const Array& a, const Array& b);
 //   x + o_proj(attention) or x + down(mlp).
 // Each step is rounded to x's dtype where the separate ops (activation, multiply, add) would
 // round, so fusing changes no result.
+// And one prologue, input_norm: the product takes rms_norm(x, input_norm->weight, eps) instead of
+// x (a pre-norm block's norm and its first product as one op; a decode step's matrix-vector
+// kernel normalises x as it reads it, each value rounded as rms_norm's output would be).
+struct InputRmsNorm {
+  Array weight;  // [K]
+  float eps;
+};
 Array linear(const Array& x, const Array& weight, const std::optional<Array>& bias = std::nullopt,
              Activation activation = Activation::none, bool glu = false,
-             const std::optional<Array>& residual = std::nullopt);
+             const std::optional<Array>& residual = std::nullopt,
+             const std::optional<InputRmsNorm>& input_norm = std::nullopt);
 Array softmax(const Array& a, int axis = -1);  // accumulates in float32
 Array log_softmax(const Array& a, int axis = -1);
 // Normalise over the last axis; weight/bias of shape [last] are optional.
@@ -175,14 +183,15 @@ Array quantized_matmul(const Array& x, const Array& w, const Array& scales, cons
 Array quantized_addmm(const Array& bias, const Array& x, const Array& w, const Array& scales,
                       const Array& biases, int group_size = 64, int bits = 4,
                       Activation activation = Activation::none);
-// quantized_addmm (or quantized_matmul without a bias) with linear's epilogues: activation, glu
-// (w's rows a gate half then an up half; the result [..., N / 2]) and + residual, rounded where the
-// separate ops would round. The quantized Linear layer's op in a decoder block, where a decode
-// step's product and epilogue are one launch on CUDA.
+// quantized_addmm (or quantized_matmul without a bias) with linear's prologue (input_norm) and
+// epilogues: activation, glu (w's rows a gate half then an up half; the result [..., N / 2]) and
+// + residual, rounded where the separate ops would round. The quantized Linear layer's op in a
+// decoder block, where a decode step's norm, product and epilogue are one launch on CUDA.
 Array quantized_linear(const Array& x, const Array& w, const Array& scales, const Array& biases,
                        const std::optional<Array>& bias, int group_size, int bits,
                        Activation activation = Activation::none, bool glu = false,
-                       const std::optional<Array>& residual = std::nullopt);
+                       const std::optional<Array>& residual = std::nullopt,
+                       const std::optional<InputRmsNorm>& input_norm = std::nullopt);
 // x @ dequantize(w)^T [+ bias] for 8-bit weights computed in integers: x is quantized on the fly
 // to int8 per token and per group of the weights (symmetric, scale max|x| / 127), the dot
 // products with the uint8 weight codes run in int32 (AMX on CPUs that have it) and are scaled

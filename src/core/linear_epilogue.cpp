@@ -1,6 +1,6 @@
-// Linear's and quantized_linear's epilogues (glu, residual) as the separate ops would compute
-// them: the product, then activation(gate) * up, then + residual, each rounded to the output
-// dtype. Backends use it for the shapes their fused kernels do not take (the CPU always; CUDA
+// Linear's and quantized_linear's prologue (input norm) and epilogues (glu, residual) as the
+// separate ops would compute them: rms_norm, the product, then activation(gate) * up, then
+// + residual, each rounded to the output dtype. Backends use it for the shapes their fused kernels do not take (the CPU always; CUDA
 // beyond a decode step's row), so every path gives the same numbers.
 #include "core/primitives.h"
 #include "tessera/error.h"
@@ -28,6 +28,19 @@ Array full_width(const Array& out, int64_t n) {
   return scratch(out, full);
 }
 
+// The product's inputs [begin, end) with x replaced by rms_norm(x, inputs[norm_index], eps) when
+// there is an input norm.
+std::vector<Array> product_inputs(const std::vector<Array>& inputs, size_t end, std::optional<float> norm_eps,
+                                  size_t norm_index, bool cuda) {
+  std::vector<Array> in(inputs.begin(), inputs.begin() + std::ptrdiff_t(end));
+  if (norm_eps) {
+    Array normed = scratch(inputs[0], inputs[0].shape());
+    run(RMSNorm(*norm_eps, true), {inputs[0], inputs[norm_index]}, normed, cuda);
+    in[0] = normed;
+  }
+  return in;
+}
+
 }  // namespace
 
 void finish_linear_epilogue(const Array& product, Activation glu_activation, const Array* residual, Array& out,
@@ -46,17 +59,24 @@ void finish_linear_epilogue(const Array& product, Activation glu_activation, con
 }
 
 void Linear::eval_unfused(const std::vector<Array>& inputs, Array& out, bool cuda) {
-  std::vector<Array> product_inputs(inputs.begin(), inputs.begin() + (has_bias ? 3 : 2));
+  std::vector<Array> in = product_inputs(inputs, has_bias ? 3 : 2, norm_eps, norm_index(), cuda);
+  // Only the norm to separate: the rest is a plain product, run as the backend runs one.
+  if (norm_eps && !glu && !has_residual) return run(Linear(activation, has_bias), in, out, cuda);
   Array product = full_width(out, inputs[1].shape(0));
-  run(Linear(glu ? Activation::none : activation, has_bias), product_inputs, product, cuda);
+  run(Linear(glu ? Activation::none : activation, has_bias), in, product, cuda);
   finish_linear_epilogue(product, glu ? activation : Activation::none, has_residual ? &inputs.back() : nullptr, out,
                          cuda);
 }
 
 void QuantizedMatmul::eval_unfused(const std::vector<Array>& inputs, Array& out, bool cuda) {
-  std::vector<Array> product_inputs(inputs.begin(), inputs.begin() + (has_bias ? 5 : 4));
+  std::vector<Array> in = product_inputs(inputs, has_bias ? 5 : 4, norm_eps, norm_index(), cuda);
+  // Only the norm to separate: the rest is a plain product (maybe with an activation), run as the
+  // backend runs one. (Without a norm, an activation alone comes here from CUDA's kernels that do
+  // not fuse it, and is applied below.)
+  if (norm_eps && !glu && !has_residual)
+    return run(QuantizedMatmul(transpose, group_size, bits, has_bias, activation), in, out, cuda);
   Array product = full_width(out, glu ? 2 * out.shape(-1) : out.shape(-1));
-  run(QuantizedMatmul(transpose, group_size, bits, has_bias), product_inputs, product, cuda);
+  run(QuantizedMatmul(transpose, group_size, bits, has_bias), in, product, cuda);
   if (!glu && activation != Activation::none) {
     Array activated = has_residual ? full_width(out, out.shape(-1)) : out;
     run(Unary(activation_op(activation)), {product}, activated, cuda);

@@ -169,15 +169,19 @@ class Matmul : public Primitive {
 // activation(x [..., K] @ weight [N, K]^T [+ bias [N]]), or with glu activation(gate) * up over
 // the two halves of the product, then + residual; inputs: x, weight [, bias] [, residual]. The
 // weight is a parameter: backends may keep a prepared copy of it with its buffer.
+// inputs: x, weight [, bias] [, input norm weight] [, residual]
 class Linear : public Primitive {
  public:
-  Linear(Activation activation, bool has_bias, bool glu = false, bool has_residual = false)
-      : activation(activation), has_bias(has_bias), glu(glu), has_residual(has_residual) {}
+  Linear(Activation activation, bool has_bias, bool glu = false, bool has_residual = false,
+         std::optional<float> norm_eps = std::nullopt)
+      : activation(activation), has_bias(has_bias), glu(glu), has_residual(has_residual), norm_eps(norm_eps) {}
   TESSERA_PRIMITIVE(Linear)
   Activation activation;
   bool has_bias, glu, has_residual;
-  // glu and the residual as the separate ops would apply them (product, activation, multiply,
-  // add, each rounded), on either backend: where no fused kernel takes the shape.
+  std::optional<float> norm_eps;  // set: x goes through rms_norm first (ops.h linear's input_norm)
+  size_t norm_index() const { return has_bias ? 3 : 2; }
+  // The input norm, glu and the residual as the separate ops would apply them (norm, product,
+  // activation, multiply, add, each rounded), on either backend: where no fused kernel takes the shape.
   void eval_unfused(const std::vector<Array>& inputs, Array& out, bool cuda);
 };
 
@@ -309,17 +313,20 @@ class Dequantize : public Primitive {  // inputs: packed w, scales, biases
 class QuantizedMatmul : public Primitive {
  public:
   QuantizedMatmul(bool transpose, int group_size, int bits, bool has_bias, Activation activation = Activation::none,
-                  bool glu = false, bool has_residual = false)
+                  bool glu = false, bool has_residual = false, std::optional<float> norm_eps = std::nullopt)
       : transpose(transpose), group_size(group_size), bits(bits), has_bias(has_bias), activation(activation),
-        glu(glu), has_residual(has_residual) {}
+        glu(glu), has_residual(has_residual), norm_eps(norm_eps) {}
   TESSERA_PRIMITIVE(QuantizedMatmul)
   bool transpose;
   int group_size, bits;
   bool has_bias;
-  // quantized_linear's epilogue, as Linear's (inputs then end with the residual).
+  // quantized_linear's prologue and epilogue, as Linear's (inputs: x, w, scales, biases [, bias]
+  // [, input norm weight] [, residual]).
   Activation activation;
   bool glu, has_residual;
-  bool has_epilogue() const { return activation != Activation::none || glu || has_residual; }
+  std::optional<float> norm_eps;
+  size_t norm_index() const { return has_bias ? 5 : 4; }
+  bool has_epilogue() const { return activation != Activation::none || glu || has_residual || norm_eps; }
   void eval_unfused(const std::vector<Array>& inputs, Array& out, bool cuda);
 };
 

@@ -237,11 +237,12 @@ class DecoderModel : public CausalLM {
     for (size_t i = 0; i < layers_.size(); ++i) {
       const DecoderLayer& l = layers_[i];
       for (size_t s = 0; s < caches.size(); ++s) layer_caches[s] = &caches[s]->layers[i];
-      // The residual adds ride in the output projections' epilogues (nn::Linear::plus_residual).
-      Array h = rms_norm(x, l.input_norm, c.eps);
-      x = attention(l, h, x, layer_caches, lengths, c.window[i], padding, at ? &*at : nullptr);
-      h = rms_norm(x, l.post_attention_norm, c.eps);
-      x = l.moe ? add(x, (*l.moe)(h)) : (*l.mlp)(h, x);
+      // The norms ride in the next products' prologues (nn::LinearInput), the residual adds in
+      // the output projections' epilogues (nn::Linear::plus_residual).
+      x = attention(l, nn::LinearInput(x, l.input_norm, c.eps), x, layer_caches, lengths, c.window[i], padding,
+                    at ? &*at : nullptr);
+      nn::LinearInput h(x, l.post_attention_norm, c.eps);
+      x = l.moe ? add(x, (*l.moe)(h.applied())) : (*l.mlp)(h, x);
     }
     if (last_only && !(lengths.size() == 1 && lengths[0] == 1)) {
       std::vector<int32_t> last;
@@ -256,7 +257,7 @@ class DecoderModel : public CausalLM {
 
   // residual + the attention block's output for input h. Projections run over all the packed
   // tokens at once; rotary positions, the cache and the attention itself per sequence.
-  Array attention(const DecoderLayer& l, const Array& h, const Array& residual, const std::vector<LayerCache*>& caches,
+  Array attention(const DecoderLayer& l, const nn::LinearInput& h, const Array& residual, const std::vector<LayerCache*>& caches,
                   const std::vector<int64_t>& lengths, std::optional<int64_t> window,
                   const std::vector<bool>& padding, StepAt* step) const {
     const DecoderConfig& c = cfg_;
@@ -272,9 +273,9 @@ class DecoderModel : public CausalLM {
       };
       q = clip(q), k = clip(k), v = clip(v);
     }
-    int64_t batch = h.shape(0);
+    int64_t batch = h.x.shape(0);
     if (caches.size() == 1)
-      return l.o.plus_residual(attend(l, q, k, v, *caches[0], batch, h.shape(1), window, padding, step), residual);
+      return l.o.plus_residual(attend(l, q, k, v, *caches[0], batch, h.x.shape(1), window, padding, step), residual);
     std::vector<Array> contexts;
     int64_t at = 0;
     for (size_t s = 0; s < caches.size(); ++s) {

@@ -14,7 +14,7 @@ GatedMLP GatedMLP::load(Weights& w, const std::string& prefix, const Names& name
   return m;
 }
 
-Array GatedMLP::gated(const Array& x) const {
+Array GatedMLP::gated(const LinearInput& x) const {
   std::optional<Activation> fused = fusable_activation(act);
   // (fuse_linears never fuses int8-compute weights; an observer must see gate and up apart.)
   if (gate_up && fused && !current_linear_input_observer()) return gate_up->gated(x, *fused);
@@ -22,8 +22,10 @@ Array GatedMLP::gated(const Array& x) const {
   return multiply(activation(act, gate_up_out[0]), gate_up_out[1]);
 }
 
-Array GatedMLP::operator()(const Array& x) const { return down(gated(x)); }
+Array GatedMLP::operator()(const LinearInput& x) const { return down(gated(x)); }
 
-Array GatedMLP::operator()(const Array& x, const Array& residual) const { return down.plus_residual(gated(x), residual); }
+Array GatedMLP::operator()(const LinearInput& x, const Array& residual) const {
+  return down.plus_residual(gated(x), residual);
+}
 
 }  // namespace tessera::nn

@@ -19,14 +19,15 @@ struct GatedMLP {
   };
   static GatedMLP load(Weights& w, const std::string& prefix, const Names& names, int64_t hidden,
                        int64_t intermediate, const std::string& act);
-  Array operator()(const Array& x) const;
+  Array operator()(const LinearInput& x) const;
   // residual + (*this)(x), the add in down's epilogue where it can be (Linear::plus_residual).
-  Array operator()(const Array& x, const Array& residual) const;
+  Array operator()(const LinearInput& x, const Array& residual) const;
 
  private:
-  // act(gate(x)) * up(x): one product with the gating in its epilogue where gate and up are fused
-  // and the activation is one kernels apply (ops.h linear / quantized_linear, glu).
-  Array gated(const Array& x) const;
+  // act(gate(x)) * up(x): one product with the gating in its epilogue (and x's norm in its
+  // prologue) where gate and up are fused and the activation is one kernels apply (ops.h linear /
+  // quantized_linear, glu).
+  Array gated(const LinearInput& x) const;
 };
 
 }  // namespace tessera::nn

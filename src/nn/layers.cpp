@@ -18,9 +18,18 @@ void observe_input(const std::string& name, const Array& x) {
 }
 }  // namespace
 
-Array Linear::operator()(const Array& x) const {
+Array Linear::operator()(const LinearInput& in) const {
+  const auto* q = std::get_if<QuantizedWeight>(&weight);
+  // The norm stays in the product unless an observer must see its output or int8 compute takes it.
+  if (in.norm && !current_linear_input_observer() && !(q && q->int8_compute)) {
+    if (q)
+      return quantized_linear(in.x, q->packed, q->scales, q->biases, bias, q->spec.group_size, q->spec.bits,
+                              Activation::none, false, std::nullopt, in.norm);
+    return linear(in.x, std::get<Array>(weight), bias, Activation::none, false, std::nullopt, in.norm);
+  }
+  const Array x = in.applied();
   observe_input(name, x);
-  if (const auto* q = std::get_if<QuantizedWeight>(&weight)) {
+  if (q) {
     const QuantizationSpec& spec = q->spec;
     if (q->int8_compute) return quantized_matmul_int8(x, q->packed, q->scales, q->biases, bias, spec.group_size);
     return bias ? quantized_addmm(*bias, x, q->packed, q->scales, q->biases, spec.group_size, spec.bits)
@@ -66,11 +75,12 @@ Array Linear::plus_residual(const Array& x, const Array& residual) const {
   return linear(x, std::get<Array>(weight), bias, Activation::none, false, residual);
 }
 
-Array Linear::gated(const Array& x, Activation activation) const {
-  observe_input(name, x);
+Array Linear::gated(const LinearInput& in, Activation activation) const {
+  if (current_linear_input_observer()) observe_input(name, in.applied());
   if (const auto* q = std::get_if<QuantizedWeight>(&weight))
-    return quantized_linear(x, q->packed, q->scales, q->biases, bias, q->spec.group_size, q->spec.bits, activation, true);
-  return linear(x, std::get<Array>(weight), bias, activation, true);
+    return quantized_linear(in.x, q->packed, q->scales, q->biases, bias, q->spec.group_size, q->spec.bits, activation,
+                            true, std::nullopt, in.norm);
+  return linear(in.x, std::get<Array>(weight), bias, activation, true, std::nullopt, in.norm);
 }
 
 namespace {
@@ -130,10 +140,11 @@ std::optional<Linear> fuse_linears(const std::vector<Linear*>& parts) {
 }
 
 std::vector<Array> fused_outputs(const std::optional<Linear>& fused, const std::vector<const Linear*>& parts,
-                                 const Array& x) {
+                                 const LinearInput& x) {
   std::vector<Array> out;
   if (!fused || current_linear_input_observer()) {
-    for (const Linear* l : parts) out.push_back((*l)(x));
+    const Array applied = x.applied();  // the norm once for all parts
+    for (const Linear* l : parts) out.push_back((*l)(applied));
     return out;
   }
   Array y = (*fused)(x);

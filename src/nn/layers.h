@@ -9,6 +9,18 @@
 
 namespace tessera::nn {
 
+// A Linear's input: x, or rms_norm(x, norm weight, eps) not applied yet. A pre-norm block hands its
+// norm to the block's first product, which applies it as it reads x where the backend can (ops.h
+// linear's input_norm: a decode step saves the norm's launch). Arrays convert implicitly.
+struct LinearInput {
+  LinearInput(const Array& x) : x(x) {}  // NOLINT(google-explicit-constructor)
+  LinearInput(const Array& x, const Array& norm_weight, float eps) : x(x), norm(InputRmsNorm{norm_weight, eps}) {}
+  Array x;
+  std::optional<InputRmsNorm> norm;
+  // The input as an array (the norm applied as its own op).
+  Array applied() const { return norm ? rms_norm(x, norm->weight, norm->eps) : x; }
+};
+
 // y = x W^T + b with W stored [out, in] as in PyTorch; W^T is a view, never a copy. A quantized
 // W (MLX's affine format) is dequantized on the fly by quantized_matmul.
 struct Linear {
@@ -16,7 +28,7 @@ struct Linear {
   std::optional<Array> bias;
   std::string name;  // the checkpoint prefix it was loaded from, for LinearInputObserver
   static Linear load(Weights& w, const std::string& prefix, int64_t in, int64_t out, bool has_bias = true);
-  Array operator()(const Array& x) const;
+  Array operator()(const LinearInput& x) const;
   // activation(x W^T + b) for a Hugging Face hidden_act name, fused into the GEMM where the
   // backend can (dense weights, activations `linear` knows).
   Array operator()(const Array& x, const std::string& activation) const;
@@ -25,7 +37,7 @@ struct Linear {
   Array plus_residual(const Array& x, const Array& residual) const;
   // activation(gate) * up for a Linear whose rows are a gate half then an up half (gate and up
   // fused by fuse_linears), in the product's epilogue where the backend can. Not for int8 compute.
-  Array gated(const Array& x, Activation activation) const;
+  Array gated(const LinearInput& x, Activation activation) const;
 };
 
 // Linears applied to the same input, as one: their weights (dense, or quantized alike: packed
@@ -38,7 +50,7 @@ std::optional<Linear> fuse_linears(const std::vector<Linear*>& parts);
 // The fused Linear applied once and its output split back into the parts' outputs (views of the
 // last axis), or each part applied alone when there is no fused Linear or an observer is active.
 std::vector<Array> fused_outputs(const std::optional<Linear>& fused, const std::vector<const Linear*>& parts,
-                                 const Array& x);
+                                 const LinearInput& x);
 
 struct Embedding {
   Array weight;  // [vocab, dim]

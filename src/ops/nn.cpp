@@ -44,7 +44,8 @@ Array addmm(const Array& bias, const Array& a, const Array& b) {
 }
 
 Array linear(const Array& x, const Array& weight, const std::optional<Array>& bias,
-             Activation activation, bool glu, const std::optional<Array>& residual) {
+             Activation activation, bool glu, const std::optional<Array>& residual,
+             const std::optional<InputRmsNorm>& input_norm) {
   detail::check_floating(x, "linear");
   detail::check_floating(weight, "linear");
   TESSERA_CHECK(x.ndim() >= 1 && weight.ndim() == 2, "linear",
@@ -59,10 +60,13 @@ Array linear(const Array& x, const Array& weight, const std::optional<Array>& bi
   if (x.ndim() == 1) {
     std::optional<Array> residual_2d;
     if (residual) residual_2d = reshape(*residual, {1, residual->size()});
-    Array y = linear(reshape(x, {1, x.shape(0)}), weight, bias, activation, glu, residual_2d);
+    Array y = linear(reshape(x, {1, x.shape(0)}), weight, bias, activation, glu, residual_2d, input_norm);
     return reshape(y, {y.shape(1)});
   }
   Dtype dtype = promote(x.dtype(), weight.dtype());
+  // The norm rounds in x's dtype (rms_norm's output): fused only when the product keeps it.
+  if (input_norm && x.dtype() != dtype)
+    return linear(rms_norm(x, input_norm->weight, input_norm->eps), weight, bias, activation, glu, residual);
   std::vector<Array> inputs = {astype(x, dtype), astype(weight, dtype)};
   if (bias) {
     TESSERA_CHECK(bias->ndim() == 1 && bias->shape(0) == weight.shape(0), "linear",
@@ -71,6 +75,7 @@ Array linear(const Array& x, const Array& weight, const std::optional<Array>& bi
     detail::check_floating(*bias, "linear");
     inputs.push_back(astype(*bias, dtype));
   }
+  if (input_norm) inputs.push_back(detail::input_norm_weight(*input_norm, x, dtype, "linear"));
   Shape out = x.shape();
   out.back() = glu ? weight.shape(0) / 2 : weight.shape(0);
   if (residual) {
@@ -79,7 +84,10 @@ Array linear(const Array& x, const Array& weight, const std::optional<Array>& bi
     detail::check_floating(*residual, "linear");
     inputs.push_back(astype(*residual, dtype));
   }
-  return build<Linear>(out, dtype, std::move(inputs), activation, bias.has_value(), glu, residual.has_value());
+  std::optional<float> norm_eps;
+  if (input_norm) norm_eps = input_norm->eps;
+  return build<Linear>(out, dtype, std::move(inputs), activation, bias.has_value(), glu, residual.has_value(),
+                       norm_eps);
 }
 
 namespace {

@@ -28,4 +28,12 @@ void check_floating(const Array& a, const char* op) {
                 "expects a floating-point array, got " + std::string(name(a.dtype())));
 }
 
+Array input_norm_weight(const InputRmsNorm& norm, const Array& x, Dtype dtype, const char* op) {
+  check_floating(norm.weight, op);
+  TESSERA_CHECK(norm.weight.ndim() == 1 && norm.weight.shape(0) == x.shape(-1), op,
+                "input norm weight of shape " + to_string(norm.weight.shape()) + " does not match x " +
+                    to_string(x.shape()));
+  return astype(norm.weight, dtype);
+}
+
 }  // namespace tessera::detail

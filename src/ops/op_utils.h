@@ -21,6 +21,10 @@ Array build(Shape shape, Dtype dtype, std::vector<Array> inputs, Args&&... args)
 
 void check_floating(const Array& a, const char* op);
 
+// linear's / quantized_linear's input_norm weight, checked against x [..., K] (floating, [K]) and
+// cast to the product's dtype: the input the primitive takes.
+Array input_norm_weight(const InputRmsNorm& norm, const Array& x, Dtype dtype, const char* op);
+
 // gather_matmul's operand checks (x floating with `in` features, int32 indices whose shape x's
 // leading shape is, with or without the last axis; w's `out` rows even with a glu; row_weights
 // floating of indices' shape) and its result: appended to `inputs` (row_weights cast to x's

@@ -116,9 +116,9 @@ Array quantized_addmm(const Array& bias, const Array& x, const Array& w, const A
 
 Array quantized_linear(const Array& x, const Array& w, const Array& scales, const Array& biases,
                        const std::optional<Array>& bias, int group_size, int bits, Activation activation, bool glu,
-                       const std::optional<Array>& residual) {
+                       const std::optional<Array>& residual, const std::optional<InputRmsNorm>& input_norm) {
   Array y = quantized_matmul_impl(x, w, scales, biases, true, group_size, bits, bias);
-  if (activation == Activation::none && !glu && !residual) return y;
+  if (activation == Activation::none && !glu && !residual && !input_norm) return y;
   const int64_t n = w.shape(0);
   TESSERA_CHECK(!glu || (activation != Activation::none && n % 2 == 0), "quantized_linear",
                 "glu needs an activation and an even number of output features (gate half, up half), got " +
@@ -126,6 +126,11 @@ Array quantized_linear(const Array& x, const Array& w, const Array& scales, cons
   Shape out = y.shape();
   out.back() = glu ? n / 2 : n;
   std::vector<Array> inputs = y.inputs();
+  std::optional<float> norm_eps;
+  if (input_norm) {
+    inputs.push_back(detail::input_norm_weight(*input_norm, x, x.dtype(), "quantized_linear"));
+    norm_eps = input_norm->eps;
+  }
   if (residual) {
     TESSERA_CHECK(residual->shape() == out, "quantized_linear",
                   "residual of shape " + to_string(residual->shape()) + " does not match the result's " + to_string(out));
@@ -133,7 +138,7 @@ Array quantized_linear(const Array& x, const Array& w, const Array& scales, cons
     inputs.push_back(astype(*residual, x.dtype()));
   }
   return build<QuantizedMatmul>(std::move(out), x.dtype(), std::move(inputs), true, group_size, bits, bias.has_value(),
-                                activation, glu, residual.has_value());
+                                activation, glu, residual.has_value(), norm_eps);
 }
 
 Array gather_quantized_matmul(const Array& x, const Array& w, const Array& scales, const Array& biases,

@@ -571,23 +571,36 @@ std::vector<OpCase> build_cases() {
   // bits 4: quantized_linear on the weight quantized with group 64. CUDA's one-row 4-bit kernel
   // rounds x to int8 per 32 values (~0.5% per product): 1e-2, and 2e-2 with glu, whose result
   // multiplies two such products (seen: 1.3e-2 in bfloat16 on 24 outputs).
+  // norm: the prologue, rms_norm(x, weight [K], 1e-5) first (the gemv / dp4a kernels' staging).
   auto linear_epilogue_case = [&](const std::string& name, Shape x, int64_t n_out, bool has_bias, Activation act,
-                                  double (*act_ref)(double), bool glu, bool residual, int bits = 0) {
+                                  double (*act_ref)(double), bool glu, bool residual, int bits = 0,
+                                  bool norm = false) {
     const int64_t k = x.back(), n = glu ? 2 * n_out : n_out;
     Shape out = x;
     out.back() = n_out;
-    std::vector<InputSpec> inputs = {normal(x), normal({n, k}), normal({has_bias ? n : 1}), normal(out)};
+    std::vector<InputSpec> inputs = {normal(x), normal({n, k}), normal({has_bias ? n : 1}), normal(out), normal({k})};
+    constexpr float kEps = 1e-5f;
     add_case({name, inputs,
               [=](const std::vector<Array>& in) {
                 std::optional<Array> bias = has_bias ? std::optional<Array>(in[2]) : std::nullopt;
                 std::optional<Array> res = residual ? std::optional<Array>(in[3]) : std::nullopt;
-                if (!bits) return linear(in[0], in[1], bias, act, glu, res);
+                std::optional<InputRmsNorm> input_norm;
+                if (norm) input_norm = InputRmsNorm{in[4], kEps};
+                if (!bits) return linear(in[0], in[1], bias, act, glu, res, input_norm);
                 QuantizedArrays q = quantize(in[1], 64, bits);
-                return quantized_linear(in[0], q.weight, q.scales, q.biases, bias, 64, bits, act, glu, res);
+                return quantized_linear(in[0], q.weight, q.scales, q.biases, bias, 64, bits, act, glu, res, input_norm);
               },
               [=](const std::vector<RefTensor>& in) {
                 RefTensor w = bits ? ref_dequantize(ref_quantize(in[1], 64, bits), 64, bits) : in[1];
-                RefTensor y = ref_matmul(in[0], ref_transpose_last2(w));
+                RefTensor xs = in[0];
+                if (norm)
+                  for (size_t row = 0; row < xs.data.size() / size_t(k); ++row) {
+                    double squares = 0;
+                    for (int64_t i = 0; i < k; ++i) squares += xs.data[row * size_t(k) + size_t(i)] * xs.data[row * size_t(k) + size_t(i)];
+                    const double inverse = 1.0 / std::sqrt(squares / double(k) + kEps);
+                    for (int64_t i = 0; i < k; ++i) xs.data[row * size_t(k) + size_t(i)] *= inverse * in[4].data[size_t(i)];
+                  }
+                RefTensor y = ref_matmul(xs, ref_transpose_last2(w));
                 if (has_bias) y = ref_zip(y, in[2], [](double v, double b) { return v + b; });
                 RefTensor r = make_ref(out);
                 const int64_t rows = r.data.size() / size_t(n_out);
@@ -621,6 +634,20 @@ std::vector<OpCase> build_cases() {
                        4);
   linear_epilogue_case("quantized_linear_glu_residual_8bit", {1, 128}, 16, false, Activation::silu, silu_fn, true, true,
                        8);
+  // With the input norm: CUDA's matrix-vector kernel (one row; two rows with glu), its unfused
+  // path (many rows), the 4-bit dp4a kernel (with and without an epilogue) and 8-bit (unfused).
+  linear_epilogue_case("linear_norm_one_row", {1, 1, 256}, 48, false, Activation::none, nullptr, false, false, 0, true);
+  linear_epilogue_case("linear_norm_glu_two_rows", {2, 64}, 16, true, Activation::silu, silu_fn, true, false, 0, true);
+  linear_epilogue_case("linear_norm_residual_many_rows", {3, 7, 32}, 12, true, Activation::none, nullptr, false, true, 0,
+                       true);
+  linear_epilogue_case("quantized_linear_norm_one_row", {1, 512}, 72, true, Activation::none, nullptr, false, false, 4,
+                       true);
+  linear_epilogue_case("quantized_linear_norm_glu_one_row", {1, 1, 256}, 40, false, Activation::silu, silu_fn, true,
+                       false, 4, true);
+  linear_epilogue_case("quantized_linear_norm_many_rows", {2, 5, 128}, 20, true, Activation::silu, silu_fn, false, true,
+                       4, true);
+  linear_epilogue_case("quantized_linear_norm_8bit", {1, 128}, 16, false, Activation::none, nullptr, false, false, 8,
+                       true);
   add_case({"matmul_vector", {normal({6}), normal({6, 5})},
             [](const std::vector<Array>& in) { return matmul(in[0], in[1]); },
             [](const std::vector<RefTensor>& in) {

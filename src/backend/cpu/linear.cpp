@@ -25,7 +25,8 @@ void generic_linear(const std::vector<Array>& inputs, Activation activation, Arr
 }  // namespace
 
 void Linear::eval_cpu(const std::vector<Array>& inputs, Array& out) {
-  if (glu || has_residual) return eval_unfused(inputs, out, false);  // for the CPU a pass over [M, N] is cheap
+  // For the CPU a pass over [M, K] or [M, N] is cheap next to the product.
+  if (glu || has_residual || norm_eps) return eval_unfused(inputs, out, false);
   const Array& x = inputs[0];
   const Array& w = inputs[1];
   const int64_t k = x.shape(-1), n = out.shape(-1);

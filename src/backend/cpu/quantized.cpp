@@ -135,7 +135,7 @@ void Dequantize::eval_cpu(const std::vector<Array>& inputs, Array& out) {
 }
 
 void QuantizedMatmul::eval_cpu(const std::vector<Array>& inputs, Array& out) {
-  if (glu || has_residual) return eval_unfused(inputs, out, false);  // the activation alone is fused below
+  if (glu || has_residual || norm_eps) return eval_unfused(inputs, out, false);  // the activation alone is fused below
   const Array& x = inputs[0];
   PackedOperand w = packed_operand(inputs[1], inputs[2], inputs[3], group_size, bits);
   const int64_t k = x.shape(-1), n = out.shape(-1), m = x.size() / std::max<int64_t>(k, 1);

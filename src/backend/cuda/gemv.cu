@@ -6,6 +6,7 @@
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/epilogue.cuh"
 #include "backend/cuda/gemv.h"
+#include "backend/cuda/input_norm.cuh"
 
 namespace tessera::cuda {
 
@@ -13,20 +14,33 @@ namespace {
 
 constexpr int kWarpsPerBlock = 8;
 
-// acc[r] += x[r, :] . w_row over this lane's share of the 16-byte chunks.
+// The first four 16-byte chunks a lane reads of a weight row (lane, lane + 32, lane + 64, lane +
+// 96), requested before anything that does not need them (the input norm's staging of x).
+template <typename T>
+struct FirstChunks {
+  Vector16<T> v[4];
+};
+template <typename T>
+__device__ __forceinline__ FirstChunks<T> first_chunks(const T* w_row_ptr, int64_t k, int lane) {
+  using V = Vector16<T>;
+  FirstChunks<T> f{};
+  if (lane + 96 < k / V::kCount) {
+    const V* w_row = reinterpret_cast<const V*>(w_row_ptr);
+#pragma unroll
+    for (int u = 0; u < 4; ++u) f.v[u] = w_row[lane + 32 * u];
+  }
+  return f;
+}
+
+// acc[r] += x[r, :] . w_row over this lane's share of the 16-byte chunks, starting from `first`.
 template <typename T, int kRows>
 __device__ __forceinline__ void dot_rows(const T* x, int64_t x_ld, const T* w_row_ptr, int64_t k, int lane,
-                                         float (&acc)[kRows]) {
+                                         const FirstChunks<T>& first, float (&acc)[kRows]) {
   using V = Vector16<T>;
   constexpr int E = V::kCount;
   const V* w_row = reinterpret_cast<const V*>(w_row_ptr);
   int64_t chunks = k / E;
-  // Four independent 16-byte weight loads in flight per lane before they are used.
-  int64_t c = lane;
-  for (; c + 96 < chunks; c += 128) {
-    V wv[4];
-#pragma unroll
-    for (int u = 0; u < 4; ++u) wv[u] = w_row[c + 32 * u];
+  auto accumulate = [&](const V (&wv)[4], int64_t c) {
 #pragma unroll
     for (int u = 0; u < 4; ++u) {
 #pragma unroll
@@ -36,6 +50,18 @@ __device__ __forceinline__ void dot_rows(const T* x, int64_t x_ld, const T* w_ro
         for (int e = 0; e < E; ++e) acc[r] += load(wv[u].v[e]) * load(xv.v[e]);
       }
     }
+  };
+  // Four independent 16-byte weight loads in flight per lane before they are used.
+  int64_t c = lane;
+  if (c + 96 < chunks) {
+    accumulate(first.v, c);
+    c += 128;
+  }
+  for (; c + 96 < chunks; c += 128) {
+    V wv[4];
+#pragma unroll
+    for (int u = 0; u < 4; ++u) wv[u] = w_row[c + 32 * u];
+    accumulate(wv, c);
   }
   for (; c < chunks; c += 32) {
     V wv = w_row[c];
@@ -50,17 +76,34 @@ __device__ __forceinline__ void dot_rows(const T* x, int64_t x_ld, const T* w_ro
 
 // A warp per output feature `col`: its weight row (with glu also the up row col + n), then the
 // epilogue in the order and with the roundings of the separate ops: + bias, activation,
-// * up, + residual.
-template <typename T, int kRows, bool kGlu>
+// * up, + residual. With kNorm the block first stages rms_norm(x) in shared memory
+// (input_norm.cuh), after each warp has requested its first weight chunks.
+template <typename T, int kRows, bool kGlu, bool kNorm>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_kernel(const T* x, int64_t x_ld, const T* w, int64_t w_ld, const T* bias, T* out, int64_t n, int64_t k,
-                Activation activation, const T* residual) {
+                Activation activation, const T* residual, InputNorm<T> norm) {
   int64_t col = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   int lane = threadIdx.x % 32;
-  if (col >= n) return;
+  const bool active = col < n;
+  FirstChunks<T> gate_first{}, up_first{};
+  if (active) gate_first = first_chunks(w + col * w_ld, k, lane);
+  if (kGlu && active) up_first = first_chunks(w + (col + n) * w_ld, k, lane);
+  if constexpr (kNorm) {
+    extern __shared__ int4 staged[];
+    T* xs = reinterpret_cast<T*>(staged);  // [kRows][k]
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) {
+      const float inverse = norm.inverse_rms(x + r * x_ld, k);
+      for (int64_t i = threadIdx.x; i < k; i += blockDim.x) xs[r * k + i] = norm.normalized(load(x[r * x_ld + i]), i, inverse);
+    }
+    __syncthreads();
+    x = xs;
+    x_ld = k;
+  }
+  if (!active) return;
   float acc[kRows] = {}, up[kRows] = {};
-  dot_rows<T, kRows>(x, x_ld, w + col * w_ld, k, lane, acc);
-  if constexpr (kGlu) dot_rows<T, kRows>(x, x_ld, w + (col + n) * w_ld, k, lane, up);
+  dot_rows<T, kRows>(x, x_ld, w + col * w_ld, k, lane, gate_first, acc);
+  if constexpr (kGlu) dot_rows<T, kRows>(x, x_ld, w + (col + n) * w_ld, k, lane, up_first, up);
 #pragma unroll
   for (int r = 0; r < kRows; ++r) {
     float v = warp_sum(acc[r]) + (bias ? load(bias[col]) : 0.0f);
@@ -78,10 +121,14 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 template <typename T, int kRows>
 void launch(const GemvOperands& g) {
   unsigned blocks = unsigned((g.n + kWarpsPerBlock - 1) / kWarpsPerBlock);
-  auto kernel = g.glu ? gemv_kernel<T, kRows, true> : gemv_kernel<T, kRows, false>;
-  kernel<<<blocks, kWarpsPerBlock * 32, 0, stream()>>>(
+  const InputNorm<T> norm{static_cast<const T*>(g.norm_weight), g.norm_eps};
+  const bool normed = g.norm_weight != nullptr;
+  auto kernel = g.glu ? (normed ? gemv_kernel<T, kRows, true, true> : gemv_kernel<T, kRows, true, false>)
+                      : (normed ? gemv_kernel<T, kRows, false, true> : gemv_kernel<T, kRows, false, false>);
+  const size_t shared = normed ? size_t(kRows) * size_t(g.k) * sizeof(T) : 0;
+  kernel<<<blocks, kWarpsPerBlock * 32, shared, stream()>>>(
       static_cast<const T*>(g.x), g.x_ld, static_cast<const T*>(g.w), g.w_ld, static_cast<const T*>(g.bias),
-      static_cast<T*>(g.out), g.n, g.k, g.activation, static_cast<const T*>(g.residual));
+      static_cast<T*>(g.out), g.n, g.k, g.activation, static_cast<const T*>(g.residual), norm);
   check_launch("gemv");
 }
 
@@ -105,7 +152,8 @@ bool gemv(Dtype dtype, const GemvOperands& g) {
   int64_t item = int64_t(itemsize(dtype));
   bool fits = g.rows >= 1 && g.rows <= kGemvMaxRows && g.n > 0 && g.k > 0 && (g.k * item) % 16 == 0 &&
               (g.x_ld * item) % 16 == 0 && (g.w_ld * item) % 16 == 0 && aligned16(g.x) && aligned16(g.w) &&
-              (!g.glu || g.activation != Activation::none);
+              (!g.glu || g.activation != Activation::none) &&
+              (!g.norm_weight || g.rows * g.k * item <= kGemvMaxNormBytes);
   if (!fits) return false;
   switch (dtype) {
     case Dtype::float32: launch_rows<float>(g); return true;

@@ -1,5 +1,5 @@
 // The dense Linear layer on CUDA. A few rows (a decode step) go to the matrix-vector kernel with
-// the whole epilogue (bias, activation, glu, residual) in one launch. Otherwise matmul's
+// the input norm and the whole epilogue (bias, activation, glu, residual) in one launch. Otherwise matmul's
 // cuBLASLt path (bias, or bias + tanh GELU, in its epilogue) on the weight read transposed in
 // place, other activations as an elementwise kernel, glu and residual as the separate ops.
 // cuBLASLt keeps no per-weight state worth caching here, unlike the CPU's packed oneDNN weights.
@@ -12,21 +12,23 @@ namespace tessera {
 
 namespace {
 
-// x rows back to back (or a single row), weight rows contiguous, bias and residual contiguous.
-bool gemv_layout(const std::vector<Array>& inputs, bool has_bias, bool has_residual) {
+// x rows back to back (or a single row), weight rows contiguous, bias, norm weight and residual
+// contiguous.
+bool gemv_layout(const Linear& l, const std::vector<Array>& inputs) {
   const Array &x = inputs[0], &w = inputs[1];
   if (x.shape(-1) == 0) return false;
   int64_t rows = x.size() / x.shape(-1);
   bool x_rows = x.is_contiguous() || (rows == 1 && x.strides().back() == 1);
   return rows >= 1 && rows <= cuda::kGemvMaxRows && x_rows && w.strides()[1] == 1 &&
-         (!has_bias || inputs[2].is_contiguous()) && (!has_residual || inputs.back().is_contiguous());
+         (!l.has_bias || inputs[2].is_contiguous()) && (!l.has_residual || inputs.back().is_contiguous()) &&
+         (!l.norm_eps || inputs[l.norm_index()].is_contiguous());
 }
 
 }  // namespace
 
 void Linear::eval_cuda(const std::vector<Array>& inputs, Array& out) {
-  const bool epilogue = glu || has_residual || activation != Activation::none;
-  if (epilogue && out.size() > 0 && gemv_layout(inputs, has_bias, has_residual)) {
+  const bool epilogue = glu || has_residual || activation != Activation::none || norm_eps;
+  if (epilogue && out.size() > 0 && gemv_layout(*this, inputs)) {
     cuda::OpScope scope("linear");
     const Array &x = inputs[0], &w = inputs[1];
     out.allocate();
@@ -34,9 +36,13 @@ void Linear::eval_cuda(const std::vector<Array>& inputs, Array& out) {
                          has_bias ? cuda::device_address(inputs[2]) : nullptr, out.buffer()->mutable_device(out.device()),
                          x.size() / x.shape(-1), out.shape(-1), x.shape(-1), activation, glu,
                          has_residual ? cuda::device_address(inputs.back()) : nullptr};
+    if (norm_eps) {
+      g.norm_weight = cuda::device_address(inputs[norm_index()]);
+      g.norm_eps = *norm_eps;
+    }
     if (cuda::gemv(out.dtype(), g)) return;
   }
-  if (glu || has_residual) return eval_unfused(inputs, out, true);
+  if (glu || has_residual || norm_eps) return eval_unfused(inputs, out, true);
   std::vector<Array> matmul_inputs = {inputs[0], transposed_weight(inputs[0], inputs[1])};
   if (has_bias) matmul_inputs.push_back(inputs[2]);
   if (activation == Activation::none) return Matmul().eval_cuda(matmul_inputs, out);

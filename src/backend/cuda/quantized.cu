@@ -8,6 +8,7 @@
 #include "backend/cuda/device_types.cuh"
 #include "backend/cuda/epilogue.cuh"
 #include "backend/cuda/gemm.h"
+#include "backend/cuda/input_norm.cuh"
 #include "core/primitives.h"
 
 namespace tessera {
@@ -315,7 +316,8 @@ constexpr int kDp4aFeatures = 2;
 template <typename T, typename S, int F>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     fused_matvec_dp4a_kernel(const T* x, int64_t k, const uint32_t* packed, const S* scales, const S* biases,
-                             int group_size, const T* bias, int64_t n, T* out, LinearEpilogue<T> epilogue) {
+                             int group_size, const T* bias, int64_t n, T* out, LinearEpilogue<T> epilogue,
+                             InputNorm<T> norm) {
   extern __shared__ int4 records[];
   const int chunks = int(k / 32), groups_per_row = int(k / group_size);
   const int chunk_shift = __ffs(group_size / 32) - 1;  // chunks per group: a power of two
@@ -345,6 +347,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   };
   fetch(lane);
 
+  // With an input norm, x's values are rms_norm's (input_norm.cuh) from here on.
+  const float inverse = norm.weight ? norm.inverse_rms(x, k) : 1.0f;
+  auto value = [&](T v, int64_t i) { return norm.weight ? load(norm.normalized(load(v), i, inverse)) : load(v); };
   int* rec = reinterpret_cast<int*>(records);
   using V = Vector16<T>;
   // Two passes over each chunk of x (the second from L1), so few values are live at once next to
@@ -358,7 +363,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       const V part = xv[c * kVectors + j];
 #pragma unroll
       for (int e = 0; e < V::kCount; ++e) {
-        const float v = load(part.v[e]);
+        const float v = value(part.v[e], c * 32 + j * V::kCount + e);
         amax = fmaxf(amax, fabsf(v));
         total += v;
       }
@@ -373,7 +378,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       for (int j = 0; j < 8 / V::kCount; ++j) {
         const V part = xv[c * kVectors + w * (8 / V::kCount) + j];
 #pragma unroll
-        for (int e = 0; e < V::kCount; ++e) v[j * V::kCount + e] = load(part.v[e]);
+        for (int e = 0; e < V::kCount; ++e) v[j * V::kCount + e] = value(part.v[e], c * 32 + w * 8 + j * V::kCount + e);
       }
       uint32_t lo = 0, hi = 0;
 #pragma unroll
@@ -504,8 +509,8 @@ void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
   cuda::OpScope scope("quantized_matmul");
   const Array& x = inputs[0];
   const Dtype dtype = out.dtype();
-  // The epilogue (activation, glu, residual) rides in the dp4a kernel, a decode step's 4-bit
-  // product; other shapes run it as the separate ops.
+  // The prologue (input norm) and epilogue (activation, glu, residual) ride in the dp4a kernel,
+  // a decode step's 4-bit product; other shapes run them as the separate ops.
   const bool dp4a = dp4a_takes(*this, inputs, dtype);
   if (has_epilogue() && !dp4a) return eval_unfused(inputs, out, true);
   const int64_t k = x.shape(-1), n = glu ? 2 * out.shape(-1) : out.shape(-1), rows = x.size() / std::max<int64_t>(k, 1);
@@ -543,12 +548,14 @@ void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
               cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dp4a_shared)),
                           "cudaFuncSetAttribute(quantized matrix-vector)");
               cuda::LinearEpilogue<T> epilogue{activation, glu, nullptr};
-              std::shared_ptr<Buffer> keep_residual;
+              std::shared_ptr<Buffer> keep_residual, keep_norm;
               if (has_residual) epilogue.residual = cuda::contiguous_data<T>(inputs.back(), dtype, keep_residual);
+              cuda::InputNorm<T> norm;
+              if (norm_eps) norm = {cuda::contiguous_data<T>(inputs[norm_index()], dtype, keep_norm), *norm_eps};
               const int64_t per_block = int64_t(cuda::kWarpsPerBlock) * (glu ? 1 : cuda::kDp4aFeatures);
               const int64_t warps_of = glu ? n / 2 : n;
               kernel<<<unsigned((warps_of + per_block - 1) / per_block), cuda::kWarpsPerBlock * 32, dp4a_shared,
-                       cuda::stream()>>>(xs, k, wp, sp, bp, group_size, typed_bias, n, o, epilogue);
+                       cuda::stream()>>>(xs, k, wp, sp, bp, group_size, typed_bias, n, o, epilogue, norm);
               return;
             }
           }
