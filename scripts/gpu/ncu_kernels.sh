@@ -2,6 +2,7 @@
 # Per-kernel GPU time of one tessera forward pass (bert-base float16) under Nsight Compute, and
 # the same for PyTorch's SDPA forward, on the lent machine: which kernels take the time.
 #   STEPS="tessera torch" SHAPE=32x512 scripts/gpu/ncu_kernels.sh     (carry .gpu-carry)
+# Step "nsys-decode": in-stream kernel durations and gaps of a decode step (Nsight Systems).
 # Step "decode": one Llama-3-8B pp512 prefill and one decode step after it (the bench's timed
 # runs: 10 of each, the minimum), bf16 and QUANTIZE=4 (bench's --quantize; empty: bf16 only).
 set -u
@@ -112,6 +113,31 @@ for block in re.split(r"\n  (?=\S.*\(\d+, \d+, \d+\)x\(\d+, \d+, \d+\))", text)[
           "| achieved occ", metric("Achieved Occupancy"), "| DRAM thr", metric("DRAM Throughput"),
           "| mem thr", metric("Memory Throughput"))
 PY
+      ;;
+    nsys-decode)
+      # Kernel durations and the gaps between them as they run in the replayed decode graph (Nsight
+      # Systems traces graph nodes in the stream; ncu serialises each kernel): Llama-3-8B's layer
+      # shapes with LAYERS layers (default 4), bf16 and QUANTIZE (default 4), SEQS[0] prompt tokens.
+      NSYS=$(ls /usr/local/cuda/bin/nsys /opt/nvidia/nsight-systems/*/bin/nsys /usr/local/cuda/nsight-systems*/bin/nsys 2>/dev/null | head -1)
+      [[ -n "$NSYS" ]] || { echo "nsys-decode: no nsys on this machine"; continue; }
+      home=/tmp/tessera-home; rm -rf "$home"; mkdir -p "$home/configs/l8b-slice"
+      cp -r configs/. "$home/configs/"
+      python3 - "$home/configs/l8b-slice/config.json" "${LAYERS:-4}" <<'PY'
+import json, sys
+c = json.load(open("configs/llama-3-8b/config.json")); c["num_hidden_layers"] = int(sys.argv[2])
+json.dump(c, open(sys.argv[1], "w"), indent=1)
+PY
+      export TESSERA_HOME=$home
+      for q in "" ${QUANTIZE-4}; do
+        name=nsys_decode${q:+_q$q}
+        timeout 200 "$NSYS" profile --cuda-graph-trace=node --trace=cuda -o "$OUT/$name" --force-overwrite true \
+          /tmp/tessera bench --models l8b-slice --device cuda --dtype bfloat16 --batch 1 --seq "${SEQS%% *}" --runs 32 \
+          --warmup 3 --tasks decode --cache-dir /tmp/dd ${q:+--quantize $q} >"$OUT/$name.log" 2>&1
+        echo "$name: exit $?; $(grep -E '^\|' "$OUT/$name.log" | tail -1)"
+        "$NSYS" stats --report cuda_gpu_trace --format csv --output "$OUT/$name" "$OUT/$name.nsys-rep" >/dev/null 2>&1
+        python3 scripts/gpu/kernel_gaps.py "$OUT/${name}_cuda_gpu_trace.csv" "${LAYERS:-4}"
+        rm -f "$OUT/$name.nsys-rep" "$OUT/$name.sqlite"
+      done
       ;;
   esac
 done
