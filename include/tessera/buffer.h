@@ -39,6 +39,12 @@ struct DeviceMemory {
   virtual void copy_to_host(void* dst, const void* src, size_t bytes) = 0;
 };
 void register_device_memory(DeviceType type, DeviceMemory* memory);
+// Counts the device backend's full synchronisations (every queued kernel finished). A buffer
+// whose device bytes were last written before the current count (or only uploaded) can be written
+// by no kernel still in flight: a kernel may read it before waiting on its predecessor (CUDA's
+// overlapped launches, backend/cuda/overlap.cuh).
+uint64_t device_sync_count();
+void count_device_sync();
 DeviceMemory* device_memory(DeviceType type);  // throws when that backend is absent
 
 // Bytes held by buffers tessera allocated (mapped checkpoint regions are not counted): what
@@ -74,6 +80,8 @@ class Buffer {
   // Device bytes on `device`, uploaded the first time if needed.
   const void* device(Device device) const;
   void* mutable_device(Device device);
+  // device_sync_count() when mutable_device was last called (0: never): see device_sync_count.
+  uint64_t device_written_at() const { return device_written_at_; }
 
   // A form of these bytes that a backend derived once and keeps for as long as they live and
   // are not rewritten: the CPU keeps each Linear weight reordered into oneDNN's blocked layout
@@ -91,6 +99,7 @@ class Buffer {
   std::shared_ptr<MappedFile> file_;
   mutable void* device_ptr_ = nullptr;
   mutable Device device_{};
+  uint64_t device_written_at_ = 0;
   mutable std::mutex copy_mutex_;
   mutable std::mutex prepared_mutex_;
   mutable std::vector<std::pair<std::string, PreparedForm>> prepared_;

@@ -6,9 +6,9 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <bit>
 #include <map>
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -222,10 +222,18 @@ const void* Buffer::device(Device device) const {
   return device_ptr_;
 }
 
+namespace {
+std::atomic<uint64_t> g_device_syncs{1};
+}  // namespace
+
+uint64_t device_sync_count() { return g_device_syncs.load(std::memory_order_relaxed); }
+void count_device_sync() { g_device_syncs.fetch_add(1, std::memory_order_relaxed); }
+
 void* Buffer::mutable_device(Device device) {
   TESSERA_CHECK(!read_only(), "buffer", "cannot write into a memory-mapped checkpoint region");
   void* p = const_cast<void*>(this->device(device));
   std::lock_guard lock(copy_mutex_);
+  device_written_at_ = device_sync_count();
   if (host_ && !file_) {  // the host copy is stale once the device side is written
     if (owns_host_) host_free(host_, bytes_);
     host_ = nullptr;

@@ -59,7 +59,7 @@ void* CachingAllocator::allocate_from_driver(size_t size) {
 
 void CachingAllocator::release_cached_blocks() {
   // Blocks may still be read by queued kernels only until the stream drains.
-  cudaStreamSynchronize(stream());
+  if (cudaStreamSynchronize(stream()) == cudaSuccess) count_device_sync();
   for (auto& free_list : free_) {
     for (auto& [size, ptr] : free_list) {
       cudaFree(ptr);

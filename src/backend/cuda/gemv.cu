@@ -7,42 +7,48 @@
 #include "backend/cuda/epilogue.cuh"
 #include "backend/cuda/gemv.h"
 #include "backend/cuda/input_norm.cuh"
+#include "backend/cuda/overlap.cuh"
 
 namespace tessera::cuda {
 
 namespace {
 
 constexpr int kWarpsPerBlock = 8;
+// 16-byte weight loads in flight per lane. Measured in a replayed graph (bench/decode_kernels.cpp,
+// H100, Llama-3-8B shapes): 8 loads a lane, 4 or 16 warps a block, or 2 warps a block with 8 loads
+// were each slower or level on every shape (variants of session 6, docs/benchmarks.md).
+constexpr int kLoads = 4;
 
-// The first four 16-byte chunks a lane reads of a weight row (lane, lane + 32, lane + 64, lane +
-// 96), requested before anything that does not need them (the input norm's staging of x).
-template <typename T>
+// The first kLoads 16-byte chunks a lane reads of a weight row (lane, lane + 32, ...), requested
+// before anything that does not need them (waiting on the previous kernel, staging x).
+template <typename T, int U = kLoads>
 struct FirstChunks {
-  Vector16<T> v[4];
+  Vector16<T> v[U];
 };
-template <typename T>
-__device__ __forceinline__ FirstChunks<T> first_chunks(const T* w_row_ptr, int64_t k, int lane) {
+template <typename T, int U = kLoads>
+__device__ __forceinline__ FirstChunks<T, U> first_chunks(const T* w_row_ptr, int64_t k, int lane) {
   using V = Vector16<T>;
-  FirstChunks<T> f{};
-  if (lane + 96 < k / V::kCount) {
+  FirstChunks<T, U> f{};
+  if (lane + 32 * (U - 1) < k / V::kCount) {
     const V* w_row = reinterpret_cast<const V*>(w_row_ptr);
 #pragma unroll
-    for (int u = 0; u < 4; ++u) f.v[u] = w_row[lane + 32 * u];
+    for (int u = 0; u < U; ++u) f.v[u] = w_row[lane + 32 * u];
   }
   return f;
 }
 
-// acc[r] += x[r, :] . w_row over this lane's share of the 16-byte chunks, starting from `first`.
-template <typename T, int kRows>
+// acc[r] += x[r, :] . w_row over this lane's share of the 16-byte chunks, starting from `first`:
+// U independent 16-byte weight loads in flight per lane before they are used.
+template <typename T, int kRows, int U = kLoads>
 __device__ __forceinline__ void dot_rows(const T* x, int64_t x_ld, const T* w_row_ptr, int64_t k, int lane,
-                                         const FirstChunks<T>& first, float (&acc)[kRows]) {
+                                         const FirstChunks<T, U>& first, float (&acc)[kRows]) {
   using V = Vector16<T>;
   constexpr int E = V::kCount;
   const V* w_row = reinterpret_cast<const V*>(w_row_ptr);
   int64_t chunks = k / E;
-  auto accumulate = [&](const V (&wv)[4], int64_t c) {
+  auto accumulate = [&](const V (&wv)[U], int64_t c) {
 #pragma unroll
-    for (int u = 0; u < 4; ++u) {
+    for (int u = 0; u < U; ++u) {
 #pragma unroll
       for (int r = 0; r < kRows; ++r) {
         V xv = reinterpret_cast<const V*>(x + r * x_ld)[c + 32 * u];
@@ -51,16 +57,16 @@ __device__ __forceinline__ void dot_rows(const T* x, int64_t x_ld, const T* w_ro
       }
     }
   };
-  // Four independent 16-byte weight loads in flight per lane before they are used.
+  constexpr int kSpan = 32 * (U - 1);
   int64_t c = lane;
-  if (c + 96 < chunks) {
+  if (c + kSpan < chunks) {
     accumulate(first.v, c);
-    c += 128;
+    c += 32 * U;
   }
-  for (; c + 96 < chunks; c += 128) {
-    V wv[4];
+  for (; c + kSpan < chunks; c += 32 * U) {
+    V wv[U];
 #pragma unroll
-    for (int u = 0; u < 4; ++u) wv[u] = w_row[c + 32 * u];
+    for (int u = 0; u < U; ++u) wv[u] = w_row[c + 32 * u];
     accumulate(wv, c);
   }
   for (; c < chunks; c += 32) {
@@ -75,27 +81,28 @@ __device__ __forceinline__ void dot_rows(const T* x, int64_t x_ld, const T* w_ro
 }
 
 // A warp per output feature `col`: its weight row (with glu also the up row col + n), then the
-// epilogue in the order and with the roundings of the separate ops: + bias, activation,
-// * up, + residual. With kNorm the block first stages rms_norm(x) in shared memory
-// (input_norm.cuh), after each warp has requested its first weight chunks.
+// epilogue in the order and with the roundings of the separate ops: + bias, activation, * up,
+// + residual. The first weight chunks are requested before waiting on the previous kernel when
+// no kernel in flight writes the weights (early_weights; overlap.cuh); with kNorm the block then
+// stages rms_norm(x) in shared memory (input_norm.cuh).
 template <typename T, int kRows, bool kGlu, bool kNorm>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     gemv_kernel(const T* x, int64_t x_ld, const T* w, int64_t w_ld, const T* bias, T* out, int64_t n, int64_t k,
-                Activation activation, const T* residual, InputNorm<T> norm) {
+                Activation activation, const T* residual, InputNorm<T> norm, bool early_weights) {
   int64_t col = int64_t(blockIdx.x) * kWarpsPerBlock + threadIdx.x / 32;
   int lane = threadIdx.x % 32;
   const bool active = col < n;
+  if (!early_weights) wait_for_previous_kernel();
   FirstChunks<T> gate_first{}, up_first{};
-  if (active) gate_first = first_chunks(w + col * w_ld, k, lane);
-  if (kGlu && active) up_first = first_chunks(w + (col + n) * w_ld, k, lane);
+  if (active) gate_first = first_chunks<T>(w + col * w_ld, k, lane);
+  if (kGlu && active) up_first = first_chunks<T>(w + (col + n) * w_ld, k, lane);
+  if (early_weights) wait_for_previous_kernel();
+  allow_next_kernel();
   if constexpr (kNorm) {
     extern __shared__ int4 staged[];
     T* xs = reinterpret_cast<T*>(staged);  // [kRows][k]
 #pragma unroll
-    for (int r = 0; r < kRows; ++r) {
-      const float inverse = norm.inverse_rms(x + r * x_ld, k);
-      for (int64_t i = threadIdx.x; i < k; i += blockDim.x) xs[r * k + i] = norm.normalized(load(x[r * x_ld + i]), i, inverse);
-    }
+    for (int r = 0; r < kRows; ++r) norm.stage(x + r * x_ld, k, xs + r * k);
     __syncthreads();
     x = xs;
     x_ld = k;
@@ -126,9 +133,9 @@ void launch(const GemvOperands& g) {
   auto kernel = g.glu ? (normed ? gemv_kernel<T, kRows, true, true> : gemv_kernel<T, kRows, true, false>)
                       : (normed ? gemv_kernel<T, kRows, false, true> : gemv_kernel<T, kRows, false, false>);
   const size_t shared = normed ? size_t(kRows) * size_t(g.k) * sizeof(T) : 0;
-  kernel<<<blocks, kWarpsPerBlock * 32, shared, stream()>>>(
-      static_cast<const T*>(g.x), g.x_ld, static_cast<const T*>(g.w), g.w_ld, static_cast<const T*>(g.bias),
-      static_cast<T*>(g.out), g.n, g.k, g.activation, static_cast<const T*>(g.residual), norm);
+  launch_overlapping(kernel, blocks, kWarpsPerBlock * 32, shared, static_cast<const T*>(g.x), g.x_ld,
+                     static_cast<const T*>(g.w), g.w_ld, static_cast<const T*>(g.bias), static_cast<T*>(g.out), g.n,
+                     g.k, g.activation, static_cast<const T*>(g.residual), norm, g.early_weights);
   check_launch("gemv");
 }
 
@@ -153,7 +160,7 @@ bool gemv(Dtype dtype, const GemvOperands& g) {
   bool fits = g.rows >= 1 && g.rows <= kGemvMaxRows && g.n > 0 && g.k > 0 && (g.k * item) % 16 == 0 &&
               (g.x_ld * item) % 16 == 0 && (g.w_ld * item) % 16 == 0 && aligned16(g.x) && aligned16(g.w) &&
               (!g.glu || g.activation != Activation::none) &&
-              (!g.norm_weight || g.rows * g.k * item <= kGemvMaxNormBytes);
+              (!g.norm_weight || (g.rows * g.k * item <= kGemvMaxNormBytes && aligned16(g.norm_weight)));
   if (!fits) return false;
   switch (dtype) {
     case Dtype::float32: launch_rows<float>(g); return true;

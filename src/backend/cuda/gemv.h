@@ -31,6 +31,9 @@ struct GemvOperands {
   const void* residual = nullptr;
   const void* norm_weight = nullptr;
   float norm_eps = 0.0f;
+  // No kernel in flight writes w (overlap.cuh settled): its first chunks may be requested before
+  // the kernel waits on its predecessor.
+  bool early_weights = false;
 };
 
 // False (nothing launched) when the operands do not fit the kernel: rows, 16-byte alignment.

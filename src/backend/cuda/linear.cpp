@@ -36,6 +36,7 @@ void Linear::eval_cuda(const std::vector<Array>& inputs, Array& out) {
                          has_bias ? cuda::device_address(inputs[2]) : nullptr, out.buffer()->mutable_device(out.device()),
                          x.size() / x.shape(-1), out.shape(-1), x.shape(-1), activation, glu,
                          has_residual ? cuda::device_address(inputs.back()) : nullptr};
+    g.early_weights = cuda::settled(w);
     if (norm_eps) {
       g.norm_weight = cuda::device_address(inputs[norm_index()]);
       g.norm_eps = *norm_eps;

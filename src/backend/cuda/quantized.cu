@@ -9,6 +9,7 @@
 #include "backend/cuda/epilogue.cuh"
 #include "backend/cuda/gemm.h"
 #include "backend/cuda/input_norm.cuh"
+#include "backend/cuda/overlap.cuh"
 #include "core/primitives.h"
 
 namespace tessera {
@@ -317,7 +318,7 @@ template <typename T, typename S, int F>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     fused_matvec_dp4a_kernel(const T* x, int64_t k, const uint32_t* packed, const S* scales, const S* biases,
                              int group_size, const T* bias, int64_t n, T* out, LinearEpilogue<T> epilogue,
-                             InputNorm<T> norm) {
+                             InputNorm<T> norm, bool early_weights) {
   extern __shared__ int4 records[];
   const int chunks = int(k / 32), groups_per_row = int(k / group_size);
   const int chunk_shift = __ffs(group_size / 32) - 1;  // chunks per group: a power of two
@@ -329,7 +330,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 
   // A batch of this warp's packed words with their groups' scales and biases (kept as stored, so
   // nothing waits on the loads until the arithmetic uses them). The first batch is requested
-  // before x is staged: it does not depend on x, and its memory latency then hides the staging.
+  // before x is staged: it does not depend on x, and its memory latency then hides the staging;
+  // and before waiting on the previous kernel when no kernel in flight writes the weights
+  // (early_weights, overlap.cuh).
   uint4 q[F][kStagedBatch];
   S scale[F][kStagedBatch], shift[F][kStagedBatch];
   auto fetch = [&](int c0) {
@@ -345,12 +348,19 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         shift[f][b] = inside ? biases[g] : S(0.0f);
       }
   };
+  if (!early_weights) wait_for_previous_kernel();
   fetch(lane);
+  if (early_weights) wait_for_previous_kernel();
+  allow_next_kernel();
 
-  // With an input norm, x's values are rms_norm's (input_norm.cuh) from here on.
-  const float inverse = norm.weight ? norm.inverse_rms(x, k) : 1.0f;
-  auto value = [&](T v, int64_t i) { return norm.weight ? load(norm.normalized(load(v), i, inverse)) : load(v); };
   int* rec = reinterpret_cast<int*>(records);
+  // With an input norm, rms_norm(x) is staged after the records (input_norm.cuh) and read from there.
+  if (norm.weight) {
+    T* normalized = reinterpret_cast<T*>(rec + chunks * kDp4aRecord);
+    norm.stage(x, k, normalized);
+    __syncthreads();
+    x = normalized;
+  }
   using V = Vector16<T>;
   // Two passes over each chunk of x (the second from L1), so few values are live at once next to
   // the weights already in flight.
@@ -363,7 +373,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       const V part = xv[c * kVectors + j];
 #pragma unroll
       for (int e = 0; e < V::kCount; ++e) {
-        const float v = value(part.v[e], c * 32 + j * V::kCount + e);
+        const float v = load(part.v[e]);
         amax = fmaxf(amax, fabsf(v));
         total += v;
       }
@@ -378,7 +388,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       for (int j = 0; j < 8 / V::kCount; ++j) {
         const V part = xv[c * kVectors + w * (8 / V::kCount) + j];
 #pragma unroll
-        for (int e = 0; e < V::kCount; ++e) v[j * V::kCount + e] = value(part.v[e], c * 32 + w * 8 + j * V::kCount + e);
+        for (int e = 0; e < V::kCount; ++e) v[j * V::kCount + e] = load(part.v[e]);
       }
       uint32_t lo = 0, hi = 0;
 #pragma unroll
@@ -496,7 +506,12 @@ bool dp4a_takes(const QuantizedMatmul& p, const std::vector<Array>& inputs, Dtyp
   auto on_device = [](const Array& a) { return a.is_contiguous() && a.device().type == DeviceType::cuda; };
   auto aligned = [](const Array& a) { return cuda::aligned16(cuda::device_address(a)); };
   const Dtype s = scales.dtype();
-  return p.transpose && p.bits == 4 && k > 0 && x.size() == k && dtype != Dtype::float32 && k % 32 == 0 &&
+  // The input norm's weight is read in 16-byte vectors where it is used in place.
+  const bool norm_weight_ok = !p.norm_eps || [&] {
+    const Array& w = inputs[p.norm_index()];
+    return !(on_device(w) && w.dtype() == dtype) || aligned(w);
+  }();
+  return norm_weight_ok && p.transpose && p.bits == 4 && k > 0 && x.size() == k && dtype != Dtype::float32 && k % 32 == 0 &&
          p.group_size % 32 == 0 && on_device(words) && on_device(scales) && on_device(biases) &&
          scales.dtype() == biases.dtype() && (s == Dtype::float32 || s == Dtype::float16 || s == Dtype::bfloat16) &&
          aligned(words) && (!on_device(x) || x.dtype() != dtype || aligned(x)) &&
@@ -545,7 +560,9 @@ void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
           if constexpr (!std::is_same_v<T, float>) {
             if (dp4a) {
               auto kernel = cuda::fused_matvec_dp4a_kernel<T, S, cuda::kDp4aFeatures>;
-              cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(dp4a_shared)),
+              // With an input norm, rms_norm(x) is staged after the records.
+              const size_t shared_bytes = dp4a_shared + (norm_eps ? size_t(k) * sizeof(T) : 0);
+              cuda::check(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)),
                           "cudaFuncSetAttribute(quantized matrix-vector)");
               cuda::LinearEpilogue<T> epilogue{activation, glu, nullptr};
               std::shared_ptr<Buffer> keep_residual, keep_norm;
@@ -554,8 +571,10 @@ void QuantizedMatmul::eval_cuda(const std::vector<Array>& inputs, Array& out) {
               if (norm_eps) norm = {cuda::contiguous_data<T>(inputs[norm_index()], dtype, keep_norm), *norm_eps};
               const int64_t per_block = int64_t(cuda::kWarpsPerBlock) * (glu ? 1 : cuda::kDp4aFeatures);
               const int64_t warps_of = glu ? n / 2 : n;
-              kernel<<<unsigned((warps_of + per_block - 1) / per_block), cuda::kWarpsPerBlock * 32, dp4a_shared,
-                       cuda::stream()>>>(xs, k, wp, sp, bp, group_size, typed_bias, n, o, epilogue, norm);
+              const bool early = cuda::settled(words) && cuda::settled(scales) && cuda::settled(biases);
+              cuda::launch_overlapping(kernel, unsigned((warps_of + per_block - 1) / per_block),
+                                       cuda::kWarpsPerBlock * 32, shared_bytes, xs, k, wp, sp, bp, group_size,
+                                       typed_bias, n, o, epilogue, norm, early);
               return;
             }
           }

@@ -89,6 +89,7 @@ int* error_flag() { return runtime().device_error_flag; }
 
 void synchronize_stream() {
   check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
+  count_device_sync();
   int code = *runtime().host_error_flag;
   if (code != 0) {
     *runtime().host_error_flag = 0;
@@ -96,6 +97,8 @@ void synchronize_stream() {
     fail(op, message);
   }
 }
+
+bool settled(const Array& a) { return a.buffer()->device_written_at() < device_sync_count(); }
 
 const void* device_address(const Array& a) {
   return static_cast<const uint8_t*>(a.buffer()->device(Device::cuda(0))) + a.offset() * int64_t(itemsize(a.dtype()));

@@ -19,6 +19,11 @@ namespace tessera::cuda {
 // plus its offset in bytes).
 const void* device_address(const Array& a);
 
+// Whether a kernel may read `a` before waiting on the previous kernel (overlap.cuh): its device
+// bytes were written before the stream's last full synchronisation, or only uploaded from the
+// host (weights loaded or prepared at load time), so no kernel still in flight writes them.
+bool settled(const Array& a);
+
 // Initialises the backend on first use (registers the device memory); false without a GPU.
 bool initialize();
 
