@@ -6,7 +6,7 @@
 // the lent machine, so this is how the products' cost inside a step is measured. A chain of tiny
 // kernels gives the cost of a launch boundary in a replayed graph.
 //
-//   decode_kernels [--bits 0,4] [--reps 20]
+//   decode_kernels [--bits 0,4] [--reps 20] [--products 0|1]
 //   (TESSERA_GEMV_VARIANT picks an experimental one-row dense kernel; see gemv.cu)
 #include <algorithm>
 #include <chrono>
@@ -71,12 +71,15 @@ int main(int argc, char** argv) {
   using namespace tessera;
   std::vector<int> bit_widths = {0, 4};
   int reps = 20;
+  bool products = true;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string flag = argv[i];
     if (flag == "--bits") {
       bit_widths.clear();
       for (const char* p = argv[i + 1]; *p; ++p)
         if (*p >= '0' && *p <= '9') bit_widths.push_back(*p - '0');
+    } else if (flag == "--products") {
+      products = std::string(argv[i + 1]) != "0";
     } else if (flag == "--reps") {
       reps = std::atoi(argv[i + 1]);
     } else {
@@ -104,8 +107,52 @@ int main(int argc, char** argv) {
     double s = replay_seconds(build, reps);
     std::printf("%-26s %5s %9.2f us/kernel\n", "tiny kernel chain", "", s / 64 * 1e6);
   }
+  // The small kernels of a Llama-3-8B decode layer after 512 cached tokens (capacity 1024), each
+  // op L = 32 times in a chain (as 32 layers would run it): rope on q and on k at a data position
+  // with Llama 3.1's frequencies, the cache writes of k and v at that position, attention over
+  // the cache with the filled-slots mask, rms_norm.
+  {
+    const int layers = 32;
+    const int64_t capacity = 1024;
+    Array position = to_device(Array(std::vector<int32_t>{512}, {1}), gpu);
+    Array freqs = to_device(random::uniform({64}, Dtype::float32, 9, 1e-4, 1.0), gpu);
+    Array mask = reshape(less(arange(-1, capacity - 1, Dtype::int32), position), {1, 1, 1, capacity});
+    Array q = to_device(random::normal({1, 32, 1, 128}, Dtype::bfloat16, 10), gpu);
+    Array k = to_device(random::normal({1, 8, 1, 128}, Dtype::bfloat16, 11), gpu);
+    Array h = to_device(random::normal({1, 1, 4096}, Dtype::bfloat16, 13), gpu);
+    Array norm_weight = to_device(random::normal({4096}, Dtype::bfloat16, 14), gpu);
+    std::vector<Array> caches;
+    for (int i = 0; i < layers; ++i) caches.push_back(to_device(random::normal({1, 8, capacity, 128}, Dtype::bfloat16, 20 + uint64_t(i)), gpu));
+    eval({position, freqs, mask, q, k, h, norm_weight});
+    eval(caches);
+    auto time_chain = [&](const char* name, auto op) {
+      auto build = [&] {
+        std::vector<Array> outputs;
+        for (int i = 0; i < layers; ++i) outputs.push_back(op(i));
+        return outputs;
+      };
+      std::printf("%-26s %5s %9.2f us/op\n", name, "", replay_seconds(build, reps) / layers * 1e6);
+    };
+    time_chain("rope q (32 heads)", [&](int) { return rope(q, 128, false, 500000.0f, 1.0f, position, freqs); });
+    time_chain("rope k (8 heads)", [&](int) { return rope(k, 128, false, 500000.0f, 1.0f, position, freqs); });
+    time_chain("cache write (k or v)", [&](int i) { return slice_update(caches[size_t(i)], k, position, 2); });
+    time_chain("attention, 512 of 1024", [&](int i) {
+      return scaled_dot_product_attention(q, caches[size_t(i)], caches[size_t((i + 1) % layers)], 0.088f, mask);
+    });
+    Array mask_short = reshape(less(arange(-1, 127, Dtype::int32), full({1}, 64, Dtype::int32)), {1, 1, 1, 128});
+    eval(mask_short);
+    time_chain("attention, 64 of 128", [&](int i) {
+      Array kc = slice_axis(caches[size_t(i)], 2, 0, 128), vc = slice_axis(caches[size_t((i + 1) % layers)], 2, 0, 128);
+      return scaled_dot_product_attention(q, kc, vc, 0.088f, mask_short);
+    });
+    time_chain("attention, 1024 no mask", [&](int i) {
+      return scaled_dot_product_attention(q, caches[size_t(i)], caches[size_t((i + 1) % layers)], 0.088f);
+    });
+    time_chain("rms_norm 4096", [&](int) { return rms_norm(h, norm_weight, 1e-5f); });
+  }
   std::printf("%-26s %5s %9s %9s %8s\n", "product", "bits", "us", "MB", "GB/s");
   for (const ProductShape& p : kShapes) {
+    if (!products) break;
     const int64_t out_features = p.glu ? p.n / 2 : p.n;
     Array w0 = to_device(random::normal({p.n, p.k}, Dtype::bfloat16, 7, 0.0, 0.02), gpu);
     Array x = to_device(random::normal({1, 1, p.k}, Dtype::bfloat16, 3), gpu);

@@ -16,13 +16,24 @@ namespace tessera::cuda {
 
 namespace {
 
-constexpr int kDecodeWarps = 4, kMaxGroup = 8, kMaxKeysPerSplit = 1024, kKeyBatch = 8;
+constexpr int kDecodeWarps = 4, kMaxGroup = 8, kMaxKeysPerSplit = 1024, kValueBatch = 8;
+// 16-byte pieces of a key row a thread has in flight at once (a bfloat16 row of 128 in one go).
+constexpr int kKeyVectors = 16;
 
-// One block: key/value head hk of batch b, keys [split * keys_per_split, +keys_per_split).
-template <typename T, typename MaskT, int Chunks>
+// One block: key/value head hk of batch b, keys [split * keys_per_split, +keys_per_split), for
+// the G query heads that share it (G: the group size rounded up to a power of two; heads past
+// the group are skipped). A decode layer's attention reads well under a megabyte, so this kernel
+// is bound by latency, and by instruction fetch: every block runs its code once, and a first
+// version that unrolled the scores over 8 keys x 8 heads x the head's features as warp-wide
+// dot products was ~96 KB of machine code and took ~20 us a layer whatever the context
+// (bench/decode_kernels.cpp, docs/benchmarks.md session 6). Here a thread scores whole keys
+// (its key row read in 16-byte pieces, the queries from shared memory), in short loops.
+template <typename T, typename MaskT, int G>
 __global__ void __launch_bounds__(kDecodeWarps * 32)
     decode_partial_kernel(AttentionParams p, int keys_per_split, float* part_out, float* part_max, float* part_sum) {
-  extern __shared__ float weights[];  // [group][keys_per_split]: scores, then exp(score - max)
+  extern __shared__ float shared[];  // queries [G][head_dim] (pre-scaled), then weights [G][keys_per_split]
+  float* q_s = shared;
+  float* weights = shared + G * p.head_dim;
   const int split = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
   const int group = p.heads / p.kv_heads, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int first = split * keys_per_split, count = min(p.sk, first + keys_per_split) - first;
@@ -30,58 +41,64 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   const T* v = static_cast<const T*>(p.v) + b * p.v_stride[0] + hk * p.v_stride[1];
   const MaskT* mask = p.mask ? static_cast<const MaskT*>(p.mask) + b * p.mask_stride[0] : nullptr;
 
-  // This lane's features (lane, lane + 32, ...) of every query in the group, pre-scaled.
-  float q[kMaxGroup][Chunks];
-#pragma unroll
-  for (int j = 0; j < kMaxGroup; ++j) {
-    const T* qj = static_cast<const T*>(p.q) + b * p.q_stride[0] + (hk * group + min(j, group - 1)) * p.q_stride[1];
-#pragma unroll
-    for (int c = 0; c < Chunks; ++c) {
-      int d = lane + 32 * c;
-      q[j][c] = j < group && d < p.head_dim ? load(qj[d * p.q_stride[3]]) * p.scale : 0.0f;
-    }
+  for (int e = threadIdx.x; e < G * p.head_dim; e += blockDim.x) {
+    const int j = e / p.head_dim, d = e % p.head_dim;
+    const T* qj = static_cast<const T*>(p.q) + b * p.q_stride[0] + (hk * group + j) * p.q_stride[1];
+    q_s[e] = j < group ? load(qj[d * p.q_stride[3]]) * p.scale : 0.0f;
   }
+  __syncthreads();
 
-  // Scores: a warp per key, its lanes splitting the features; kKeyBatch keys' loads in flight
-  // before any arithmetic (one key at a time waits a memory latency per key).
-  for (int i0 = warp * kKeyBatch; i0 < count; i0 += kDecodeWarps * kKeyBatch) {
-    float kf[kKeyBatch][Chunks];
+  // Scores: a thread per key, the key row in 16-byte pieces where it is contiguous and aligned.
+  using V = Vector16<T>;
+  constexpr int E = V::kCount;
+  const bool vectors = p.k_stride[3] == 1 && p.head_dim % E == 0 && p.k_stride[2] % E == 0 &&
+                       reinterpret_cast<uintptr_t>(k) % 16 == 0;
+  for (int i = threadIdx.x; i < count; i += blockDim.x) {
+    const T* kr = k + (first + i) * p.k_stride[2];
+    float score[G] = {};
+    if (vectors) {
+      for (int d0 = 0; d0 < p.head_dim; d0 += kKeyVectors * E) {
+        V piece[kKeyVectors];
 #pragma unroll
-    for (int u = 0; u < kKeyBatch; ++u)
+        for (int c = 0; c < kKeyVectors; ++c)
+          if (d0 + c * E < p.head_dim) piece[c] = reinterpret_cast<const V*>(kr + d0)[c];
 #pragma unroll
-      for (int c = 0; c < Chunks; ++c) {
-        int d = lane + 32 * c, i = i0 + u;
-        kf[u][c] = d < p.head_dim && i < count ? load(k[(first + i) * p.k_stride[2] + d * p.k_stride[3]]) : 0.0f;
+        for (int c = 0; c < kKeyVectors; ++c) {
+          if (d0 + c * E >= p.head_dim) break;
+#pragma unroll
+          for (int e = 0; e < E; ++e) {
+            const float kv = load(piece[c].v[e]);
+#pragma unroll
+            for (int j = 0; j < G; ++j) score[j] += q_s[j * p.head_dim + d0 + c * E + e] * kv;
+          }
+        }
       }
+    } else {
+      for (int d = 0; d < p.head_dim; ++d) {
+        const float kv = load(kr[d * p.k_stride[3]]);
 #pragma unroll
-    for (int u = 0; u < kKeyBatch; ++u) {
-      const int i = i0 + u;
-      if (i >= count) break;
-#pragma unroll
-      for (int j = 0; j < kMaxGroup; ++j) {
-        if (j >= group) break;
-        float s = 0.0f;
-#pragma unroll
-        for (int c = 0; c < Chunks; ++c) s += q[j][c] * kf[u][c];
-        s = warp_sum(s);
-        if (lane == 0) weights[j * keys_per_split + i] = s;
+        for (int j = 0; j < G; ++j) score[j] += q_s[j * p.head_dim + d] * kv;
       }
+    }
+#pragma unroll
+    for (int j = 0; j < G; ++j) {
+      if (j >= group) break;
+      float w = score[j];
+      if (mask) {
+        auto m = mask[(hk * group + j) * p.mask_stride[1] + (first + i) * p.mask_stride[3]];
+        if constexpr (std::is_same_v<MaskT, bool>)
+          w = m ? w : -INFINITY;
+        else
+          w += load(m);
+      }
+      weights[j * keys_per_split + i] = w;
     }
   }
   __syncthreads();
 
-  // Per query: the mask (read here, a lane per key, rather than one dependent load per score),
-  // the chunk's maximum and sum; scores become exp(score - max).
+  // Per query: the chunk's maximum and sum; scores become exp(score - max).
   for (int j = warp; j < group; j += kDecodeWarps) {
     float* w = weights + j * keys_per_split;
-    if (mask)
-      for (int i = lane; i < count; i += 32) {
-        auto m = mask[(hk * group + j) * p.mask_stride[1] + (first + i) * p.mask_stride[3]];
-        if constexpr (std::is_same_v<MaskT, bool>)
-          w[i] = m ? w[i] : -INFINITY;
-        else
-          w[i] += load(m);
-      }
     float m = -INFINITY;
     for (int i = lane; i < count; i += 32) m = fmaxf(m, w[i]);
     m = warp_max(m);
@@ -101,24 +118,22 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   __syncthreads();
 
   // Weighted values: a thread per feature, all queries of the group at once (each value row read
-  // once), kKeyBatch rows' loads in flight at a time.
+  // once), kValueBatch rows' loads in flight at a time.
   for (int d = threadIdx.x; d < p.value_dim; d += blockDim.x) {
-    float acc[kMaxGroup] = {};
-    for (int i0 = 0; i0 < count; i0 += kKeyBatch) {
-      float value[kKeyBatch];
+    float acc[G] = {};
+    for (int i0 = 0; i0 < count; i0 += kValueBatch) {
+      float value[kValueBatch];
 #pragma unroll
-      for (int u = 0; u < kKeyBatch; ++u)
+      for (int u = 0; u < kValueBatch; ++u)
         value[u] = i0 + u < count ? load(v[(first + i0 + u) * p.v_stride[2] + d * p.v_stride[3]]) : 0.0f;
 #pragma unroll
-      for (int u = 0; u < kKeyBatch; ++u) {
-        if (i0 + u >= count) break;
+      for (int u = 0; u < kValueBatch; ++u)
 #pragma unroll
-        for (int j = 0; j < kMaxGroup; ++j)
-          if (j < group) acc[j] += weights[j * keys_per_split + i0 + u] * value[u];
-      }
+        for (int j = 0; j < G; ++j)
+          if (i0 + u < count) acc[j] += weights[j * keys_per_split + i0 + u] * value[u];
     }
 #pragma unroll
-    for (int j = 0; j < kMaxGroup; ++j) {
+    for (int j = 0; j < G; ++j) {
       if (j >= group) break;
       int64_t row = (int64_t(split) * p.batch + b) * p.heads + hk * group + j;
       part_out[row * p.value_dim + d] = acc[j];
@@ -161,7 +176,7 @@ __global__ void decode_merge_kernel(AttentionParams p, int splits, const float* 
   }
 }
 
-template <typename T, typename MaskT, int Chunks>
+template <typename T, typename MaskT, int G>
 void launch_decode(const AttentionParams& p) {
   // Enough blocks to cover the SMs four times, each with at least 32 keys. Llama-3-8B bf16 decode
   // on the H100 after 2048 tokens: 7.08 ms at twice, 6.67 at four and 6.66 at eight times; after
@@ -176,11 +191,12 @@ void launch_decode(const AttentionParams& p) {
   float* part_out = static_cast<float*>(scratch->mutable_device(Device::cuda(0)));
   float* part_max = part_out + rows * p.value_dim;
   float* part_sum = part_max + rows;
-  int group = p.heads / p.kv_heads;
-  size_t shared = size_t(group) * keys_per_split * sizeof(float);
+  size_t shared = size_t(G) * (p.head_dim + keys_per_split) * sizeof(float);
   dim3 grid(unsigned(splits), unsigned(p.kv_heads), unsigned(p.batch));
-  decode_partial_kernel<T, MaskT, Chunks>
-      <<<grid, kDecodeWarps * 32, shared, stream()>>>(p, keys_per_split, part_out, part_max, part_sum);
+  auto partial = decode_partial_kernel<T, MaskT, G>;
+  check(cudaFuncSetAttribute(partial, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared)),
+        "cudaFuncSetAttribute(decode attention)");
+  partial<<<grid, kDecodeWarps * 32, shared, stream()>>>(p, keys_per_split, part_out, part_max, part_sum);
   check_launch("decode attention");
   decode_merge_kernel<T><<<unsigned(p.batch * p.heads), 128, (splits + 1) * sizeof(float), stream()>>>(
       p, splits, part_out, part_max, part_sum);
@@ -196,9 +212,12 @@ bool decode_attention_applies(const AttentionParams& p) {
 
 template <typename T, typename MaskT>
 void decode_attention(const AttentionParams& p) {
-  if (p.head_dim <= 64)
+  const int group = p.heads / p.kv_heads;
+  if (group == 1)
+    launch_decode<T, MaskT, 1>(p);
+  else if (group == 2)
     launch_decode<T, MaskT, 2>(p);
-  else if (p.head_dim <= 128)
+  else if (group <= 4)
     launch_decode<T, MaskT, 4>(p);
   else
     launch_decode<T, MaskT, 8>(p);
