@@ -26,8 +26,8 @@ constexpr int kKeyVectors = 16;
 // is bound by latency, and by instruction fetch: every block runs its code once, and a first
 // version that unrolled the scores over 8 keys x 8 heads x the head's features as warp-wide
 // dot products was ~96 KB of machine code and took ~20 us a layer whatever the context
-// (bench/decode_kernels.cpp, docs/benchmarks.md session 6). Here a thread scores whole keys
-// (its key row read in 16-byte pieces, the queries from shared memory), in short loops.
+// (bench/decode_kernels.cpp, docs/benchmarks.md session 6). Here a thread scores one key for one
+// query head (the key row read in 16-byte pieces, the query from shared memory), in short loops.
 template <typename T, typename MaskT, int G>
 __global__ void __launch_bounds__(kDecodeWarps * 32)
     decode_partial_kernel(AttentionParams p, int keys_per_split, float* part_out, float* part_max, float* part_sum) {
@@ -48,14 +48,17 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
   }
   __syncthreads();
 
-  // Scores: a thread per key, the key row in 16-byte pieces where it is contiguous and aligned.
+  // Scores: a thread per (key, query head), the G heads of a key in adjacent threads (their reads
+  // of the key row coincide), the row in 16-byte pieces where it is contiguous and aligned.
   using V = Vector16<T>;
   constexpr int E = V::kCount;
   const bool vectors = p.k_stride[3] == 1 && p.head_dim % E == 0 && p.k_stride[2] % E == 0 &&
                        reinterpret_cast<uintptr_t>(k) % 16 == 0;
-  for (int i = threadIdx.x; i < count; i += blockDim.x) {
+  for (int t = threadIdx.x; t < count * G; t += blockDim.x) {
+    const int i = t / G, j = t % G;
     const T* kr = k + (first + i) * p.k_stride[2];
-    float score[G] = {};
+    const float* qj = q_s + j * p.head_dim;
+    float score = 0.0f;
     if (vectors) {
       for (int d0 = 0; d0 < p.head_dim; d0 += kKeyVectors * E) {
         V piece[kKeyVectors];
@@ -66,33 +69,21 @@ __global__ void __launch_bounds__(kDecodeWarps * 32)
         for (int c = 0; c < kKeyVectors; ++c) {
           if (d0 + c * E >= p.head_dim) break;
 #pragma unroll
-          for (int e = 0; e < E; ++e) {
-            const float kv = load(piece[c].v[e]);
-#pragma unroll
-            for (int j = 0; j < G; ++j) score[j] += q_s[j * p.head_dim + d0 + c * E + e] * kv;
-          }
+          for (int e = 0; e < E; ++e) score += qj[d0 + c * E + e] * load(piece[c].v[e]);
         }
       }
     } else {
-      for (int d = 0; d < p.head_dim; ++d) {
-        const float kv = load(kr[d * p.k_stride[3]]);
-#pragma unroll
-        for (int j = 0; j < G; ++j) score[j] += q_s[j * p.head_dim + d] * kv;
-      }
+      for (int d = 0; d < p.head_dim; ++d) score += qj[d] * load(kr[d * p.k_stride[3]]);
     }
-#pragma unroll
-    for (int j = 0; j < G; ++j) {
-      if (j >= group) break;
-      float w = score[j];
-      if (mask) {
-        auto m = mask[(hk * group + j) * p.mask_stride[1] + (first + i) * p.mask_stride[3]];
-        if constexpr (std::is_same_v<MaskT, bool>)
-          w = m ? w : -INFINITY;
-        else
-          w += load(m);
-      }
-      weights[j * keys_per_split + i] = w;
+    if (j >= group) continue;
+    if (mask) {
+      auto m = mask[(hk * group + j) * p.mask_stride[1] + (first + i) * p.mask_stride[3]];
+      if constexpr (std::is_same_v<MaskT, bool>)
+        score = m ? score : -INFINITY;
+      else
+        score += load(m);
     }
+    weights[j * keys_per_split + i] = score;
   }
   __syncthreads();
 
