@@ -1028,6 +1028,13 @@ std::vector<OpCase> build_cases() {
   gather_quantized_epilogue_case("gather_quantized_matmul_glu_4bit", {2, 64}, {4, 32, 64}, {2, 3}, 32, 4, true, false);
   gather_quantized_epilogue_case("gather_quantized_matmul_weighted_8bit", {2, 3, 64}, {4, 24, 64}, {2, 3}, 64, 8, false, true);
   gather_quantized_epilogue_case("gather_quantized_matmul_glu_weighted_2bit", {3, 128}, {5, 16, 128}, {3, 2}, 128, 2, true, true);
+  // A decode step's down projection (8 ranks, each its own x row), and 4 ranks with an output
+  // width the ranks-in-parallel kernel's blocks do not divide (CUDA's gather_ranks_kernel).
+  add_case({"gather_matmul_weighted_8_ranks", {normal({1, 8, 64}), normal({16, 40, 64}), indices({1, 8}, 16), normal({1, 8})},
+            [](const std::vector<Array>& in) { return gather_matmul(in[0], in[1], in[2], Activation::none, in[3]); },
+            [](const std::vector<RefTensor>& in) { return ref_gather_matmul(in[0], in[1], in[2], nullptr, &in[3]); }});
+  gather_quantized_epilogue_case("gather_quantized_matmul_weighted_4_ranks_odd_width", {2, 4, 128}, {6, 25, 128}, {2, 4},
+                                 64, 4, false, true);
 
   // Sizes past the kernels' parallel threshold, so the threaded paths are checked too.
   add_case(binary_case_shapes("add_large_threaded", tessera::add, [](double a, double b) { return a + b; }, {64, 1, 1024}, {2, 1024}));
