@@ -275,9 +275,12 @@ def main():
         # Sorted by token count with --corpus, by characters otherwise (as the earlier documented runs).
         all_ids = tok(texts, truncation=True, max_length=max_len)["input_ids"]
         if known_ids is not None:
-            bad = [t for ids in all_ids for t in ids if not known_ids[t]]
-            if bad:
-                raise SystemExit(f"a text uses word rows that the bundle lacks: {bad[:5]}")
+            # A bundle holds only the word rows its texts use; drop (and count) any other text.
+            ok = [bool(known_ids[ids].all()) for ids in all_ids]
+            if not all(ok):
+                print(f"  dropped {len(ok) - sum(ok)} texts with word rows the bundle lacks")
+                texts = [t for t, k in zip(texts, ok) if k]
+                all_ids = [ids for ids, k in zip(all_ids, ok) if k]
         lengths = [len(ids) for ids in all_ids]
         order = np.argsort(lengths, kind="stable") if corpus else np.argsort([len(t) for t in texts])
         i = 0

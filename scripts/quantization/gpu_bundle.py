@@ -139,7 +139,8 @@ def pack(args):
         raise SystemExit(f"{start}'s word embeddings differ from {model}'s: the bundle's student cannot share them")
     ids = set()
     for i in range(0, len(all_texts), 2048):
-        for seq in tok(all_texts[i : i + 2048], truncation=True, max_length=max_len)["input_ids"]:
+        # Whole texts (no truncation): the word windows e2e_tune.py takes (--window-frac) may come from past 256 tokens.
+        for seq in tok(all_texts[i : i + 2048], truncation=False)["input_ids"]:
             ids.update(seq)
     ids.update(tok.all_special_ids)
     ids = np.array(sorted(ids), dtype=np.int64)
@@ -225,7 +226,7 @@ def table(args):
         f, b = d["final"], d.get("selected") or d["final"]
         rows.append((log.parent.name, d, f, b))
     if not rows:
-        raise SystemExit(f"no */log.json under {args.out}")
+        raise SystemExit(f"no finished variant (*/log.json with a final evaluation) under {args.out}")
     print(f"{'variant':<8} {'state':<9} {'step':>6} {'s/step':>7} | {'corpus min/mean':>17} | {'test min':>8} {'mean':>7} | {'held min':>8} {'mean':>7}")
     for name, d, f, b in rows:
         for label, r in [("end", f)] + ([("selected", b)] if b is not f and b != f else []):
