@@ -181,6 +181,9 @@ def main():
     p.add_argument("--lr-emb", type=float, default=1e-4, help="for the shared embedding inputs [--train emb]")
     p.add_argument("--lr-ints", type=float, default=1e-2, help="for the integers, in quantization steps")
     p.add_argument("--hidden-weight", type=float, default=0.0, help="weight of per-layer hidden-state MSE")
+    p.add_argument("--tail-weight", type=float, default=0.0, help="add this times the mean embedding loss (1 - cosine) "
+                   "of the worst --tail-frac of each batch (the goal is the minimum over texts)")
+    p.add_argument("--tail-frac", type=float, default=0.25)
     p.add_argument("--augment", action="store_true", help="add short and long texts derived from the calibration lines")
     p.add_argument("--fresh", action="store_true", help="each epoch adds new random views (word windows, joined passages) of the calibration lines")
     p.add_argument("--write-augmented", default="", help="write the --augment texts to this file and stop")
@@ -195,6 +198,7 @@ def main():
     args = p.parse_args()
     t_start = time.time()
     torch.set_num_threads(args.threads)
+    torch.set_float32_matmul_precision("highest")  # no TF32 on the GPU: the targets are float32
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
 
@@ -268,12 +272,33 @@ def main():
             e = torch.nn.functional.normalize((o.last_hidden_state * m).sum(1) / m.sum(1), dim=-1)
         return e, o.hidden_states if args.hidden_weight else None
 
+    id_cache, corpus_set = {}, set(corpus)
+
+    def token_ids(texts):
+        """The tokenizer's ids (truncated to max_len) of each text; the corpus texts' are kept, so
+        an epoch re-tokenizes only new texts (word windows)."""
+        new = [t for t in dict.fromkeys(texts) if t not in id_cache]
+        got = dict(zip(new, tok(new, truncation=True, max_length=max_len)["input_ids"])) if new else {}
+        id_cache.update((t, ids) for t, ids in got.items() if t in corpus_set)
+        return [id_cache[t] if t in id_cache else got[t] for t in texts]
+
+    def pad_batch(seqs):
+        """Same tensors as tok(..., return_tensors="pt", padding=True): right padding with the pad id."""
+        n = max(len(x) for x in seqs)
+        ids = np.full((len(seqs), n), tok.pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(seqs), n), dtype=np.int64)
+        for r, x in enumerate(seqs):
+            ids[r, : len(x)] = x
+            mask[r, : len(x)] = 1
+        return {"input_ids": torch.from_numpy(ids).to(device), "token_type_ids": torch.zeros_like(torch.from_numpy(ids)).to(device),
+                "attention_mask": torch.from_numpy(mask).to(device)}
+
     def make_batches(texts, refs=True):
         """Tokenized batches of similar lengths with the float model's embeddings (and hidden
         states); refs=False leaves those to be computed when the batch is used (saves memory)."""
         out = []
         # Sorted by token count with --corpus, by characters otherwise (as the earlier documented runs).
-        all_ids = tok(texts, truncation=True, max_length=max_len)["input_ids"]
+        all_ids = token_ids(texts)
         if known_ids is not None:
             # A bundle holds only the word rows its texts use; drop (and count) any other text.
             ok = [bool(known_ids[ids].all()) for ids in all_ids]
@@ -289,8 +314,7 @@ def main():
             if args.tokens_per_batch:
                 while i + n < len(texts) and (n + 1) * lengths[order[i + n]] <= args.tokens_per_batch:
                     n += 1
-            enc = tok([texts[j] for j in order[i : i + n]], return_tensors="pt", padding=True,
-                      truncation=True, max_length=max_len).to(device)
+            enc = pad_batch([all_ids[j] for j in order[i : i + n]])
             out.append((enc,) + (float_refs(enc) if refs else (None, None)))
             i += n
         return out
@@ -377,7 +401,10 @@ def main():
             Path(args.log).parent.mkdir(parents=True, exist_ok=True)
             Path(args.log).write_text(json.dumps(log, indent=1) + "\n")
 
+    eval_seconds = [0.0]
+
     def evaluate(tag, step):
+        t_eval = time.time()
         with torch.no_grad():
             ct = cosines(embed(bert, tok, test, max_len).numpy(), ref_test)
             ch = cosines(embed(bert, tok, heldout, max_len).numpy(), ref_held)
@@ -392,6 +419,8 @@ def main():
                "worst_test": [int(i) + 1 for i in np.argsort(ct)[:4]], "worst_heldout": [int(i) + 1 for i in np.argsort(ch)[:4]]}
         log["evals"].append(rec)
         write_log()
+        if step:
+            eval_seconds[0] += time.time() - t_eval
         return rec
 
     best = {"rec": evaluate("start", 0), "state": [prm.detach().clone() for prm in trained]}
@@ -428,7 +457,11 @@ def main():
             h = out.last_hidden_state
             m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
             e = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)
-            loss = (1 - (e * ref).sum(1)).mean()
+            per_text = 1 - (e * ref).sum(1)
+            loss = per_text.mean()
+            if args.tail_weight:
+                k = max(1, int(np.ceil(args.tail_frac * len(per_text))))
+                loss = loss + args.tail_weight * per_text.topk(k).values.mean()
             if args.hidden_weight:
                 for hq, hf in zip(out.hidden_states[1:], hid[1:]):
                     d = ((hq - hf) ** 2 * m).sum() / (m.sum() * hf.shape[-1])
@@ -446,8 +479,9 @@ def main():
         if not by_time and not stop and (epoch % 5 == 4 or epoch == args.epochs - 1):
             evaluate(f"epoch {epoch + 1} loss {total / max(seen, 1):.6f} ({time.time() - t0:.0f} s)", done)
     train_seconds = time.time() - t0
-    log["steps"], log["train_seconds"] = done, round(train_seconds, 1)
-    print(f"{done} steps in {train_seconds:.0f} s ({train_seconds / max(done, 1):.3f} s/step)")
+    log["steps"], log["train_seconds"], log["eval_seconds"] = done, round(train_seconds, 1), round(eval_seconds[0], 1)
+    print(f"{done} steps in {train_seconds:.0f} s, {eval_seconds[0]:.0f} s of it evaluating "
+          f"({(train_seconds - eval_seconds[0]) / max(done, 1):.3f} s/step)")
     final = evaluate(f"final, step {done}", done)
     log["final"] = final
     if args.select == "corpus":

@@ -230,7 +230,7 @@ def table(args):
     print(f"{'variant':<8} {'state':<9} {'step':>6} {'s/step':>7} | {'corpus min/mean':>17} | {'test min':>8} {'mean':>7} | {'held min':>8} {'mean':>7}")
     for name, d, f, b in rows:
         for label, r in [("end", f)] + ([("selected", b)] if b is not f and b != f else []):
-            print(f"{name:<8} {label:<9} {r['step']:>6} {d['train_seconds'] / max(d['steps'], 1):>7.3f} | "
+            print(f"{name:<8} {label:<9} {r['step']:>6} {(d['train_seconds'] - d.get('eval_seconds', 0)) / max(d['steps'], 1):>7.3f} | "
                   f"{r['corpus_min']:.5f}/{r['corpus_mean']:.5f} | {r['test_min']:.5f} {r['test_mean']:.5f} | "
                   f"{r['heldout_min']:.5f} {r['heldout_mean']:.5f}")
     print("the delta holds each variant's selected state (the end state where no 'selected' row is shown)")

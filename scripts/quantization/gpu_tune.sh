@@ -3,25 +3,29 @@
 #   python scripts/quantization/gpu_bundle.py pack /tmp/q4cal_aug \
 #       --corpus /work/calib/corpus.txt,tests/fixtures/calibration/calibration_augmented.txt --output .gpu-carry-q8/bundle
 # Run from the repository root (carry .gpu-carry-q8):  bash scripts/quantization/gpu_tune.sh
-# Writes $OUT/<variant>/{delta.safetensors,delta.safetensors.json,log.json,stdout.txt}, $OUT/chosen.txt.
+# Writes $OUT/<variant>/{delta.safetensors,delta.safetensors.json,log.json,stdout.txt}, $OUT/chosen.txt
+# (the other variants' delta.safetensors are removed unless KEEP_ALL is set).
 # The variants run at the same time on the one GPU (MiniLM leaves it mostly idle); each keeps its
 # evaluated state with the best corpus-sample minimum (400 corpus texts left out of training), and
 # the variant is chosen by that too, never by the test or held-out sets (those are only reported).
 # Settings (environment): OUT, BUNDLE (.gpu-carry-q8/bundle), DEVICE (cuda), MAX_SECONDS (480, per
-# variant from its start), VARIANTS ("base low emb"), BATCH (64), EVAL_EVERY (500 steps),
-# THREADS (4 per variant), PYTHON (python3), EXTRA (more e2e_tune.py arguments for every variant).
+# variant from its start), VARIANTS ("base low emb tail"), BATCH (64), EVAL_EVERY (500 steps),
+# THREADS (3 per variant), PYTHON (python3), EXTRA (more e2e_tune.py arguments for every variant),
+# GRACE (90 s: a variant still running at MAX_SECONDS + GRACE is killed and leaves only its log),
+# KEEP_ALL (set: keep every variant's delta; by default only the chosen one's, so $OUT stays small).
 set -uo pipefail
 die() { echo "gpu_tune.sh: $*" >&2; exit 1; }
 cd "$(dirname "$0")/../.." || die "cannot cd to the repository root"
 BUNDLE=${BUNDLE:-.gpu-carry-q8/bundle}
 DEVICE=${DEVICE:-cuda}
 MAX_SECONDS=${MAX_SECONDS:-480}
-VARIANTS=${VARIANTS:-base low emb}
+VARIANTS=${VARIANTS:-base low emb tail}
 BATCH=${BATCH:-64}
 EVAL_EVERY=${EVAL_EVERY:-500}
-THREADS=${THREADS:-4}
+THREADS=${THREADS:-3}
 PYTHON=${PYTHON:-python3}
 EXTRA=${EXTRA:-}
+GRACE=${GRACE:-90}   # seconds a variant may run past MAX_SECONDS (final evaluation, writing) before it is killed
 [ -n "${OUT:-}" ] || die "OUT is not set (the folder for the results)"
 mkdir -p "$OUT" || die "cannot create OUT=$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -33,6 +37,7 @@ for f in scripts/quantization/e2e_tune.py scripts/quantization/gpu_bundle.py scr
   [ -f "$f" ] || die "$f is missing"
 done
 command -v "$PYTHON" >/dev/null || die "no $PYTHON"
+command -v timeout >/dev/null || die "no timeout command"
 "$PYTHON" -c "import torch, transformers, sentence_transformers, safetensors, numpy" 2>/dev/null \
   || die "$PYTHON lacks one of torch, transformers, sentence_transformers, safetensors, numpy"
 if [[ $DEVICE == cuda* ]]; then
@@ -47,11 +52,12 @@ for v in $VARIANTS; do
     base) a=(--train groups,float,ints --lr 1e-3 --lr-float 1e-4 --lr-ints 0.01) ;;          # R1's rates
     low)  a=(--train groups,float,ints --lr 5e-4 --lr-float 5e-5 --lr-ints 0.003) ;;
     emb)  a=(--train groups,float,ints,emb --lr 1e-3 --lr-float 1e-4 --lr-ints 0.01 --lr-emb 2e-5) ;;  # R5's
-    *) die "unknown variant $v (base, low, emb)" ;;
+    tail) a=(--train groups,float,ints --lr 1e-3 --lr-float 1e-4 --lr-ints 0.01 --tail-weight 1 --tail-frac 0.25) ;;
+    *) die "unknown variant $v (base, low, emb, tail)" ;;
   esac
   mkdir -p "$OUT/$v"
   # shellcheck disable=SC2086
-  timeout -k 10 $((MAX_SECONDS + 90)) "$PYTHON" scripts/quantization/e2e_tune.py "${common[@]}" "${a[@]}" $EXTRA \
+  timeout -k 10 $((MAX_SECONDS + GRACE)) "$PYTHON" scripts/quantization/e2e_tune.py "${common[@]}" "${a[@]}" $EXTRA \
       --delta "$OUT/$v/delta.safetensors" --log "$OUT/$v/log.json" >"$OUT/$v/stdout.txt" 2>&1 &
   pids+=($!)
   echo "started $v (pid $!): ${a[*]}"
@@ -64,4 +70,9 @@ for v in $VARIANTS; do
   fi
 done
 "$PYTHON" scripts/quantization/gpu_bundle.py table "$OUT" || die "no variant finished"
+if [ -z "${KEEP_ALL:-}" ]; then   # $OUT must stay < 30 MB: only the chosen variant's delta (~7 MB) is kept
+  chosen=$(cat "$OUT/chosen.txt")
+  for v in $VARIANTS; do [ "$v" = "$chosen" ] || rm -f "$OUT/$v/delta.safetensors"; done
+fi
+du -sh "$OUT"
 exit $status
