@@ -33,7 +33,7 @@ from safetensors.numpy import load_file, save_file
 from sentence_transformers import SentenceTransformer
 
 from prototype import cosines, lines
-from gpu_bundle import WORD_DELTA_IDS, WORD_DELTA_ROWS
+from gpu_bundle import WORD, WORD_DELTA_IDS, WORD_DELTA_ROWS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -162,6 +162,8 @@ def main():
     p.add_argument("--output", default="", help="write the full tuned directory (needs START, not with --bundle)")
     p.add_argument("--bundle", default="", help="run from a gpu_bundle.py bundle instead of START/--model/--calibration/--corpus")
     p.add_argument("--delta", default="", help="write only the tuned tensors (safetensors; gpu_bundle.py merge) and DELTA.json")
+    p.add_argument("--init-delta", default="", help="start from START (or the bundle's start) with this delta applied "
+                   "(continue an earlier run); the new delta then holds its tensors too, so it merges with the same START")
     p.add_argument("--log", default="", help="JSON log of the evaluations (rewritten after each)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ...")
     p.add_argument("--max-seconds", type=float, default=0, help="stop training this many seconds after the start of the "
@@ -237,9 +239,30 @@ def main():
         ref_test = load_file(str(ROOT / "tests/fixtures/minilm/expected_embeddings.safetensors"))["embeddings_normalized"]
         ref_held = None
         start_sha = ""
-        if args.delta:
+        if args.delta or args.init_delta:
             from gpu_bundle import sha256
             start_sha = sha256(start / "model.safetensors")
+    prev, prev_rows = {}, {}
+    if args.init_delta:
+        # An earlier run's delta on the same start: its tensors replace the start's, its word-row
+        # deltas are added (and carried into this run's delta).
+        prev = load_file(args.init_delta)
+        meta_path = Path(args.init_delta + ".json")
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        if meta.get("start_sha256") and start_sha and meta["start_sha256"] != start_sha:
+            raise SystemExit(f"{args.init_delta} was tuned from another start")
+        for k, v in prev.items():
+            if k in (WORD_DELTA_IDS, WORD_DELTA_ROWS):
+                continue
+            if k not in tensors or tensors[k].shape != v.shape or tensors[k].dtype != v.dtype:
+                raise SystemExit(f"{args.init_delta}: tensor {k} does not fit the start")
+            tensors[k] = v
+        if WORD_DELTA_IDS in prev:
+            tensors[WORD] = tensors[WORD].copy()
+            for t, row in zip(prev[WORD_DELTA_IDS], prev[WORD_DELTA_ROWS]):
+                tensors[WORD][t] += row
+                prev_rows[int(t)] = row.astype(np.float32)
+        print(f"started from {args.init_delta} ({len(prev)} tensors)")
     if args.augment:
         calib = augment(calib)
     pool = np.arange(len(corpus))
@@ -497,7 +520,9 @@ def main():
     write_log()
 
     if args.output or args.delta:
-        new, delta = dict(tensors), {}
+        new = dict(tensors)
+        delta = {k: v for k, v in prev.items() if k not in (WORD_DELTA_IDS, WORD_DELTA_ROWS)}
+        rows = dict(prev_rows)
         with torch.no_grad():
             for name, ql in qlins.items():
                 if ql.qc is not None:
@@ -513,8 +538,8 @@ def main():
                 hook.remove()
                 # The delta keeps the tuned word rows as differences (merge adds them to the exact
                 # float32 rows; a bundle's student has float16-rounded rows).
-                delta[WORD_DELTA_IDS] = np.array(special, dtype=np.int64)
-                delta[WORD_DELTA_ROWS] = special_delta.detach().cpu().numpy().astype(np.float32)
+                for k, t in enumerate(special):
+                    rows[t] = rows.get(t, 0) + special_delta[k].detach().cpu().numpy().astype(np.float32)
                 for k, t in enumerate(special):
                     emb.word_embeddings.weight[t] += special_delta[k]
             state = bert.state_dict()
@@ -527,6 +552,9 @@ def main():
             if "emb" in args.train:
                 for name in ["embeddings.position_embeddings.weight", "embeddings.token_type_embeddings.weight"]:
                     delta[name] = new[name]
+        if rows:
+            delta[WORD_DELTA_IDS] = np.array(sorted(rows), dtype=np.int64)
+            delta[WORD_DELTA_ROWS] = np.stack([rows[t] for t in sorted(rows)]).astype(np.float32)
         if args.delta:
             Path(args.delta).parent.mkdir(parents=True, exist_ok=True)
             save_file(delta, str(args.delta))

@@ -11,7 +11,8 @@
 # Settings (environment): OUT, BUNDLE (.gpu-carry-q8/bundle), DEVICE (cuda), MAX_SECONDS (480, per
 # variant from its start), VARIANTS ("base low emb tail"), BATCH (64), EVAL_EVERY (500 steps),
 # THREADS (3 per variant), PYTHON (python3), EXTRA (more e2e_tune.py arguments for every variant),
-# GRACE (90 s: a variant still running at MAX_SECONDS + GRACE is killed and leaves only its log),
+# INIT_DELTA (continue from an earlier run's delta.safetensors, with its .json beside it; put both
+# under .gpu-carry-q8/ so they travel), GRACE (90 s: a variant still running at MAX_SECONDS + GRACE is killed and leaves only its log),
 # KEEP_ALL (set: keep every variant's delta; by default only the chosen one's, so $OUT stays small).
 set -uo pipefail
 die() { echo "gpu_tune.sh: $*" >&2; exit 1; }
@@ -44,15 +45,20 @@ if [[ $DEVICE == cuda* ]]; then
   "$PYTHON" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" || die "torch sees no CUDA device (DEVICE=$DEVICE)"
 fi
 
-common=(--bundle "$BUNDLE" --device "$DEVICE" --max-seconds "$MAX_SECONDS" --batch "$BATCH" --hidden-weight 1
+init=()
+if [ -n "${INIT_DELTA:-}" ]; then
+  [ -f "$INIT_DELTA" ] || die "INIT_DELTA=$INIT_DELTA is missing"
+  init=(--init-delta "$INIT_DELTA")
+fi
+common=("${init[@]}" --bundle "$BUNDLE" --device "$DEVICE" --max-seconds "$MAX_SECONDS" --batch "$BATCH" --hidden-weight 1
         --select corpus --window-frac 0.2 --oversample-short 2 --eval-every "$EVAL_EVERY" --threads "$THREADS")
 pids=()
 for v in $VARIANTS; do
   case $v in
-    base) a=(--train groups,float,ints --lr 1e-3 --lr-float 1e-4 --lr-ints 0.01) ;;          # R1's rates
-    low)  a=(--train groups,float,ints --lr 5e-4 --lr-float 5e-5 --lr-ints 0.003) ;;
-    emb)  a=(--train groups,float,ints,emb --lr 1e-3 --lr-float 1e-4 --lr-ints 0.01 --lr-emb 2e-5) ;;  # R5's
-    tail) a=(--train groups,float,ints --lr 1e-3 --lr-float 1e-4 --lr-ints 0.01 --tail-weight 1 --tail-frac 0.25) ;;
+    base) a=(--train "groups,float,ints" --lr 1e-3 --lr-float 1e-4 --lr-ints 0.01) ;;          # R1's rates
+    low)  a=(--train "groups,float,ints" --lr 5e-4 --lr-float 5e-5 --lr-ints 0.003) ;;
+    emb)  a=(--train "groups,float,ints,emb" --lr 1e-3 --lr-float 1e-4 --lr-ints 0.01 --lr-emb 2e-5) ;;  # R5's
+    tail) a=(--train "groups,float,ints" --lr 1e-3 --lr-float 1e-4 --lr-ints 0.01 --tail-weight 1 --tail-frac 0.25) ;;
     *) die "unknown variant $v (base, low, emb, tail)" ;;
   esac
   mkdir -p "$OUT/$v"
