@@ -195,6 +195,7 @@ def main():
     p.add_argument("--tokens-per-batch", type=int, default=0, help="with --corpus: batch up to this many padded tokens (at least --batch texts)")
     p.add_argument("--steps", type=int, default=0, help="length of the cosine learning-rate decay (default: all epochs); later steps use lr 0")
     p.add_argument("--eval-every", type=int, default=0, help="also evaluate every N steps")
+    p.add_argument("--eval-seconds", type=float, default=0, help="also evaluate after every S seconds of training")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
@@ -424,7 +425,7 @@ def main():
             Path(args.log).parent.mkdir(parents=True, exist_ok=True)
             Path(args.log).write_text(json.dumps(log, indent=1) + "\n")
 
-    eval_seconds = [0.0]
+    eval_seconds, last_eval = [0.0], [0.0]
 
     def evaluate(tag, step):
         t_eval = time.time()
@@ -444,6 +445,7 @@ def main():
         write_log()
         if step:
             eval_seconds[0] += time.time() - t_eval
+        last_eval[0] = time.time()
         return rec
 
     best = {"rec": evaluate("start", 0), "state": [prm.detach().clone() for prm in trained]}
@@ -495,7 +497,7 @@ def main():
             total += loss.item() * len(ref)
             seen += len(ref)
             done += 1
-            if args.eval_every and done % args.eval_every == 0:
+            if (args.eval_every and done % args.eval_every == 0) or (args.eval_seconds and time.time() - last_eval[0] >= args.eval_seconds):
                 rec = evaluate(f"step {done} ({time.time() - t0:.0f} s, lr x{0.5 * (1 + np.cos(np.pi * min(progress, 1.0))):.3f})", done)
                 if args.select == "corpus" and (rec["corpus_min"], rec["corpus_mean"]) > (best["rec"]["corpus_min"], best["rec"]["corpus_mean"]):
                     best = {"rec": rec, "state": [prm.detach().clone() for prm in trained]}

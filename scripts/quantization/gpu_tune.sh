@@ -9,7 +9,8 @@
 # evaluated state with the best corpus-sample minimum (400 corpus texts left out of training), and
 # the variant is chosen by that too, never by the test or held-out sets (those are only reported).
 # Settings (environment): OUT, BUNDLE (.gpu-carry-q8/bundle), DEVICE (cuda), MAX_SECONDS (480, per
-# variant from its start), VARIANTS ("base low emb tail"), BATCH (64), EVAL_EVERY (500 steps),
+# variant from its start), VARIANTS ("base low emb tail"), BATCH (64), EVAL_SECONDS (20: evaluate
+# after every 20 s of training),
 # THREADS (3 per variant), PYTHON (python3), EXTRA (more e2e_tune.py arguments for every variant),
 # INIT_DELTA (continue from an earlier run's delta.safetensors, with its .json beside it; put both
 # under .gpu-carry-q8/ so they travel), GRACE (90 s: a variant still running at MAX_SECONDS + GRACE is killed and leaves only its log),
@@ -22,7 +23,7 @@ DEVICE=${DEVICE:-cuda}
 MAX_SECONDS=${MAX_SECONDS:-480}
 VARIANTS=${VARIANTS:-base low emb tail}
 BATCH=${BATCH:-64}
-EVAL_EVERY=${EVAL_EVERY:-500}
+EVAL_SECONDS=${EVAL_SECONDS:-20}
 THREADS=${THREADS:-3}
 PYTHON=${PYTHON:-python3}
 EXTRA=${EXTRA:-}
@@ -50,8 +51,8 @@ if [ -n "${INIT_DELTA:-}" ]; then
   [ -f "$INIT_DELTA" ] || die "INIT_DELTA=$INIT_DELTA is missing"
   init=(--init-delta "$INIT_DELTA")
 fi
-common=("${init[@]}" --bundle "$BUNDLE" --device "$DEVICE" --max-seconds "$MAX_SECONDS" --batch "$BATCH" --hidden-weight 1
-        --select corpus --window-frac 0.2 --oversample-short 2 --eval-every "$EVAL_EVERY" --threads "$THREADS")
+common=(${init[@]+"${init[@]}"} --bundle "$BUNDLE" --device "$DEVICE" --max-seconds "$MAX_SECONDS" --batch "$BATCH" --hidden-weight 1
+        --select corpus --window-frac 0.2 --oversample-short 2 --eval-seconds "$EVAL_SECONDS" --threads "$THREADS")
 pids=()
 for v in $VARIANTS; do
   case $v in
