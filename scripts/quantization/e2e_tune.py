@@ -193,6 +193,8 @@ def main():
     p.add_argument("--per-epoch", type=int, default=0, help="texts sampled from --corpus per epoch (default: all)")
     p.add_argument("--oversample-short", type=int, default=1, help="with --corpus: texts of <= 8 tokens are drawn this many times as often")
     p.add_argument("--tokens-per-batch", type=int, default=0, help="with --corpus: batch up to this many padded tokens (at least --batch texts)")
+    p.add_argument("--warmup", type=float, default=0.0, help="linear learning-rate warm-up over this fraction of the "
+                   "schedule (steps or --max-seconds), before the cosine decay")
     p.add_argument("--steps", type=int, default=0, help="length of the cosine learning-rate decay (default: all epochs); later steps use lr 0")
     p.add_argument("--eval-every", type=int, default=0, help="also evaluate every N steps")
     p.add_argument("--eval-seconds", type=float, default=0, help="also evaluate after every S seconds of training")
@@ -472,9 +474,16 @@ def main():
             if (deadline and now >= deadline) or (args.max_steps >= 0 and done >= args.max_steps):
                 stop = True
                 break
-            progress = (now - t0) / (deadline - t0) if by_time else min(done, steps) / max(steps, 1)
+            # Cosine decay over the time budget, or over `steps` (the same floats as the LambdaLR used before).
+            factor = (0.5 * (1 + np.cos(np.pi * min((now - t0) / (deadline - t0), 1.0))) if by_time
+                      else 0.5 * (1 + np.cos(np.pi * min(done, steps) / max(steps, 1))))
+            if args.warmup:
+                # Linear warm-up: Adam's first steps move every parameter by about the full lr
+                # (3 steps at R1's rates take the corpus-sample minimum from 0.969 to 0.788).
+                fraction = (now - t0) / (deadline - t0) if by_time else done / max(steps, 1)
+                factor *= min(1.0, fraction / args.warmup)
             for g, lr in zip(opt.param_groups, base_lrs):
-                g["lr"] = lr * 0.5 * (1 + np.cos(np.pi * min(progress, 1.0)))
+                g["lr"] = lr * factor
             enc, ref, hid = encs[bi]
             if ref is None:
                 ref, hid = float_refs(enc)
@@ -498,7 +507,7 @@ def main():
             seen += len(ref)
             done += 1
             if (args.eval_every and done % args.eval_every == 0) or (args.eval_seconds and time.time() - last_eval[0] >= args.eval_seconds):
-                rec = evaluate(f"step {done} ({time.time() - t0:.0f} s, lr x{0.5 * (1 + np.cos(np.pi * min(progress, 1.0))):.3f})", done)
+                rec = evaluate(f"step {done} ({time.time() - t0:.0f} s, lr x{factor:.3f})", done)
                 if args.select == "corpus" and (rec["corpus_min"], rec["corpus_mean"]) > (best["rec"]["corpus_min"], best["rec"]["corpus_mean"]):
                     best = {"rec": rec, "state": [prm.detach().clone() for prm in trained]}
         if not by_time and not stop and (epoch % 5 == 4 or epoch == args.epochs - 1):

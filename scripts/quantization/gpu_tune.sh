@@ -52,7 +52,7 @@ if [ -n "${INIT_DELTA:-}" ]; then
   init=(--init-delta "$INIT_DELTA")
 fi
 common=(${init[@]+"${init[@]}"} --bundle "$BUNDLE" --device "$DEVICE" --max-seconds "$MAX_SECONDS" --batch "$BATCH" --hidden-weight 1
-        --select corpus --window-frac 0.2 --oversample-short 2 --eval-seconds "$EVAL_SECONDS" --threads "$THREADS")
+        --select corpus --warmup 0.03 --window-frac 0.2 --oversample-short 2 --eval-seconds "$EVAL_SECONDS" --threads "$THREADS")
 pids=()
 for v in $VARIANTS; do
   case $v in
