@@ -18,6 +18,7 @@
 set -uo pipefail
 die() { echo "gpu_tune.sh: $*" >&2; exit 1; }
 cd "$(dirname "$0")/../.." || die "cannot cd to the repository root"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1   # no network there: never wait on the hub
 BUNDLE=${BUNDLE:-.gpu-carry-q8/bundle}
 DEVICE=${DEVICE:-cuda}
 MAX_SECONDS=${MAX_SECONDS:-480}
