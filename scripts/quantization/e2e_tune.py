@@ -54,7 +54,7 @@ def pack(q, bits):
 
 
 class QLinear(torch.nn.Module):
-    def __init__(self, lin, q, scales, biases, group, bits, ste=False):
+    def __init__(self, lin, q, scales, biases, group, bits, ste=False, ada=False):
         super().__init__()
         self.group, self.levels = group, 2**bits - 1
         q = torch.from_numpy(q.astype(np.float32))
@@ -67,6 +67,24 @@ class QLinear(torch.nn.Module):
         self.a = torch.nn.Parameter(torch.zeros_like(self.s0))
         self.c = torch.nn.Parameter(torch.zeros_like(self.s0))
         self.bias = lin.bias
+        # [--train ada] AdaRound-style learned rounding from the FLOAT weights (the start's integers
+        # are not used): q = floor + h(v), h a rectified sigmoid in [0, 1] started at the fractional
+        # part (so the soft weights start at the float weights on the start's grid), pushed to 0/1
+        # by a regulariser; evaluation and export use the hard q = floor + (h >= 0.5).
+        self.v, self.hard = None, False
+        if ada:
+            with torch.no_grad():
+                x = (lin.weight.detach().float().cpu() - self.b0.repeat_interleave(group, 1)) / self.s0.repeat_interleave(group, 1)
+                base = torch.floor(x).clamp(0, self.levels - 1)
+                h0 = (x - base).clamp(0, 1)
+                self.register_buffer("base", base)
+                self.v = torch.nn.Parameter(torch.logit(((h0 + 0.1) / 1.2).clamp(1e-4, 1 - 1e-4)))
+
+    def h(self):
+        return (torch.sigmoid(self.v) * 1.2 - 0.1).clamp(0, 1)
+
+    def rounding_penalty(self, beta):
+        return (1 - (2 * self.h() - 1).abs().pow(beta)).mean()
 
     def scales(self):
         return self.s0 * torch.exp(self.a)
@@ -75,6 +93,8 @@ class QLinear(torch.nn.Module):
         return self.b0 + self.s0 * self.c
 
     def ints(self):
+        if self.v is not None:
+            return self.base + ((self.h() >= 0.5).float() if self.hard else self.h())
         if self.qc is None:
             return self.q
         qhat = self.qc.clamp(0, self.levels)
@@ -182,6 +202,10 @@ def main():
     p.add_argument("--train", default="groups,float", help="groups, float (LN + biases), ints (straight-through)")
     p.add_argument("--lr-emb", type=float, default=1e-4, help="for the shared embedding inputs [--train emb]")
     p.add_argument("--lr-ints", type=float, default=1e-2, help="for the integers, in quantization steps")
+    p.add_argument("--lr-ada", type=float, default=1e-3, help="[--train ada] for the rounding variables")
+    p.add_argument("--ada-lambda", type=float, default=0.01, help="[--train ada] weight of the rounding regulariser")
+    p.add_argument("--ada-warm", type=float, default=0.2, help="[--train ada] fraction of the schedule without the "
+                   "regulariser; then its exponent anneals from 20 to 2 by the end")
     p.add_argument("--hidden-weight", type=float, default=0.0, help="weight of per-layer hidden-state MSE")
     p.add_argument("--tail-weight", type=float, default=0.0, help="add this times the mean embedding loss (1 - cosine) "
                    "of the worst --tail-frac of each batch (the goal is the minimum over texts)")
@@ -365,17 +389,22 @@ def main():
     for name, m in list(bert.named_modules()):
         if isinstance(m, torch.nn.Linear) and name + ".scales" in tensors:
             q = unpack(tensors[name + ".weight"], bits, m.in_features)
-            ql = QLinear(m, q, tensors[name + ".scales"], tensors[name + ".biases"], group, bits, "ints" in args.train)
+            ql = QLinear(m, q, tensors[name + ".scales"], tensors[name + ".biases"], group, bits, "ints" in args.train,
+                         "ada" in args.train)
             set_module(bert, name, ql)
             qlins[name] = ql
     bert.to(device)
     for prm in bert.parameters():
         prm.requires_grad_(False)
-    group_params, float_params, int_params = [], [], []
+    group_params, float_params, int_params, ada_params = [], [], [], []
+    if "ints" in args.train and "ada" in args.train:
+        raise SystemExit("--train: ints (straight-through from the start's integers) or ada (learned rounding), not both")
     for ql in qlins.values():
         group_params += [ql.a, ql.c]
         if ql.qc is not None:
             int_params.append(ql.qc)
+        if ql.v is not None:
+            ada_params.append(ql.v)
     float_names = []
     for name, m in bert.named_modules():
         if isinstance(m, torch.nn.LayerNorm):
@@ -405,6 +434,12 @@ def main():
         groups.append({"params": float_params, "lr": args.lr_float})
     if "ints" in args.train:
         groups.append({"params": int_params, "lr": args.lr_ints})
+    if "ada" in args.train:
+        groups.append({"params": ada_params, "lr": args.lr_ada})
+
+    def set_hard(flag):
+        for ql in qlins.values():
+            ql.hard = flag
     for g in groups:
         for prm in g["params"]:
             prm.requires_grad_(True)
@@ -431,10 +466,12 @@ def main():
 
     def evaluate(tag, step):
         t_eval = time.time()
+        set_hard(True)  # [--train ada] the exported (hard-rounded) model is what is scored
         with torch.no_grad():
             ct = cosines(embed(bert, tok, test, max_len).numpy(), ref_test)
             ch = cosines(embed(bert, tok, heldout, max_len).numpy(), ref_held)
             cc = (embed(bert, tok, calib, max_len) * ref_cal).sum(1).numpy()
+        set_hard(False)
         print("  worst test", [(int(i) + 1, round(float(ct[i]), 4)) for i in np.argsort(ct)[:4]],
               "worst held-out", [(int(i) + 1, round(float(ch[i]), 4)) for i in np.argsort(ch)[:4]])
         print(f"{tag}: calib min {cc.min():.5f} mean {cc.mean():.5f} | test min {ct.min():.5f} mean {ct.mean():.5f} | "
@@ -500,6 +537,11 @@ def main():
                 for hq, hf in zip(out.hidden_states[1:], hid[1:]):
                     d = ((hq - hf) ** 2 * m).sum() / (m.sum() * hf.shape[-1])
                     loss = loss + args.hidden_weight * d / (hf.var())
+            if ada_params:
+                fraction = min((now - t0) / (deadline - t0) if by_time else done / max(steps, 1), 1.0)
+                if fraction >= args.ada_warm:
+                    beta = 20 - 18 * (fraction - args.ada_warm) / max(1 - args.ada_warm, 1e-9)
+                    loss = loss + args.ada_lambda * sum(ql.rounding_penalty(beta) for ql in qlins.values()) / len(qlins)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -536,7 +578,11 @@ def main():
         rows = dict(prev_rows)
         with torch.no_grad():
             for name, ql in qlins.items():
-                if ql.qc is not None:
+                if ql.qc is not None or ql.v is not None:
+                    ql.hard = True
+                    if ql.v is not None:
+                        h = ql.h()
+                        print(f"  {name}: {100 * ((h > 0) & (h < 1)).float().mean():.1f}% of the roundings still soft")
                     q = ql.ints().round().cpu().numpy().astype(np.uint32)
                     changed = (q != ql.q.cpu().numpy()).mean()
                     print(f"  {name}: {100 * changed:.2f}% of the integers changed")

@@ -9,7 +9,7 @@
 # evaluated state with the best corpus-sample minimum (400 corpus texts left out of training), and
 # the variant is chosen by that too, never by the test or held-out sets (those are only reported).
 # Settings (environment): OUT, BUNDLE (.gpu-carry-q8/bundle), DEVICE (cuda), MAX_SECONDS (480, per
-# variant from its start), VARIANTS ("base low emb tail"), BATCH (64), EVAL_SECONDS (20: evaluate
+# variant from its start), VARIANTS ("base low emb tail"; also "ada": learned rounding), BATCH (64), EVAL_SECONDS (20: evaluate
 # after every 20 s of training),
 # THREADS (3 per variant), PYTHON (python3), EXTRA (more e2e_tune.py arguments for every variant),
 # INIT_DELTA (continue from an earlier run's delta.safetensors, with its .json beside it; put both
@@ -61,7 +61,8 @@ for v in $VARIANTS; do
     low)  a=(--train "groups,float,ints" --lr 5e-4 --lr-float 5e-5 --lr-ints 0.003) ;;
     emb)  a=(--train "groups,float,ints,emb" --lr 1e-3 --lr-float 1e-4 --lr-ints 0.01 --lr-emb 2e-5) ;;  # R5's
     tail) a=(--train "groups,float,ints" --lr 1e-3 --lr-float 1e-4 --lr-ints 0.01 --tail-weight 1 --tail-frac 0.25) ;;
-    *) die "unknown variant $v (base, low, emb, tail)" ;;
+    ada)  a=(--train "groups,float,ada" --lr 1e-3 --lr-float 1e-4 --lr-ada 1e-3 --ada-lambda 0.01) ;;  # opt-in, untried at length
+    *) die "unknown variant $v (base, low, emb, tail, ada)" ;;
   esac
   mkdir -p "$OUT/$v"
   # shellcheck disable=SC2086
