@@ -640,7 +640,9 @@ std::vector<OpCase> build_cases() {
   // With the input norm: CUDA's matrix-vector kernel (one row; two rows with glu), its unfused
   // path (many rows), the 4-bit dp4a kernel (with and without an epilogue) and 8-bit (unfused).
   linear_epilogue_case("linear_norm_one_row", {1, 1, 256}, 48, false, Activation::none, nullptr, false, false, 0, true);
-  linear_epilogue_case("linear_norm_glu_two_rows", {2, 64}, 16, true, Activation::silu, silu_fn, true, false, 0, true);
+  // (64 outputs: with 16, bfloat16's five roundings in a row put the relative L2 error at 1.0009e-2
+  // once in a few CUDA runs, against its 1e-2 tolerance.)
+  linear_epilogue_case("linear_norm_glu_two_rows", {2, 64}, 64, true, Activation::silu, silu_fn, true, false, 0, true);
   linear_epilogue_case("linear_norm_residual_many_rows", {3, 7, 32}, 12, true, Activation::none, nullptr, false, true, 0,
                        true);
   linear_epilogue_case("quantized_linear_norm_one_row", {1, 512}, 72, true, Activation::none, nullptr, false, false, 4,
