@@ -7,7 +7,8 @@
 // kernels gives the cost of a launch boundary in a replayed graph.
 //
 //   decode_kernels [--bits 0,4] [--reps 20] [--products 0|1]
-//   (TESSERA_GEMV_VARIANT picks an experimental one-row dense kernel; see gemv.cu)
+// To compare kernel variants, build them side by side behind an environment switch for one
+// device call (session 6 did so for gemv.cu and attention_decode.cu; docs/benchmarks.md).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -93,8 +94,6 @@ int main(int argc, char** argv) {
   }
   const Device gpu = Device::cuda(0);
   set_default_device(gpu);  // the ops below run on the GPU
-  const char* variant = std::getenv("TESSERA_GEMV_VARIANT");
-  std::printf("variant %s\n", variant ? variant : "0");
   // A launch boundary: 64 dependent adds on 4096 values.
   {
     Array x = to_device(random::normal({1, 4096}, Dtype::bfloat16, 1), gpu);
