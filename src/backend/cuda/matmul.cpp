@@ -215,7 +215,27 @@ Plan& plan_for(const PlanKey& key) {
     fail(current_op(), "cuBLASLt has no algorithm for m=" + std::to_string(key.m) + " n=" + std::to_string(key.n) +
                            " k=" + std::to_string(key.k));
   for (int i = 0; i < found; ++i) p.candidates.push_back(results[i].algo);
-  p.tuned = found == 1;
+  // Split-K forms of the first candidates join the timing: a prompt's GEMMs with few output tiles
+  // (M = 512 against N = 4096: 64 tiles of 128x256 for 132 SMs) leave SMs idle otherwise.
+  for (int i = 0; i < std::min(found, 4); ++i) {
+    int32_t split_k_support = 0;
+    size_t written = 0;
+    if (cublasLtMatmulAlgoCapGetAttribute(&results[i].algo, CUBLASLT_ALGO_CAP_SPLITK_SUPPORT, &split_k_support,
+                                          sizeof(split_k_support), &written) != CUBLAS_STATUS_SUCCESS ||
+        !split_k_support)
+      continue;
+    for (int32_t splits : {2, 4}) {
+      cublasLtMatmulAlgo_t algo = results[i].algo;
+      cublasLtMatmulHeuristicResult_t checked = {};
+      if (cublasLtMatmulAlgoConfigSetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splits, sizeof(splits)) ==
+              CUBLAS_STATUS_SUCCESS &&
+          cublasLtMatmulAlgoCheck(lt_context().handle, p.desc, p.a, p.b, p.c, p.c, &algo, &checked) ==
+              CUBLAS_STATUS_SUCCESS &&
+          checked.workspaceSize <= kWorkspaceBytes)
+        p.candidates.push_back(algo);
+    }
+  }
+  p.tuned = p.candidates.size() == 1;
   return cache.emplace(key, p).first->second;
 }
 
